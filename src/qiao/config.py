@@ -1,0 +1,304 @@
+"""The configuration schema, defined once (YAML or TOML file; secrets as ``${ENV_VAR}`` references).
+
+Later features extend these models; they do not invent a second configuration. ``qiao config schema``
+exports the JSON Schema; ``docs/configuration.md`` is its reference.
+
+Loading is the only place that reads the environment (for ``${VAR}`` references and ``QIAO_CONFIG``):
+everything else receives the frozen :class:`Settings`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+__all__ = [
+    "AccountConfig",
+    "AccountLimits",
+    "AdminConfig",
+    "ConfigError",
+    "DatabaseConfig",
+    "GatewayKey",
+    "GrantConfig",
+    "LimitsConfig",
+    "RouteConfig",
+    "ServerConfig",
+    "Settings",
+    "TargetConfig",
+    "TenantConfig",
+    "hash_key",
+    "load_settings",
+    "settings_schema",
+]
+
+SLUG = r"^[a-z][a-z0-9_]*$"
+
+
+class ConfigError(Exception):
+    """A configuration problem; the message names the file, the key and what is wrong."""
+
+
+def hash_key(key: str) -> str:
+    """How gateway keys are stored and compared: SHA-256 hex of the key."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
+    graceful_timeout_s: Annotated[float, Field(ge=0)] = 30.0
+    """On SIGTERM: how long in-flight requests and streams may run on before they are cut."""
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 32 * 1024 * 1024
+    drop_params: bool = False
+    """Default for every route: drop parameters a provider cannot honour (named in
+    ``x-qiao-dropped-params``) instead of answering 400 ``unsupported_parameter``."""
+    connect_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    first_byte_timeout_s: Annotated[float, Field(gt=0)] = 120.0
+    total_timeout_s: Annotated[float, Field(gt=0)] = 600.0
+    access_log: bool = False
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class DatabaseConfig(_Strict):
+    url: str = "sqlite:///qiao.db"
+    """SQLAlchemy URL: ``sqlite:///path/qiao.db`` (default, WAL) or ``postgresql://…``."""
+    redis_url: str | None = None
+    """Set for multi-replica mode: rate limits, budget counters and breaker state live in Redis."""
+
+
+class AdminConfig(_Strict):
+    key: SecretStr | None = None
+    """Key for ``/admin/`` endpoints (``Authorization: Bearer``). Without it the admin API is off."""
+
+
+class GatewayKey(_Strict):
+    """A static gateway API key. Give either the key itself (hashed at load, never kept) or its
+    SHA-256 (``qiao keys hash``)."""
+
+    name: str
+    key: SecretStr | None = None
+    key_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+    tenant: str | None = None
+    models: list[str] | None = None
+    """Models/aliases this key may use (``*`` wildcards allowed); unset = all."""
+
+    @model_validator(mode="after")
+    def _one_form(self) -> GatewayKey:
+        if (self.key is None) == (self.key_sha256 is None):
+            raise ValueError("give exactly one of 'key' or 'key_sha256'")
+        return self
+
+    @property
+    def digest(self) -> str:
+        return self.key_sha256 or hash_key(self.key.get_secret_value())  # type: ignore[union-attr]
+
+
+class AccountLimits(_Strict):
+    """Outbound caps matching the account's real quota (filled by the routing feature)."""
+
+    rpm: Annotated[int, Field(ge=1)] | None = None
+    tpm: Annotated[int, Field(ge=1)] | None = None
+    concurrency: Annotated[int, Field(ge=1)] | None = None
+
+
+class GrantConfig(_Strict):
+    """A provider's free grant (token amount or money amount), used by the ledger."""
+
+    name: str
+    tokens: Annotated[int, Field(ge=0)] | None = None
+    amount: str | None = None
+    currency: str = "CNY"
+    models: list[str] = ["*"]
+    starts: str | None = None
+    expires: str | None = None
+
+
+class AccountConfig(_Strict):
+    """One provider account: a credential at one provider (several per provider are balanced)."""
+
+    provider: Annotated[str, Field(pattern=SLUG)]
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")] | None = None
+    """Account name (defaults to the provider slug); ``NAME/MODEL`` targets this account only."""
+    credential: SecretStr | None = None
+    """In the provider's own format, e.g. ``API_KEY:SECRET_KEY`` for ernie_v1. Use ``${ENV_VAR}``."""
+    base_url: str | None = None
+    proxy: str | None = None
+    ca_bundle: str | None = None
+    headers: dict[str, str] = {}
+    options: dict[str, Any] = {}
+    """Provider-specific options (e.g. ``api_version`` for Azure)."""
+    models: list[str] | None = None
+    """Restrict this account to these model ids (default: the provider's whole catalogue)."""
+    weight: Annotated[int, Field(ge=0)] = 1
+    limits: AccountLimits = AccountLimits()
+    balance: str | None = None
+    grants: list[GrantConfig] = []
+
+    @property
+    def account_name(self) -> str:
+        return self.name or self.provider
+
+
+class TargetConfig(_Strict):
+    """One target of a route: ``provider/model`` or ``account/model``, with optional overrides."""
+
+    target: str
+    weight: Annotated[int, Field(ge=0)] = 1
+    params: dict[str, Any] = {}
+
+    @field_validator("target")
+    @classmethod
+    def _has_slash(cls, v: str) -> str:
+        if "/" not in v:
+            raise ValueError("a target is 'provider/model' or 'account/model'")
+        return v
+
+
+class RouteConfig(_Strict):
+    """A public model name mapped to targets. Aliases are the short form of a priority route."""
+
+    targets: Annotated[list[TargetConfig], Field(min_length=1)]
+    strategy: Literal["priority", "weighted", "least_latency", "cheapest", "grants_first"] = "priority"
+    drop_params: bool | None = None
+    max_attempts: Annotated[int, Field(ge=1)] = 3
+    fallback_on_content_filter: bool = False
+    fallback_on_context_length: bool = True
+    connect_timeout_s: float | None = None
+    first_byte_timeout_s: float | None = None
+    total_timeout_s: float | None = None
+    tenants: list[str] | None = None
+    """Limit this route to these tenants (per-tenant overrides)."""
+
+
+class TenantConfig(_Strict):
+    name: str
+    budget: str | None = None
+    budget_currency: str = "CNY"
+    budget_tokens: int | None = None
+    reset: Literal["none", "daily", "monthly"] = "none"
+    rpm: int | None = None
+    tpm: int | None = None
+
+
+class LimitsConfig(_Strict):
+    reserve_default_output_tokens: Literal["model_max", "fixed"] = "model_max"
+    reserve_fixed_output_tokens: int = 1024
+    fx_rates: dict[str, str] = {"USD": "7.1"}
+    """Conversion to CNY for prices in other currencies, recorded on each ledger entry."""
+
+
+AliasValue = str | list[str]
+
+
+class Settings(_Strict):
+    """The whole configuration."""
+
+    server: ServerConfig = ServerConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    admin: AdminConfig = AdminConfig()
+    keys: list[GatewayKey] = []
+    accounts: list[AccountConfig] = []
+    aliases: dict[str, AliasValue] = {}
+    """Public name → target(s), e.g. ``gpt-4o: [zhipu/glm-4-plus, ernie/ernie-4.0-8k]`` (in order)."""
+    routes: dict[str, RouteConfig] = {}
+    tenants: list[TenantConfig] = []
+    limits: LimitsConfig = LimitsConfig()
+    source: str | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Settings:
+        names = [a.account_name for a in self.accounts]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"account names must be unique; repeated: {sorted(dup)} (set 'name')")
+        knames = [k.name for k in self.keys]
+        kdup = {n for n in knames if knames.count(n) > 1}
+        if kdup:
+            raise ValueError(f"key names must be unique; repeated: {sorted(kdup)}")
+        clash = set(self.aliases) & set(self.routes)
+        if clash:
+            raise ValueError(f"a name is both an alias and a route: {sorted(clash)}")
+        return self
+
+    def route_table(self) -> dict[str, RouteConfig]:
+        """Aliases and routes as one table of routes."""
+        out = dict(self.routes)
+        for name, value in self.aliases.items():
+            targets = [value] if isinstance(value, str) else value
+            out[name] = RouteConfig(targets=[TargetConfig(target=t) for t in targets])
+        return out
+
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _interpolate(node: Any, path: str, file: str, env: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        return {k: _interpolate(v, f"{path}.{k}" if path else str(k), file, env) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(v, f"{path}.{i}", file, env) for i, v in enumerate(node)]
+    if isinstance(node, str):
+
+        def sub(m: re.Match[str]) -> str:
+            var, default = m.group(1), m.group(2)
+            if var in env:
+                return env[var]
+            if default is not None:
+                return default
+            raise ConfigError(f"{file}: {path}: environment variable ${{{var}}} is not set")
+
+        return _ENV_REF.sub(sub, node)
+    return node
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def load_settings(path: str | Path, env: dict[str, str] | None = None) -> Settings:
+    """Read, interpolate and validate a config file. Errors name the file, the key and the problem."""
+    p = Path(path)
+    file = str(p)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read config file: {exc.strerror or exc}") from exc
+    try:
+        if p.suffix.lower() == ".toml":
+            raw: Any = tomllib.loads(text)
+        else:
+            raw = yaml.safe_load(text)
+    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{file}: not valid {'TOML' if p.suffix == '.toml' else 'YAML'}: {exc}") from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: the top level must be a mapping, not {type(raw).__name__}")
+    raw = _interpolate(raw, "", file, dict(os.environ) if env is None else env)
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key"
+            lines.append(f"{file}: {_loc(err['loc'])}: {msg}")
+        raise ConfigError("\n".join(lines)) from None
+    return settings.model_copy(update={"source": str(p.resolve())})
+
+
+def settings_schema() -> dict[str, Any]:
+    return Settings.model_json_schema()

@@ -1,0 +1,1 @@
+"""Provider modules (one per wire protocol) and the registry that finds them."""

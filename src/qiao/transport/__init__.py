@@ -1,0 +1,1 @@
+"""I/O: the pooled upstream HTTP client and the incremental stream decoders."""

@@ -1,0 +1,401 @@
+"""Canonical OpenAI-shaped types.
+
+Inbound requests are pydantic models (validated once at the edge, with OpenAI's ranges, so a bad value
+is a 400 naming its ``param``). Everything a provider returns is a slotted dataclass that knows how to
+render itself exactly as OpenAI does (``to_dict``): fields OpenAI always sends are always present, fields
+OpenAI omits when empty are omitted.
+
+Reasoning ("thinking") output from any provider travels in one field, ``reasoning_content``, in both the
+message and the stream delta, and is never counted as answer content.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "ChatChoice",
+    "ChatChunk",
+    "ChatMessage",
+    "ChatRequest",
+    "ChatResponse",
+    "ChunkChoice",
+    "CompletionRequest",
+    "Delta",
+    "EmbeddingRequest",
+    "EmbeddingResult",
+    "FunctionCall",
+    "ImageURL",
+    "JSONSchemaFormat",
+    "Message",
+    "ResponseFormat",
+    "StreamOptions",
+    "Tool",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolChoiceFunction",
+    "ToolFunction",
+    "Usage",
+    "message_text",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=False, populate_by_name=True)
+
+
+class ImageURL(_Model):
+    url: str
+    detail: Literal["auto", "low", "high"] | None = None
+
+
+class ContentPart(_Model):
+    type: Literal["text", "image_url", "input_audio", "file", "refusal"]
+    text: str | None = None
+    image_url: ImageURL | None = None
+    refusal: str | None = None
+
+
+class FunctionCall(_Model):
+    name: str
+    arguments: str
+
+
+class ToolCallIn(_Model):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
+class Message(_Model):
+    """One chat message. Role-specific rules are checked by the gateway, not by separate classes:
+    one flat model validates several times faster on the hot path."""
+
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[ContentPart] | None = None
+    name: str | None = None
+    tool_calls: list[ToolCallIn] | None = None
+    tool_call_id: str | None = None
+    function_call: FunctionCall | None = None
+    refusal: str | None = None
+    reasoning_content: str | None = None
+
+
+class ToolFunction(_Model):
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9_\-]+$")]
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class Tool(_Model):
+    type: Literal["function"]
+    function: ToolFunction
+
+
+class _NamedFunction(_Model):
+    name: str
+
+
+class ToolChoiceFunction(_Model):
+    type: Literal["function"]
+    function: _NamedFunction
+
+
+class JSONSchemaFormat(_Model):
+    name: Annotated[str, Field(max_length=64)]
+    description: str | None = None
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormat(_Model):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JSONSchemaFormat | None = None
+
+
+class StreamOptions(_Model):
+    include_usage: bool | None = None
+    include_obfuscation: bool | None = None
+
+
+Temperature = Annotated[float, Field(ge=0, le=2)]
+Penalty = Annotated[float, Field(ge=-2, le=2)]
+
+
+class ChatRequest(_Model):
+    """``POST /v1/chat/completions`` as OpenAI documents it.
+
+    Unknown top-level fields are kept in ``model_extra``; the gateway rejects them with
+    ``unsupported_parameter`` unless the serving provider lists them as native extras.
+    """
+
+    model: Annotated[str, Field(min_length=1)]
+    messages: Annotated[list[Message], Field(min_length=1)]
+    temperature: Temperature | None = None
+    top_p: Annotated[float, Field(ge=0, le=1)] | None = None
+    n: Annotated[int, Field(ge=1, le=128)] | None = None
+    stream: bool | None = None
+    stream_options: StreamOptions | None = None
+    stop: str | Annotated[list[str], Field(max_length=4)] | None = None
+    max_tokens: Annotated[int, Field(ge=1)] | None = None
+    max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
+    presence_penalty: Penalty | None = None
+    frequency_penalty: Penalty | None = None
+    logit_bias: dict[str, Annotated[float, Field(ge=-100, le=100)]] | None = None
+    logprobs: bool | None = None
+    top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
+    user: str | None = None
+    seed: int | None = None
+    tools: list[Tool] | None = None
+    tool_choice: Literal["none", "auto", "required"] | ToolChoiceFunction | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
+    functions: list[ToolFunction] | None = None
+    function_call: Literal["none", "auto"] | _NamedFunction | None = None
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
+    modalities: list[str] | None = None
+    audio: dict[str, Any] | None = None
+    prediction: dict[str, Any] | None = None
+    store: bool | None = None
+    metadata: dict[str, str] | None = None
+    service_tier: str | None = None
+    web_search_options: dict[str, Any] | None = None
+    verbosity: str | None = None
+    prompt_cache_key: str | None = None
+    safety_identifier: str | None = None
+
+    @property
+    def output_limit(self) -> int | None:
+        """``max_completion_tokens`` wins over the deprecated ``max_tokens``, as at OpenAI."""
+        return self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
+
+    @property
+    def stop_list(self) -> list[str]:
+        if self.stop is None:
+            return []
+        return [self.stop] if isinstance(self.stop, str) else list(self.stop)
+
+    @property
+    def wants_usage_chunk(self) -> bool:
+        return bool(self.stream_options and self.stream_options.include_usage)
+
+    def set_fields(self) -> set[str]:
+        """Top-level fields the client actually sent (explicit nulls count as not sent)."""
+        out = {k for k in self.model_fields_set if getattr(self, k) is not None}
+        if self.model_extra:
+            out.update(k for k, v in self.model_extra.items() if v is not None)
+        return out
+
+
+class CompletionRequest(_Model):
+    """Legacy ``POST /v1/completions``; the gateway maps it onto chat."""
+
+    model: Annotated[str, Field(min_length=1)]
+    prompt: str | list[str]
+    suffix: str | None = None
+    max_tokens: Annotated[int, Field(ge=0)] | None = 16
+    temperature: Temperature | None = None
+    top_p: Annotated[float, Field(ge=0, le=1)] | None = None
+    n: Annotated[int, Field(ge=1, le=128)] | None = None
+    stream: bool | None = None
+    stream_options: StreamOptions | None = None
+    logprobs: Annotated[int, Field(ge=0, le=5)] | None = None
+    echo: bool | None = None
+    stop: str | Annotated[list[str], Field(max_length=4)] | None = None
+    presence_penalty: Penalty | None = None
+    frequency_penalty: Penalty | None = None
+    best_of: int | None = None
+    logit_bias: dict[str, float] | None = None
+    user: str | None = None
+    seed: int | None = None
+
+
+class EmbeddingRequest(_Model):
+    model: Annotated[str, Field(min_length=1)]
+    input: str | list[str] | list[int] | list[list[int]]
+    encoding_format: Literal["float", "base64"] | None = None
+    dimensions: Annotated[int, Field(ge=1)] | None = None
+    user: str | None = None
+
+
+def message_text(content: str | list[ContentPart] | None) -> str:
+    """The text of a message's content, parts joined (images are not text)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "".join(p.text or "" for p in content if p.type == "text")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Outbound: what providers return, rendered exactly as OpenAI does.
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    estimated: bool = False
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+            "prompt_tokens_details": {"cached_tokens": self.cached_tokens, "audio_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": self.reasoning_tokens,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
+        }
+
+
+@dataclass(slots=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+
+
+@dataclass(slots=True)
+class ChatMessage:
+    content: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    reasoning_content: str | None = None
+    refusal: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"role": "assistant", "content": self.content, "refusal": self.refusal}
+        if self.tool_calls:
+            out["tool_calls"] = [t.to_dict() for t in self.tool_calls]
+        if self.reasoning_content is not None:
+            out["reasoning_content"] = self.reasoning_content
+        out["annotations"] = []
+        return out
+
+
+@dataclass(slots=True)
+class ChatChoice:
+    index: int
+    message: ChatMessage
+    finish_reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "message": self.message.to_dict(),
+            "logprobs": None,
+            "finish_reason": self.finish_reason,
+        }
+
+
+@dataclass(slots=True)
+class ChatResponse:
+    choices: list[ChatChoice]
+    usage: Usage
+    id: str = ""
+    created: int = 0
+    model: str = ""
+    system_fingerprint: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": [c.to_dict() for c in self.choices],
+            "usage": self.usage.to_dict(),
+            "service_tier": "default",
+            "system_fingerprint": self.system_fingerprint,
+        }
+
+
+@dataclass(slots=True)
+class ToolCallDelta:
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"index": self.index}
+        if self.id is not None:
+            out["id"] = self.id
+            out["type"] = "function"
+        fn: dict[str, Any] = {}
+        if self.name is not None:
+            fn["name"] = self.name
+        if self.arguments is not None:
+            fn["arguments"] = self.arguments
+        out["function"] = fn
+        return out
+
+
+@dataclass(slots=True)
+class Delta:
+    role: str | None = None
+    content: str | None = None
+    reasoning_content: str | None = None
+    tool_calls: list[ToolCallDelta] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.role is not None:
+            out["role"] = self.role
+        if self.content is not None:
+            out["content"] = self.content
+        if self.reasoning_content is not None:
+            out["reasoning_content"] = self.reasoning_content
+        if self.tool_calls:
+            out["tool_calls"] = [t.to_dict() for t in self.tool_calls]
+        if self.role is not None:
+            out.setdefault("content", "" if not self.tool_calls else None)
+            out["refusal"] = None
+        return out
+
+    def is_empty(self) -> bool:
+        return (
+            self.role is None and not self.content and self.reasoning_content is None and not self.tool_calls
+        )
+
+
+@dataclass(slots=True)
+class ChunkChoice:
+    index: int
+    delta: Delta
+    finish_reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "delta": self.delta.to_dict(), "logprobs": None,
+                "finish_reason": self.finish_reason}
+
+
+@dataclass(slots=True)
+class ChatChunk:
+    """One streamed event as a provider parsed it. The gateway's stream assembler, not the provider,
+    decides the id, model, role-first delta, where ``finish_reason`` and usage go, and ``[DONE]``."""
+
+    choices: list[ChunkChoice] = field(default_factory=list)
+    usage: Usage | None = None
+
+
+@dataclass(slots=True)
+class EmbeddingResult:
+    vectors: list[list[float]]
+    usage: Usage
