@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "AccountConfig",
@@ -67,6 +75,8 @@ class ServerConfig(_Strict):
     connect_timeout_s: Annotated[float, Field(gt=0)] = 10.0
     first_byte_timeout_s: Annotated[float, Field(gt=0)] = 120.0
     total_timeout_s: Annotated[float, Field(gt=0)] = 600.0
+    allow_anonymous: bool = False
+    """Serve requests without an API key (a private, local gateway). Off by default."""
     access_log: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

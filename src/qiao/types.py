@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 __all__ = [
     "ChatChoice",
@@ -167,6 +167,35 @@ class ChatRequest(_Model):
     verbosity: str | None = None
     prompt_cache_key: str | None = None
     safety_identifier: str | None = None
+
+    _raw: dict[str, Any] | None = PrivateAttr(default=None)
+    _dropped: tuple[str, ...] = PrivateAttr(default=())
+
+    @classmethod
+    def from_raw(cls, raw: dict[str, Any]) -> ChatRequest:
+        """Validate a decoded JSON body, keeping it so OpenAI-shaped upstreams get it forwarded as sent."""
+        req = cls.model_validate(raw)
+        req._raw = raw
+        return req
+
+    def raw_body(self) -> dict[str, Any] | None:
+        return self._raw
+
+    @property
+    def dropped(self) -> tuple[str, ...]:
+        """Top-level parameters the gateway dropped for this call (named in a response header)."""
+        return self._dropped
+
+    def drop(self, names: tuple[str, ...]) -> None:
+        """Forget these parameters (as if never sent) and remember that they were dropped."""
+        self._dropped = self._dropped + tuple(names)
+        for n in names:
+            if n in type(self).model_fields:
+                setattr(self, n, None)
+            elif self.model_extra:
+                self.model_extra.pop(n, None)
+        if self._raw is not None:
+            self._raw = {k: v for k, v in self._raw.items() if k not in names}
 
     @property
     def output_limit(self) -> int | None:

@@ -87,7 +87,7 @@ class StreamResponse:
                 if not chunk:
                     return
                 yield chunk
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise _translate(exc, self._account, "streaming") from exc
 
     def close(self) -> None:
