@@ -48,9 +48,13 @@ def load_exact() -> bool:
     with _lock:
         if _enc is None:
             try:
-                import bpe_openai
+                import warnings
 
-                _enc = bpe_openai.get_encoding("o200k_base")
+                with warnings.catch_warnings():  # it uses a deprecated importlib.resources call
+                    warnings.simplefilter("ignore")
+                    import bpe_openai
+
+                    _enc = bpe_openai.get_encoding("o200k_base")
             except Exception:  # pragma: no cover - the wheel is a dependency; degrade to quick()
                 return False
     return True
