@@ -121,7 +121,11 @@ class Gateway:
 
     def _timeouts(self, route: Route) -> Timeouts:
         rc = route.config
-        if rc is None:
+        if rc is None or (rc.connect_timeout_s, rc.first_byte_timeout_s, rc.total_timeout_s) == (
+            None,
+            None,
+            None,
+        ):
             return self.timeouts
         t = self.timeouts
         return Timeouts(
