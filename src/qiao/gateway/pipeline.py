@@ -121,11 +121,7 @@ class Gateway:
 
     def _timeouts(self, route: Route) -> Timeouts:
         rc = route.config
-        if rc is None or (rc.connect_timeout_s, rc.first_byte_timeout_s, rc.total_timeout_s) == (
-            None,
-            None,
-            None,
-        ):
+        if rc is None or not (rc.connect_timeout_s or rc.first_byte_timeout_s or rc.total_timeout_s):
             return self.timeouts
         t = self.timeouts
         return Timeouts(
