@@ -173,7 +173,8 @@ def estimate(usage_file: str, config: str | None, historical_grants: bool, plot:
     openai_cny = _to_cny(openai_usd, "USD", fx)
     if as_json:
         click.echo(json.dumps({
-            "usage": {m: vars(u) for m, u in usage.items()},
+            "usage": {m: {"input": u.input, "output": u.output, "cached": u.cached, "requests": u.requests}
+                      for m, u in usage.items()},
             "openai": {"usd_micros": openai_usd, "cny_micros": openai_cny, "unpriced_models": unknown},
             "providers": [e.to_json(fx) for e in ests],
             "historical_grants": historical_grants,
