@@ -25,11 +25,18 @@ FAKE_PROVIDERS = [
         "zhipu",
         "Zhipu (fake)",
         (
-            ModelSpec("glm-4-plus", 128_000, Capabilities(tools=True, json_mode=True, seed=False, n=True), _p("5", "5")),
+            ModelSpec(
+                "glm-4-plus",
+                128_000,
+                Capabilities(tools=True, json_mode=True, seed=False, n=True),
+                _p("5", "5"),
+            ),
             ModelSpec("glm-4-air", 128_000, CHAT, _p("0.5", "0.5")),
             ModelSpec("glm-4-flash", 128_000, CHAT, _p("0", "0")),
             ModelSpec("glm-4v-plus", 8_000, Capabilities(vision=True), _p("10", "10")),
-            ModelSpec("embedding-3", 8_000, Capabilities(chat=False, stream=False, embeddings=True), _p("0.5", "0")),
+            ModelSpec(
+                "embedding-3", 8_000, Capabilities(chat=False, stream=False, embeddings=True), _p("0.5", "0")
+            ),
             ModelSpec("glm-3-turbo", 128_000, CHAT, _p("1", "1"), deprecated="2025-06-30"),
         ),
     ),
@@ -37,7 +44,9 @@ FAKE_PROVIDERS = [
         "ernie",
         "ERNIE (fake)",
         (
-            ModelSpec("ernie-4.0-8k", 8_000, Capabilities(tools=True, json_mode=True, n=True), _p("30", "90")),
+            ModelSpec(
+                "ernie-4.0-8k", 8_000, Capabilities(tools=True, json_mode=True, n=True), _p("30", "90")
+            ),
             ModelSpec("ernie-3.5-8k", 8_000, CHAT, _p("0.8", "2")),
             ModelSpec("ernie-speed-8k", 8_000, Capabilities(), _p("0", "0")),
         ),

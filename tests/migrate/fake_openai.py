@@ -34,26 +34,67 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     model = req.get("model", "")
     if scope["path"] != "/v1/chat/completions" or model == "broken":
         err = {"error": {"message": "upstream exploded", "type": "server_error", "code": "boom"}}
-        await send({"type": "http.response.start", "status": 500, "headers": [(b"content-type", b"application/json")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 500,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
         await send({"type": "http.response.body", "body": json.dumps(err).encode()})
         return
     text = "8" if model == "judge" else f"{model} says: {req['messages'][-1]['content']}"
     base = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": model}
     if not req.get("stream"):
-        out = {"id": "c1", "object": "chat.completion", "created": 0, "model": model,
-               "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-               "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}}
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        out = {
+            "id": "c1",
+            "object": "chat.completion",
+            "created": 0,
+            "model": model,
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+            ],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+        }
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
         await send({"type": "http.response.body", "body": json.dumps(out).encode()})
         return
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]}
+    )
     words = text.split(" ")
     for i, w in enumerate(words):
-        chunk = {**base, "choices": [{"index": 0, "delta": {"content": w + (" " if i < len(words) - 1 else "")},
-                                      "finish_reason": None}]}
-        await send({"type": "http.response.body", "body": f"data: {json.dumps(chunk)}\n\n".encode(), "more_body": True})
-    usage = {**base, "choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": len(words), "total_tokens": 10 + len(words)}}
-    await send({"type": "http.response.body", "body": f"data: {json.dumps(usage)}\n\ndata: [DONE]\n\n".encode()})
+        chunk = {
+            **base,
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {"content": w + (" " if i < len(words) - 1 else "")},
+                    "finish_reason": None,
+                }
+            ],
+        }
+        await send(
+            {
+                "type": "http.response.body",
+                "body": f"data: {json.dumps(chunk)}\n\n".encode(),
+                "more_body": True,
+            }
+        )
+    usage = {
+        **base,
+        "choices": [],
+        "usage": {"prompt_tokens": 10, "completion_tokens": len(words), "total_tokens": 10 + len(words)},
+    }
+    await send(
+        {"type": "http.response.body", "body": f"data: {json.dumps(usage)}\n\ndata: [DONE]\n\n".encode()}
+    )
 
 
 @contextmanager

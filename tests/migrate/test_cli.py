@@ -45,8 +45,9 @@ def test_plan_markdown() -> None:
 def test_plan_with_config(tmp_path: Path) -> None:
     cfg = tmp_path / "qiao.yaml"
     cfg.write_text("accounts:\n  - provider: ernie\n    credential: k\n")
-    r = CliRunner().invoke(migrate, ["plan", str(FIXTURES / "langchain_llamaindex"), "--config", str(cfg),
-                                     "--format", "json"])
+    r = CliRunner().invoke(
+        migrate, ["plan", str(FIXTURES / "langchain_llamaindex"), "--config", str(cfg), "--format", "json"]
+    )
     assert r.exit_code == 0, r.output
     aliases = {a["model"]: a["targets"] for a in json.loads(r.output)["aliases"]}
     assert aliases["gpt-4o"] == ["ernie/ernie-4.0-8k"]
@@ -90,8 +91,20 @@ def test_compare_writes_html_and_json(tmp_path: Path) -> None:
     prompts.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"}]}) + "\n")
     out = tmp_path / "report.html"
     with serve() as url:
-        r = CliRunner().invoke(migrate, ["compare", "--prompts", str(prompts), "--models", "zhipu/glm-4-plus,broken",
-                                         "--gateway", url, "--out", str(out)])
+        r = CliRunner().invoke(
+            migrate,
+            [
+                "compare",
+                "--prompts",
+                str(prompts),
+                "--models",
+                "zhipu/glm-4-plus,broken",
+                "--gateway",
+                url,
+                "--out",
+                str(out),
+            ],
+        )
     assert r.exit_code == 0, r.output
     assert "2 answers, 1 errors" in r.output
     raw = json.loads(out.with_suffix(".json").read_text())

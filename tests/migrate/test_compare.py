@@ -12,9 +12,15 @@ from .fake_openai import serve
 def _prompts(tmp_path: Path) -> Path:
     p = tmp_path / "prompts.jsonl"
     p.write_text(
-        json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "你好 <b>bold</b>"}]}) + "\n\n"
-        + json.dumps({"messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "2+2?"}],
-                      "temperature": 0}) + "\n",
+        json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "你好 <b>bold</b>"}]})
+        + "\n\n"
+        + json.dumps(
+            {
+                "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "2+2?"}],
+                "temperature": 0,
+            }
+        )
+        + "\n",
         encoding="utf-8",
     )
     return p
@@ -25,10 +31,21 @@ async def test_replays_each_prompt_on_each_model(tmp_path: Path) -> None:
     seen: list[tuple[int, int]] = []
     price = PriceTier.per_mtok("5", "5")
     with serve() as url:
-        results = await run_compare(prompts, ["zhipu/glm-4-plus", "broken"], url, concurrency=2, judge="judge",
-                                    prices={"zhipu/glm-4-plus": price}, progress=lambda d, t: seen.append((d, t)))
+        results = await run_compare(
+            prompts,
+            ["zhipu/glm-4-plus", "broken"],
+            url,
+            concurrency=2,
+            judge="judge",
+            prices={"zhipu/glm-4-plus": price},
+            progress=lambda d, t: seen.append((d, t)),
+        )
     assert [(r.prompt_index, r.model) for r in results] == [
-        (0, "zhipu/glm-4-plus"), (0, "broken"), (1, "zhipu/glm-4-plus"), (1, "broken")]
+        (0, "zhipu/glm-4-plus"),
+        (0, "broken"),
+        (1, "zhipu/glm-4-plus"),
+        (1, "broken"),
+    ]
     ok = results[0]
     assert ok.answer == "zhipu/glm-4-plus says: 你好 <b>bold</b>" and ok.error is None
     assert ok.first_token_ms is not None and ok.total_ms is not None and ok.first_token_ms <= ok.total_ms

@@ -7,7 +7,13 @@ import pytest
 
 from qiao.config import Settings
 from qiao.migrate._chart import png_bars, svg_bars, text_bars
-from qiao.migrate.estimate import HISTORICAL_GRANTS_2024, estimate, grants_from_settings, openai_cost_micros, read_usage
+from qiao.migrate.estimate import (
+    HISTORICAL_GRANTS_2024,
+    estimate,
+    grants_from_settings,
+    openai_cost_micros,
+    read_usage,
+)
 from qiao.migrate.plan import load_catalogue
 from qiao.providers.base import Provider
 
@@ -30,10 +36,13 @@ def test_openai_cost_at_list_price() -> None:
 
 def test_costs_per_provider_before_and_after_grants(providers: list[Provider]) -> None:
     usage = read_usage(USAGE / "openai-usage.csv")
-    ests = {e.provider: e for e in estimate(usage, load_catalogue(None, providers), list(HISTORICAL_GRANTS_2024))}
+    ests = {
+        e.provider: e for e in estimate(usage, load_catalogue(None, providers), list(HISTORICAL_GRANTS_2024))
+    }
     z = ests["zhipu"]
     lines = {ln.openai_model: (ln.target, ln.cost_micros) for ln in z.lines}
-    # flagship → glm-4-plus 5/5: 60M tokens × 5 = 300 CNY; small → glm-4-air 0.5: 120M × 0.5 = 60; emb 50M × 0.5 = 25
+    # flagship → glm-4-plus 5/5: 60M tokens × 5 = 300 CNY; small → glm-4-air 0.5: 120M × 0.5 = 60;
+    # embeddings 50M × 0.5 = 25
     assert lines["gpt-4o-2024-05-13"] == ("zhipu/glm-4-plus", 300_000_000)
     assert lines["gpt-4o-mini-2024-07-18"] == ("zhipu/glm-4-air", 60_000_000)
     assert lines["text-embedding-3-small"] == ("zhipu/embedding-3", 25_000_000)
@@ -45,9 +54,20 @@ def test_costs_per_provider_before_and_after_grants(providers: list[Provider]) -
 
 
 def test_grants_from_config_with_model_patterns(providers: list[Provider]) -> None:
-    settings = Settings.model_validate({"accounts": [{"provider": "zhipu", "credential": "k", "grants": [
-        {"name": "welcome", "tokens": 10_000_000, "models": ["glm-4-air"]},
-        {"name": "voucher", "amount": "20.00"}]}]})  # fmt: skip
+    settings = Settings.model_validate(
+        {
+            "accounts": [
+                {
+                    "provider": "zhipu",
+                    "credential": "k",
+                    "grants": [
+                        {"name": "welcome", "tokens": 10_000_000, "models": ["glm-4-air"]},
+                        {"name": "voucher", "amount": "20.00"},
+                    ],
+                }
+            ]
+        }
+    )
     usage = read_usage(USAGE / "openai-usage.json")
     cat = load_catalogue(settings, providers)
     (z,) = estimate(usage, cat, grants_from_settings(settings))

@@ -46,7 +46,10 @@ def test_alias_suggestion_primary_and_fallback(providers: list[Provider]) -> Non
     by = {a.openai_model: a for a in plan.aliases}
     # gpt-4o flagship with stream+temperature: each provider's top model, cheapest first
     assert by["gpt-4o"].targets == ["zhipu/glm-4-plus", "ernie/ernie-4.0-8k"]
-    assert by["gpt-4o-mini"].targets == ["zhipu/glm-4-air", "ernie/ernie-3.5-8k"]  # small tier: cheapest paid model
+    assert by["gpt-4o-mini"].targets == [
+        "zhipu/glm-4-air",
+        "ernie/ernie-3.5-8k",
+    ]  # small tier: cheapest paid model
     assert by["text-embedding-3-small"].targets == ["zhipu/embedding-3"]
     assert all(t.split("/")[1] != "glm-3-turbo" for a in plan.aliases for t in a.targets)  # deprecated
 

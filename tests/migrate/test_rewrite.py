@@ -36,7 +36,9 @@ def test_round_trip_on_fixtures(tmp_path: Path) -> None:
         if path.endswith(".py"):
             ast.parse(r.new)
         else:
-            assert not parse_js(r.new.encode(), "typescript" if path.endswith(".ts") else "javascript").root_node.has_error
+            assert not parse_js(
+                r.new.encode(), "typescript" if path.endswith(".ts") else "javascript"
+            ).root_node.has_error
         assert (root / path).read_text() == r.new
     # comments and formatting elsewhere survive
     assert "# the classic v0 call, with function calling" in (root / "py_v0/app/bot.py").read_text()
@@ -54,7 +56,8 @@ def test_python_adds_missing_arguments_and_import() -> None:
     r = rewrite_python("a.py", src)
     assert r.new == (
         "from openai import OpenAI as Client  # aliased\nimport os\n\n"
-        'c = Client(timeout=5, base_url=os.environ["QIAO_BASE_URL"], api_key=os.environ["QIAO_API_KEY"])  # keep me\n'
+        'c = Client(timeout=5, base_url=os.environ["QIAO_BASE_URL"], '
+        'api_key=os.environ["QIAO_API_KEY"])  # keep me\n'
     )
     assert rewrite_python("a.py", r.new).changed is False
 
@@ -66,8 +69,14 @@ def test_python_unsafe_kwargs_left_alone() -> None:
 
 
 def test_js_non_literal_options_listed() -> None:
-    src = 'import OpenAI from "openai";\nconst opts = {};\nconst c = new OpenAI(opts);\nconst d = new OpenAI({ timeout: 5 });\n'
+    src = (
+        'import OpenAI from "openai";\nconst opts = {};\n'
+        "const c = new OpenAI(opts);\nconst d = new OpenAI({ timeout: 5 });\n"
+    )
     r = rewrite_js("a.ts", src)
     assert r.unsafe and r.unsafe[0][0] == 3
-    assert "new OpenAI({ baseURL: process.env.QIAO_BASE_URL, apiKey: process.env.QIAO_API_KEY, timeout: 5 })" in r.new
+    assert (
+        "new OpenAI({ baseURL: process.env.QIAO_BASE_URL, apiKey: process.env.QIAO_API_KEY, timeout: 5 })"
+        in r.new
+    )
     assert rewrite_js("a.ts", r.new).changed is False

@@ -83,7 +83,9 @@ def test_large_tree_scans_quickly(tmp_path: Path) -> None:
         sub.mkdir()
         for i in range(50):
             (sub / f"m{i}.py").write_text(body)
-    (tmp_path / "pkg0" / "use.py").write_text("from openai import OpenAI\nOpenAI().embeddings.create(model='e')\n")
+    (tmp_path / "pkg0" / "use.py").write_text(
+        "from openai import OpenAI\nOpenAI().embeddings.create(model='e')\n"
+    )
     calls: list[tuple[int, int]] = []
     report = scan_path(tmp_path, progress=lambda done, total: calls.append((done, total)))
     assert report.files_scanned == 1001

@@ -28,9 +28,13 @@ def _progress(label: str, enabled: bool) -> Iterator[Callable[[int, int], None] 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     with Progress(
-        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=Console(stderr=True), transient=True,
-    ) as prog:  # fmt: skip
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as prog:
         task = prog.add_task(label, total=None)
         yield lambda done, total: prog.update(task, completed=done, total=total)
 
@@ -89,15 +93,19 @@ def scan(path: str, fmt: str, output: str | None, progress: bool) -> None:
         console = Console(file=open(output, "w", encoding="utf-8") if output else None, width=160)  # noqa: SIM115
         console.print(table)
         s = report.summary()
-        console.print(f"{s['findings']} findings in {s['files_with_findings']}/{s['files_scanned']} files "
-                      f"({s['seconds']}s); not scanned: {len(report.issues)}")  # fmt: skip
+        console.print(
+            f"{s['findings']} findings in {s['files_with_findings']}/{s['files_scanned']} files "
+            f"({s['seconds']}s); not scanned: {len(report.issues)}"
+        )
         for i in report.issues:
             console.print(f"  [yellow]{i.path}{f':{i.line}' if i.line else ''}[/]: {i.reason}")
 
 
 @migrate.command()
 @click.argument("path", type=click.Path(exists=True))
-@click.option("--config", type=click.Path(exists=True, dir_okay=False), help="qiao config: your providers, aliases.")
+@click.option(
+    "--config", type=click.Path(exists=True, dir_okay=False), help="qiao config: your providers, aliases."
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table")
 @click.option("--output", "-o", type=click.Path(dir_okay=False))
 @click.option("--fallbacks", default=1, show_default=True, help="Fallback targets per suggested alias.")
@@ -123,7 +131,9 @@ def plan(path: str, config: str | None, fmt: str, output: str | None, fallbacks:
         t.add_column(col)
     for a in result.aliases:
         prices = "; ".join(f"{k}: {fmt_price(v)}" for k, v in a.prices.items())
-        t.add_row(a.openai_model, fmt_price(a.openai_price), " → ".join(a.targets) or "none", prices, a.source)
+        t.add_row(
+            a.openai_model, fmt_price(a.openai_price), " → ".join(a.targets) or "none", prices, a.source
+        )
     console.print(t)
     s = Table(title="Call sites")
     for col in ("location", "kind", "model", "needs", "served by", "notes"):
@@ -131,21 +141,33 @@ def plan(path: str, config: str | None, fmt: str, output: str | None, fallbacks:
     for fp in result.findings:
         f = fp.finding
         served = ", ".join(c.target for c in fp.candidates[:3]) + (" …" if len(fp.candidates) > 3 else "")
-        s.add_row(f"{f.path}:{f.line}", f.kind, f.model or "", ", ".join(fp.needed), served or "—", fp.advice or "")
+        s.add_row(
+            f"{f.path}:{f.line}", f.kind, f.model or "", ", ".join(fp.needed), served or "—", fp.advice or ""
+        )
     console.print(s)
     for w in result.catalogue.warnings:
         console.print(f"[yellow]warning:[/] {w}")
 
 
 @migrate.command()
-@click.option("--usage", "usage_file", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="OpenAI usage export (CSV) or organization usage API JSON.")  # fmt: skip
+@click.option(
+    "--usage",
+    "usage_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="OpenAI usage export (CSV) or organization usage API JSON.",
+)
 @click.option("--config", type=click.Path(exists=True, dir_okay=False), help="Providers and grants.")
-@click.option("--historical-grants", is_flag=True,
-              help="Apply the mid-2024 switching offers as a worked example (expired; not available today).")  # fmt: skip
+@click.option(
+    "--historical-grants",
+    is_flag=True,
+    help="Apply the mid-2024 switching offers as a worked example (expired; not available today).",
+)
 @click.option("--plot", type=click.Path(dir_okay=False), help="Write a chart: .svg or .png.")
 @click.option("--json", "as_json", is_flag=True)
-def estimate(usage_file: str, config: str | None, historical_grants: bool, plot: str | None, as_json: bool) -> None:
+def estimate(
+    usage_file: str, config: str | None, historical_grants: bool, plot: str | None, as_json: bool
+) -> None:
     """What the same usage would cost on each candidate provider, before and after free grants."""
     from ..migrate import _chart
     from ..migrate.estimate import (
@@ -172,29 +194,54 @@ def estimate(usage_file: str, config: str | None, historical_grants: bool, plot:
     fx = catalogue.fx
     openai_cny = _to_cny(openai_usd, "USD", fx)
     if as_json:
-        click.echo(json.dumps({
-            "usage": {m: {"input": u.input, "output": u.output, "cached": u.cached, "requests": u.requests}
-                      for m, u in usage.items()},
-            "openai": {"usd_micros": openai_usd, "cny_micros": openai_cny, "unpriced_models": unknown},
-            "providers": [e.to_json(fx) for e in ests],
-            "historical_grants": historical_grants,
-        }, ensure_ascii=False, indent=2))  # fmt: skip
+        click.echo(
+            json.dumps(
+                {
+                    "usage": {
+                        m: {"input": u.input, "output": u.output, "cached": u.cached, "requests": u.requests}
+                        for m, u in usage.items()
+                    },
+                    "openai": {
+                        "usd_micros": openai_usd,
+                        "cny_micros": openai_cny,
+                        "unpriced_models": unknown,
+                    },
+                    "providers": [e.to_json(fx) for e in ests],
+                    "historical_grants": historical_grants,
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
     else:
+
         def yuan(m: int) -> str:
             return f"¥{(Decimal(m) / 1_000_000).quantize(Decimal('0.01'))}"
 
-        click.echo(f"OpenAI list price for this usage: ${(Decimal(openai_usd) / 1_000_000).quantize(Decimal('0.01'))}"
-                   f" ≈ {yuan(openai_cny)} (at USD {fx.get('USD', '?')})")  # fmt: skip
+        click.echo(
+            f"OpenAI list price for this usage: ${(Decimal(openai_usd) / 1_000_000).quantize(Decimal('0.01'))}"  # noqa: E501
+            f" ≈ {yuan(openai_cny)} (at USD {fx.get('USD', '?')})"
+        )
         for e in ests:
             before, after = _to_cny(e.before_micros, e.currency, fx), _to_cny(e.after_micros, e.currency, fx)
             grant = f"  grants: {', '.join(e.grants_used)}" if e.grants_used else ""
             miss = f"  (no model for: {', '.join(e.unmapped)})" if e.unmapped else ""
-            click.echo(f"{e.provider:<14} before grants {yuan(before):>12}  after {yuan(after):>12}{grant}{miss}")
+            click.echo(
+                f"{e.provider:<14} before grants {yuan(before):>12}  after {yuan(after):>12}{grant}{miss}"
+            )
         if historical_grants:
-            click.echo("Grants marked 2024 are the historical switching offers: expired, shown as an example only.")
+            click.echo(
+                "Grants marked 2024 are the historical switching offers: expired, shown as an example only."
+            )
     rows = [("openai", openai_cny, f"¥{Decimal(openai_cny) / 1_000_000:.2f}")]
-    rows += [(e.provider, _to_cny(e.after_micros, e.currency, fx),
-              f"¥{Decimal(_to_cny(e.after_micros, e.currency, fx)) / 1_000_000:.2f}") for e in ests]  # fmt: skip
+    rows += [
+        (
+            e.provider,
+            _to_cny(e.after_micros, e.currency, fx),
+            f"¥{Decimal(_to_cny(e.after_micros, e.currency, fx)) / 1_000_000:.2f}",
+        )
+        for e in ests
+    ]
     if not as_json:
         click.echo("")
         for line in _chart.text_bars(rows):
@@ -211,17 +258,20 @@ def estimate(usage_file: str, config: str | None, historical_grants: bool, plot:
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--apply", is_flag=True, help="Edit files in place (default: print a unified diff).")
 @click.option("--rename", multiple=True, metavar="OLD=NEW", help="Rename a model literal (repeatable).")
-@click.option("--config", type=click.Path(exists=True, dir_okay=False),
-              help="Check the models left in code against this config's alias table.")  # fmt: skip
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Check the models left in code against this config's alias table.",
+)
 def rewrite(path: str, apply: bool, rename: tuple[str, ...], config: str | None) -> None:
     """Point OpenAI clients at the gateway (QIAO_BASE_URL / QIAO_API_KEY), keeping formatting."""
     from ..migrate.rewrite import rewrite_path, unsafe_report
 
     renames = {}
-    for r in rename:
-        old, sep, new = r.partition("=")
+    for spec in rename:
+        old, sep, new = spec.partition("=")
         if not sep or not old or not new:
-            raise click.ClickException(f"--rename expects OLD=NEW, got {r!r}")
+            raise click.ClickException(f"--rename expects OLD=NEW, got {spec!r}")
         renames[old] = new
     results = rewrite_path(path, renames, apply=apply)
     if not apply:
@@ -242,8 +292,12 @@ def rewrite(path: str, apply: bool, rename: tuple[str, ...], config: str | None)
 
 
 @migrate.command()
-@click.option("--prompts", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="JSONL, one OpenAI chat request per line.")  # fmt: skip
+@click.option(
+    "--prompts",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="JSONL, one OpenAI chat request per line.",
+)
 @click.option("--models", required=True, help="Comma-separated models/aliases to compare.")
 @click.option("--gateway", default="http://127.0.0.1:8000/v1", show_default=True)
 @click.option("--api-key", envvar="QIAO_API_KEY", default="qiao", show_default=False)
@@ -251,8 +305,16 @@ def rewrite(path: str, apply: bool, rename: tuple[str, ...], config: str | None)
 @click.option("--concurrency", default=4, show_default=True)
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="HTML report.")
 @click.option("--json-out", type=click.Path(dir_okay=False), help="Raw results (default: OUT with .json).")
-def compare(prompts: str, models: str, gateway: str, api_key: str, judge: str | None, concurrency: int,
-            out: str, json_out: str | None) -> None:  # fmt: skip
+def compare(
+    prompts: str,
+    models: str,
+    gateway: str,
+    api_key: str,
+    judge: str | None,
+    concurrency: int,
+    out: str,
+    json_out: str | None,
+) -> None:
     """Replay prompts against each model through the gateway; write an HTML report and raw JSON."""
     from ..migrate.compare import load_prompts, render_html, results_json, run_compare
     from ..migrate.plan import load_catalogue
@@ -267,7 +329,8 @@ def compare(prompts: str, models: str, gateway: str, api_key: str, judge: str | 
         results = asyncio.run(run_compare(reqs, names, gateway, api_key, concurrency, judge, prices, cb))
     Path(out).write_text(render_html(results, names, reqs), encoding="utf-8")
     jpath = json_out or str(Path(out).with_suffix(".json"))
-    Path(jpath).write_text(json.dumps(results_json(results, names, reqs), ensure_ascii=False, indent=2),
-                           encoding="utf-8")  # fmt: skip
+    Path(jpath).write_text(
+        json.dumps(results_json(results, names, reqs), ensure_ascii=False, indent=2), encoding="utf-8"
+    )
     errors = sum(1 for r in results if r.error)
     click.echo(f"wrote {out} and {jpath}: {len(results)} answers, {errors} errors", err=True)

@@ -21,11 +21,16 @@ from ._model import OPENAI_HOSTS, FileResult, Finding, ScanIssue
 __all__ = ["is_config_file", "scan_config"]
 
 _ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
-_SETTING = re.compile(r"^(azure_)?openai[_.\-]?(api[_\-]?key|api[_\-]?base|base[_\-]?url|organization|org[_\-]?id|"
-                      r"api[_\-]?type|api[_\-]?version|model|chat[_\-]?model|embedding[_\-]?model|endpoint|"
-                      r"deployment(?:[_\-]?name)?)$", re.IGNORECASE)  # fmt: skip
+_SETTING = re.compile(
+    r"^(azure_)?openai[_.\-]?(api[_\-]?key|api[_\-]?base|base[_\-]?url|organization|org[_\-]?id|"
+    r"api[_\-]?type|api[_\-]?version|model|chat[_\-]?model|embedding[_\-]?model|endpoint|"
+    r"deployment(?:[_\-]?name)?)$",
+    re.IGNORECASE,
+)
 # Dependency declarations (package.json, poetry tables): the SDK itself is a migration item.
-_DEPENDENCIES = frozenset({"openai", "@langchain/openai", "@azure/openai", "langchain-openai", "llama-index-llms-openai"})
+_DEPENDENCIES = frozenset(
+    {"openai", "@langchain/openai", "@azure/openai", "langchain-openai", "llama-index-llms-openai"}
+)
 _SKIP_JSON = ("package-lock.json", "tsconfig.json", "composer.lock")
 
 
@@ -119,7 +124,7 @@ def _toml(text: str) -> Iterator[tuple[int, str, str]]:
     def locate(key: str) -> int:
         for i, line in enumerate(lines, 1):
             stripped = line.lstrip().strip("\"'")
-            if i not in used and (stripped.startswith(key) or stripped.startswith(f'"{key}"')):
+            if i not in used and stripped.startswith((key, f'"{key}"')):
                 used.add(i)
                 return i
         return 1

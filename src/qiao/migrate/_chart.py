@@ -32,14 +32,18 @@ def svg_bars(rows: list[tuple[str, int, str]], title: str) -> str:
         y = 40 + i * (bar_h + gap)
         w = max(1, v * width // top) if v else 0
         parts.append(f'<text x="{left - 8}" y="{y + 15}" text-anchor="end">{escape(label)}</text>')
-        parts.append(f'<rect x="{left}" y="{y}" width="{w}" height="{bar_h}" fill="{_COLORS[i % len(_COLORS)]}"/>')
+        parts.append(
+            f'<rect x="{left}" y="{y}" width="{w}" height="{bar_h}" fill="{_COLORS[i % len(_COLORS)]}"/>'
+        )
         parts.append(f'<text x="{left + w + 6}" y="{y + 15}">{escape(shown)}</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return (
+        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    )
 
 
 def png_bars(rows: list[tuple[str, int, str]], width: int = 480, bar_h: int = 20, gap: int = 8) -> bytes:
@@ -56,6 +60,9 @@ def png_bars(rows: list[tuple[str, int, str]], width: int = 480, bar_h: int = 20
                 pixels[y][x] = rgb
     raw = b"".join(b"\x00" + bytes(b for px in row for b in px) for row in pixels)
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(raw, 9)) + _chunk(
-        b"IEND", b""
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(raw, 9))
+        + _chunk(b"IEND", b"")
     )

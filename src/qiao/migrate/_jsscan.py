@@ -90,9 +90,11 @@ class _File:
                     self._import(n, src)
             elif n.type == "variable_declarator":
                 name, value = n.child_by_field_name("name"), n.child_by_field_name("value")
-                if value is not None and value.type == "call_expression" and _text(
-                    value.child_by_field_name("function")
-                ) == "require":
+                if (
+                    value is not None
+                    and value.type == "call_expression"
+                    and _text(value.child_by_field_name("function")) == "require"
+                ):
                     args = value.child_by_field_name("arguments")
                     src = _string(args.named_children[0]) if args and args.named_children else None
                     if src and name is not None:
@@ -106,7 +108,8 @@ class _File:
             elif n.type in ("function_declaration", "method_definition"):
                 params = n.child_by_field_name("parameters")
                 self.functions[_text(n.child_by_field_name("name"))] = [
-                    _text(p.child_by_field_name("pattern") or p) for p in (params.named_children if params else [])
+                    _text(p.child_by_field_name("pattern") or p)
+                    for p in (params.named_children if params else [])
                 ]
         for _ in range(5):
             before = len(self.clients)
@@ -185,7 +188,8 @@ class _File:
             elif n.type in ("required_parameter", "optional_parameter"):
                 ann = n.child_by_field_name("type")
                 if ann is not None and any(
-                    c.type == "type_identifier" and f"openai.{_text(c)}" in _CLIENTS
+                    c.type == "type_identifier"
+                    and f"openai.{_text(c)}" in _CLIENTS
                     or self.imports.get(_text(c)) in _CLIENTS
                     for c in walk(ann)
                 ):
@@ -193,7 +197,11 @@ class _File:
             elif n.type == "call_expression":
                 fn = n.child_by_field_name("function")
                 args = n.child_by_field_name("arguments")
-                name = _text(fn.child_by_field_name("property")) if fn and fn.type == "member_expression" else _text(fn)
+                name = (
+                    _text(fn.child_by_field_name("property"))
+                    if fn and fn.type == "member_expression"
+                    else _text(fn)
+                )
                 params = self.functions.get(name)
                 if params and args:
                     for i, a in enumerate(args.named_children):
@@ -222,7 +230,10 @@ class _File:
             return a + b if a is not None and b is not None else None
         if n.type in ("binary_expression",) and _text(n.child_by_field_name("operator")) in ("??", "||"):
             return self.resolve(n.child_by_field_name("right"))
-        if n.type in ("parenthesized_expression", "as_expression", "satisfies_expression") and n.named_children:
+        if (
+            n.type in ("parenthesized_expression", "as_expression", "satisfies_expression")
+            and n.named_children
+        ):
             return self.resolve(n.named_children[0])
         return None
 
@@ -231,8 +242,9 @@ class _File:
             return self.objects.get(_text(n))
         return n if n is not None and n.type == "object" else None
 
-    def _obj_info(self, obj: ts.Node | None, model_keys: tuple[str, ...] = _MODEL_KEYS,
-                  extra: set[str] | None = None) -> tuple[str | None, str | None, tuple[str, ...]]:  # fmt: skip
+    def _obj_info(
+        self, obj: ts.Node | None, model_keys: tuple[str, ...] = _MODEL_KEYS, extra: set[str] | None = None
+    ) -> tuple[str | None, str | None, tuple[str, ...]]:
         model: str | None = None
         expr: str | None = None
         keys: list[str] = []
@@ -244,6 +256,7 @@ class _File:
             if p.type == "spread_element":
                 derived.add("kwargs")
                 continue
+            val: ts.Node | None
             if p.type == "shorthand_property_identifier":
                 key, val = _text(p), p
             elif p.type == "pair":
@@ -261,7 +274,9 @@ class _File:
             keys.append(key)
             if key == "response_format" and val is not None:
                 t = _text(val)
-                derived.add("json_schema" if "json_schema" in t else "json_mode" if "json_object" in t else "")
+                derived.add(
+                    "json_schema" if "json_schema" in t else "json_mode" if "json_object" in t else ""
+                )
             if key == "messages" and val is not None:
                 for x in walk(val):
                     if x.type == "pair" and (
@@ -287,10 +302,19 @@ class _File:
                 out.append(f)
         return out
 
-    def _mk(self, n: ts.Node, kind: str, sdk: str, symbol: str, model: str | None = None,
-            expr: str | None = None, feats: tuple[str, ...] = ()) -> Finding:  # fmt: skip
-        return Finding(self.rel, n.start_point[0] + 1, kind, sdk, self.lang, symbol, model, expr, feats,
-                       n.start_point[1])  # fmt: skip
+    def _mk(
+        self,
+        n: ts.Node,
+        kind: str,
+        sdk: str,
+        symbol: str,
+        model: str | None = None,
+        expr: str | None = None,
+        feats: tuple[str, ...] = (),
+    ) -> Finding:
+        return Finding(
+            self.rel, n.start_point[0] + 1, kind, sdk, self.lang, symbol, model, expr, feats, n.start_point[1]
+        )
 
     def _new(self, n: ts.Node) -> Finding | None:
         ctor = n.child_by_field_name("constructor")
@@ -343,9 +367,11 @@ class _File:
                 for p in init.named_children if init is not None else []:
                     if p.type == "pair" and _text(p.child_by_field_name("key")) == "body":
                         v = p.child_by_field_name("value")
-                        if v is not None and v.type == "call_expression" and _text(
-                            v.child_by_field_name("function")
-                        ) == "JSON.stringify":
+                        if (
+                            v is not None
+                            and v.type == "call_expression"
+                            and _text(v.child_by_field_name("function")) == "JSON.stringify"
+                        ):
                             a = v.child_by_field_name("arguments")
                             body = a.named_children[0] if a and a.named_children else None
             elif len(argv) > 1:

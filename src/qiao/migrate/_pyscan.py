@@ -13,7 +13,15 @@ import ast
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from ._model import V0_CLASSES, FileResult, Finding, ScanIssue, features_from_keys, kind_for_path, kind_for_url
+from ._model import (
+    V0_CLASSES,
+    FileResult,
+    Finding,
+    ScanIssue,
+    features_from_keys,
+    kind_for_path,
+    kind_for_url,
+)
 
 __all__ = ["PythonProject"]
 
@@ -146,7 +154,11 @@ def _body_nodes(node: ast.AST) -> Iterator[ast.AST]:
 
 def _params(fn: ast.FunctionDef | ast.AsyncFunctionDef, method: bool) -> list[ast.arg]:
     ps = [*fn.args.posonlyargs, *fn.args.args]
-    if method and ps and not any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in fn.decorator_list):
+    if (
+        method
+        and ps
+        and not any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in fn.decorator_list)
+    ):
         ps = ps[1:]
     return ps + fn.args.kwonlyargs
 
@@ -244,8 +256,11 @@ class PythonProject:
         if isinstance(stmt, ast.Assign | ast.AnnAssign) and stmt.value is not None:
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
             val = stmt.value
-            if (isinstance(val, ast.Call) and self.qual(val.func, mod) in ("os.getenv", "os.environ.get")
-                    and len(val.args) >= 2):  # fmt: skip
+            if (
+                isinstance(val, ast.Call)
+                and self.qual(val.func, mod) in ("os.getenv", "os.environ.get")
+                and len(val.args) >= 2
+            ):
                 val = val.args[1]
             if isinstance(val, ast.Constant) and isinstance(val.value, str):
                 for t in targets:
@@ -341,7 +356,11 @@ class PythonProject:
             elif isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
                 scope.http[f"{target.value.id}.{target.attr}"] = lib
         if isinstance(target, ast.Name):
-            if isinstance(value, ast.Call) and self.qual(value.func, scope.module) == "json.dumps" and value.args:
+            if (
+                isinstance(value, ast.Call)
+                and self.qual(value.func, scope.module) == "json.dumps"
+                and value.args
+            ):
                 value = value.args[0]
             if isinstance(value, ast.Dict):
                 scope.dicts[target.id] = value
@@ -484,11 +503,20 @@ class PythonProject:
                                 res.findings.append(self._mk(mod, n, "config", "openai-python v0", q))
             yield mod.rel, res
 
-    def _mk(self, mod: Module, node: ast.expr | ast.stmt, kind: str, sdk: str, symbol: str,
-            model: str | None = None, model_expr: str | None = None,
-            features: tuple[str, ...] = ()) -> Finding:  # fmt: skip
-        return Finding(mod.rel, node.lineno, kind, sdk, "python", symbol, model, model_expr, features,
-                       node.col_offset)  # fmt: skip
+    def _mk(
+        self,
+        mod: Module,
+        node: ast.expr | ast.stmt,
+        kind: str,
+        sdk: str,
+        symbol: str,
+        model: str | None = None,
+        model_expr: str | None = None,
+        features: tuple[str, ...] = (),
+    ) -> Finding:
+        return Finding(
+            mod.rel, node.lineno, kind, sdk, "python", symbol, model, model_expr, features, node.col_offset
+        )
 
     def _env_read(self, n: ast.Call | ast.Subscript, scope: Scope) -> Finding | None:
         mod = scope.module
@@ -501,12 +529,17 @@ class PythonProject:
             if self.qual(n.value, mod) != "os.environ" or not isinstance(n.ctx, ast.Load):
                 return None
             key = n.slice
-        if isinstance(key, ast.Constant) and isinstance(key.value, str) and key.value.startswith(_ENV_PREFIXES):
+        if (
+            isinstance(key, ast.Constant)
+            and isinstance(key.value, str)
+            and key.value.startswith(_ENV_PREFIXES)
+        ):
             return self._mk(mod, n, "config", "environment", key.value)
         return None
 
-    def _model_and_features(self, call: ast.Call, scope: Scope, kws: tuple[str, ...] = _MODEL_KWS,
-                            extra: set[str] | None = None) -> tuple[str | None, str | None, tuple[str, ...]]:  # fmt: skip
+    def _model_and_features(
+        self, call: ast.Call, scope: Scope, kws: tuple[str, ...] = _MODEL_KWS, extra: set[str] | None = None
+    ) -> tuple[str | None, str | None, tuple[str, ...]]:
         model: str | None = None
         expr: str | None = None
         keys: list[str] = []
@@ -545,7 +578,9 @@ class PythonProject:
         if isinstance(v, ast.Name):
             found = None
             for n in scope.nodes:
-                if isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == v.id for t in n.targets):
+                if isinstance(n, ast.Assign) and any(
+                    isinstance(t, ast.Name) and t.id == v.id for t in n.targets
+                ):
                     found = n.value
             if found is None:
                 return set()
@@ -555,8 +590,12 @@ class PythonProject:
                 for k, val in zip(n.keys, n.values, strict=True):
                     if isinstance(k, ast.Constant) and k.value == "image_url":
                         return {"vision"}
-                    if (isinstance(k, ast.Constant) and k.value == "type" and isinstance(val, ast.Constant)
-                            and val.value in ("image_url", "input_image")):  # fmt: skip
+                    if (
+                        isinstance(k, ast.Constant)
+                        and k.value == "type"
+                        and isinstance(val, ast.Constant)
+                        and val.value in ("image_url", "input_image")
+                    ):
                         return {"vision"}
         return set()
 
@@ -566,8 +605,9 @@ class PythonProject:
             return found
         for arg in call.args[:1]:  # loop.run_in_executor / to_thread / functools.partial style
             if isinstance(arg, ast.Attribute):
-                ref = ast.Call(func=arg, args=[], keywords=call.keywords, lineno=arg.lineno,
-                               col_offset=arg.col_offset)  # fmt: skip
+                ref = ast.Call(
+                    func=arg, args=[], keywords=call.keywords, lineno=arg.lineno, col_offset=arg.col_offset
+                )
                 found = self._call_direct(ref, scope)
                 if found is not None and found.kind not in ("client", "config"):
                     return found
@@ -580,8 +620,9 @@ class PythonProject:
         if q in CLIENT_CLASSES:
             extra = set(CLIENT_CLASSES[q])
             keys = [k.arg for k in call.keywords if k.arg in ("base_url", "azure_endpoint", "api_version")]
-            return self._mk(mod, call, "client", "openai-python v1", q, None, None,
-                            tuple(sorted(extra | set(keys))))  # fmt: skip
+            return self._mk(
+                mod, call, "client", "openai-python v1", q, None, None, tuple(sorted(extra | set(keys)))
+            )
         if q:
             parts = q.split(".")
             if parts[0] == "openai" and len(parts) == 3 and parts[1] in V0_CLASSES:
@@ -590,8 +631,12 @@ class PythonProject:
             if parts[0] == "openai" and len(parts) > 2:
                 kind = kind_for_path(parts[1:])
                 if kind:
-                    model, expr, feats = self._model_and_features(call, scope, extra=self._method_feats(parts))
-                    return self._mk(mod, call, kind, "openai-python v1 (module client)", q, model, expr, feats)
+                    model, expr, feats = self._model_and_features(
+                        call, scope, extra=self._method_feats(parts)
+                    )
+                    return self._mk(
+                        mod, call, kind, "openai-python v1 (module client)", q, model, expr, feats
+                    )
             wrapper = None
             if parts[0] in _LC_ROOTS:
                 wrapper = ("langchain", _LC_CLASSES.get(parts[-1]))
@@ -611,17 +656,24 @@ class PythonProject:
                 if self.is_client(node, scope):
                     kind = kind_for_path(path)
                     if kind:
-                        model, expr, feats = self._model_and_features(call, scope, extra=self._method_feats(path))
+                        model, expr, feats = self._model_and_features(
+                            call, scope, extra=self._method_feats(path)
+                        )
                         return self._mk(mod, call, kind, "openai-python v1", symbol, model, expr, feats)
                     break
             else:
                 kind = kind_for_path(path)
-                if (kind and mod.imports_openai and not mod.imports_other_sdk
-                        and any(tuple(path[: len(p)]) == p for p in _INFERRED)
-                        and not (isinstance(node, ast.Name) and node.id in mod.imports)):  # fmt: skip
+                if (
+                    kind
+                    and mod.imports_openai
+                    and not mod.imports_other_sdk
+                    and any(tuple(path[: len(p)]) == p for p in _INFERRED)
+                    and not (isinstance(node, ast.Name) and node.id in mod.imports)
+                ):
                     model, expr, feats = self._model_and_features(call, scope, extra=self._method_feats(path))
-                    return self._mk(mod, call, kind, "openai-python v1 (inferred receiver)", symbol,
-                                    model, expr, feats)  # fmt: skip
+                    return self._mk(
+                        mod, call, kind, "openai-python v1 (inferred receiver)", symbol, model, expr, feats
+                    )
         return self._http(call, scope, q, symbol)
 
     @staticmethod
@@ -662,17 +714,17 @@ class PythonProject:
         if isinstance(body, ast.Dict):
             keys: list[str] = []
             derived: set[str] = set()
-            for k, v in zip(body.keys, body.values, strict=True):
-                if not (isinstance(k, ast.Constant) and isinstance(k.value, str)):
+            for dk, v in zip(body.keys, body.values, strict=True):
+                if not (isinstance(dk, ast.Constant) and isinstance(dk.value, str)):
                     continue
-                if k.value == "model":
+                if dk.value == "model":
                     model = self.resolve_str(v, scope)
                     expr = None if model is not None else ast.unparse(v)
                 elif not (isinstance(v, ast.Constant) and (v.value is False or v.value is None)):
-                    keys.append(k.value)
-                if k.value == "response_format":
+                    keys.append(str(dk.value))
+                if dk.value == "response_format":
                     derived |= self._response_format(v, scope, call)
-                if k.value == "messages":
+                if dk.value == "messages":
                     derived |= self._vision(v, scope)
             feats = features_from_keys(keys, derived)
         return self._mk(scope.module, call, kind, lib, url or symbol, model, expr, feats)

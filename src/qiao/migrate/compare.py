@@ -58,8 +58,7 @@ def load_prompts(path: str | Path) -> list[dict[str, Any]]:
     return out
 
 
-async def _one(client: Any, req: dict[str, Any], model: str, idx: int,
-               price: PriceTier | None) -> Result:  # fmt: skip
+async def _one(client: Any, req: dict[str, Any], model: str, idx: int, price: PriceTier | None) -> Result:
     res = Result(idx, model)
     body = {k: v for k, v in req.items() if k not in ("model", "stream", "stream_options")}
     t0 = time.perf_counter()
@@ -109,11 +108,11 @@ async def run_compare(
     judge: str | None = None,
     prices: dict[str, PriceTier] | None = None,
     progress: Callable[[int, int], None] | None = None,
-    timeout: float = 120.0,
+    request_timeout: float = 120.0,
 ) -> list[Result]:
     from openai import AsyncOpenAI
 
-    client = AsyncOpenAI(base_url=gateway, api_key=api_key, timeout=timeout, max_retries=0)
+    client = AsyncOpenAI(base_url=gateway, api_key=api_key, timeout=request_timeout, max_retries=0)
     sem = asyncio.Semaphore(max(1, concurrency))
     total = len(prompts) * len(models)
     done = 0
@@ -180,10 +179,14 @@ def render_html(results: list[Result], models: list[str], prompts: list[dict[str
             if r is None:
                 cells.append("<td></td>")
                 continue
-            body = (f'<div class="err">{escape(r.error)}</div>' if r.error else f"<pre>{escape(r.answer)}</pre>")
-            meta = (f"first token {_ms(r.first_token_ms)} · total {_ms(r.total_ms)} · "
-                    f"tokens {r.prompt_tokens or '—'}/{r.completion_tokens or '—'} · {_fmt_cost(r)}"
-                    + (f" · score {r.score}" if r.score is not None else ""))  # fmt: skip
+            body = (
+                f'<div class="err">{escape(r.error)}</div>' if r.error else f"<pre>{escape(r.answer)}</pre>"
+            )
+            meta = (
+                f"first token {_ms(r.first_token_ms)} · total {_ms(r.total_ms)} · "
+                f"tokens {r.prompt_tokens or '—'}/{r.completion_tokens or '—'} · {_fmt_cost(r)}"
+                + (f" · score {r.score}" if r.score is not None else "")
+            )
             cells.append(f'<td>{body}<div class="meta">{escape(meta)}</div></td>')
         rows.append(f"<tr><th><pre>{escape(str(q))}</pre></th>{''.join(cells)}</tr>")
     heads = "".join(f"<th>{escape(m)}</th>" for m in models)

@@ -149,8 +149,15 @@ class ProviderEstimate:
             "after_grants_cny_micros": _to_cny(self.after_micros, self.currency, fx),
             "grants": self.grants_used,
             "unmapped_models": self.unmapped,
-            "lines": [{"openai_model": ln.openai_model, "target": ln.target, "tokens": ln.tokens,
-                       "cost_micros": ln.cost_micros} for ln in self.lines],  # fmt: skip
+            "lines": [
+                {
+                    "openai_model": ln.openai_model,
+                    "target": ln.target,
+                    "tokens": ln.tokens,
+                    "cost_micros": ln.cost_micros,
+                }
+                for ln in self.lines
+            ],
         }
 
 

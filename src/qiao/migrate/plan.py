@@ -60,10 +60,12 @@ NO_EQUIVALENT: dict[str, str] = {
     "fine_tuning": "Fine-tuning is a console workflow at each vendor; qiao does not proxy it. Re-run the "
     "job at the vendor, then route an alias to the resulting model id.",
     "images": "Image generation is not served through qiao; call the vendor's image API directly.",
-    "audio": "Speech-to-text and text-to-speech are not served through qiao; use a dedicated ASR/TTS service.",
+    "audio": "Speech-to-text and text-to-speech are not served through qiao; "
+    "use a dedicated ASR/TTS service.",
     "moderations": "No moderation endpoint: Chinese providers filter server-side and answer with "
     "finish_reason 'content_filter' — handle that instead.",
-    "batch": "No Batch API: send the requests concurrently within your rate limits (qiao queues and retries).",
+    "batch": "No Batch API: send the requests concurrently within your rate limits "
+    "(qiao queues and retries).",
     "files": "The Files API only feeds Assistants, Batch and fine-tuning; it goes with them.",
     "realtime": "No Realtime (WebSocket) API: use streaming chat completions.",
 }
@@ -92,7 +94,9 @@ class Catalogue:
     warnings: list[str] = field(default_factory=list)
 
 
-def load_catalogue(settings: Settings | None = None, providers: Iterable[Provider] | None = None) -> Catalogue:
+def load_catalogue(
+    settings: Settings | None = None, providers: Iterable[Provider] | None = None
+) -> Catalogue:
     """Models from the registry (or ``providers``), narrowed to the accounts in ``settings`` if given."""
     warnings: list[str] = []
     if providers is None:
@@ -189,8 +193,13 @@ class Plan:
         def price(p: PriceTier | None) -> dict[str, Any] | None:
             if p is None:
                 return None
-            return {"input": str(Decimal(p.input) / MICRO), "output": str(Decimal(p.output) / MICRO),
-                    "currency": p.currency, "since": p.since, "source": p.source}  # fmt: skip
+            return {
+                "input": str(Decimal(p.input) / MICRO),
+                "output": str(Decimal(p.output) / MICRO),
+                "currency": p.currency,
+                "since": p.since,
+                "source": p.source,
+            }
 
         return {
             "findings": [
@@ -204,11 +213,17 @@ class Plan:
                 for fp in self.findings
             ],
             "aliases": [
-                {"model": a.openai_model, "kind": a.kind, "targets": a.targets, "source": a.source,
-                 "openai_price": price(a.openai_price), "prices": {k: price(v) for k, v in a.prices.items()},
-                 "note": a.note}
+                {
+                    "model": a.openai_model,
+                    "kind": a.kind,
+                    "targets": a.targets,
+                    "source": a.source,
+                    "openai_price": price(a.openai_price),
+                    "prices": {k: price(v) for k, v in a.prices.items()},
+                    "note": a.note,
+                }
                 for a in self.aliases
-            ],  # fmt: skip
+            ],
             "warnings": self.catalogue.warnings,
         }
 
@@ -243,9 +258,13 @@ def make_plan(findings: list[Finding], catalogue: Catalogue, fallbacks: int = 1)
         needed = _needed(f)
         cands = [c for c in catalogue.candidates if _serves(c.spec.caps, needed)]
         missing = sorted(
-            n for n in needed if not any(_serves(c.spec.caps, {n} | ({"chat"} if n != "embeddings" else set()))
-                                         for c in catalogue.candidates)
-        )  # fmt: skip
+            n
+            for n in needed
+            if not any(
+                _serves(c.spec.caps, {n} | ({"chat"} if n != "embeddings" else set()))
+                for c in catalogue.candidates
+            )
+        )
         advice = _REWRITE.get(f.kind)
         if missing:
             advice = (advice + " " if advice else "") + f"No configured model supports: {', '.join(missing)}."
@@ -262,8 +281,8 @@ def make_plan(findings: list[Finding], catalogue: Catalogue, fallbacks: int = 1)
     aliases: list[AliasSuggestion] = []
     for model, fps in sorted(by_model.items()):
         ref = lookup(model)
-        missing = set().union(*(set(fp.missing) for fp in fps)) - {"chat", "embeddings"}
-        needed = set().union(*(set(fp.needed) for fp in fps)) - missing
+        lost: set[str] = set().union(*(set(fp.missing) for fp in fps)) - {"chat", "embeddings"}
+        needed = set().union(*(set(fp.needed) for fp in fps)) - lost
         kind = "embeddings" if "embeddings" in needed else "chat"
         note = ""
         if model in catalogue.aliases:
@@ -275,9 +294,10 @@ def make_plan(findings: list[Finding], catalogue: Catalogue, fallbacks: int = 1)
                 pool = [c for c in catalogue.candidates if _serves(c.spec.caps, base)]
                 note = f"no model covers all of {', '.join(sorted(needed - base))}: check the call sites"
             picks = [
-                p for prov in dict.fromkeys(c.provider for c in pool)
+                p
+                for prov in dict.fromkeys(c.provider for c in pool)
                 if (p := _pick([c for c in pool if c.provider == prov], ref.tier, fx)) is not None
-            ]  # fmt: skip
+            ]
             picks.sort(key=lambda c: (price_cny_micros(c.spec.price, fx, output=True) or 0, c.provider))
             targets, source = [c.target for c in picks[: 1 + fallbacks]], "suggested"
         prices = {t: _price_of(t, catalogue) for t in targets}
@@ -309,22 +329,31 @@ def render_plan_markdown(plan: Plan, root: str = ".") -> str:
         "",
         "## Suggested aliases",
         "",
-        "| OpenAI model | OpenAI price | → qiao targets (first = primary, then fallbacks) | Their prices | Source "
+        "| OpenAI model | OpenAI price | → qiao targets (first = primary, then fallbacks) "
+        "| Their prices | Source "
         "| Note |",
         "|---|---|---|---|---|---|",
     ]
     for a in plan.aliases:
         targets = " → ".join(f"`{t}`" for t in a.targets) or "**none qualifies**"
         prices = "; ".join(f"{t.split('/', 1)[1]}: {fmt_price(p)}" for t, p in a.prices.items())
-        lines.append(f"| `{a.openai_model}` | {fmt_price(a.openai_price)} | {targets} | {prices} | {a.source} | {a.note} |")
+        lines.append(
+            f"| `{a.openai_model}` | {fmt_price(a.openai_price)} | {targets} | {prices} "
+            f"| {a.source} | {a.note} |"
+        )
     if plan.aliases:
         lines += ["", "```yaml", "aliases:"]
         for a in plan.aliases:
             if a.targets:
                 lines.append(f"  {a.openai_model}: [{', '.join(a.targets)}]")
         lines += ["```"]
-    lines += ["", "## Call sites", "", "| Location | Kind | Model | Needs | Can be served by | Notes |",
-              "|---|---|---|---|---|---|"]  # fmt: skip
+    lines += [
+        "",
+        "## Call sites",
+        "",
+        "| Location | Kind | Model | Needs | Can be served by | Notes |",
+        "|---|---|---|---|---|---|",
+    ]
     for fp in plan.findings:
         f = fp.finding
         served = ", ".join(c.target for c in fp.candidates[:4]) + (" …" if len(fp.candidates) > 4 else "")
@@ -336,7 +365,9 @@ def render_plan_markdown(plan: Plan, root: str = ".") -> str:
     if gaps:
         lines += ["", "## No equivalent through qiao", ""]
         for kind in sorted({fp.finding.kind for fp in gaps}):
-            where = ", ".join(f"`{fp.finding.path}:{fp.finding.line}`" for fp in gaps if fp.finding.kind == kind)
+            where = ", ".join(
+                f"`{fp.finding.path}:{fp.finding.line}`" for fp in gaps if fp.finding.kind == kind
+            )
             lines.append(f"- **{kind}** ({where}): {NO_EQUIVALENT[kind]}")
     if plan.catalogue.warnings:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in plan.catalogue.warnings]

@@ -45,9 +45,11 @@ class FileRewrite:
     def diff(self) -> str:
         return "".join(
             difflib.unified_diff(
-                self.old.splitlines(keepends=True), self.new.splitlines(keepends=True),
-                f"a/{self.path}", f"b/{self.path}",
-            )  # fmt: skip
+                self.old.splitlines(keepends=True),
+                self.new.splitlines(keepends=True),
+                f"a/{self.path}",
+                f"b/{self.path}",
+            )
         )
 
 
@@ -73,7 +75,9 @@ class _Codemod(cst.CSTTransformer):
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         quals = self._quals(original.func)
         if quals & _PY_AZURE:
-            self.unsafe.append((self._line(original), "Azure client: replace with OpenAI(base_url=…) by hand"))
+            self.unsafe.append(
+                (self._line(original), "Azure client: replace with OpenAI(base_url=…) by hand")
+            )
             return updated
         if quals & _PY_CLIENTS:
             return self._client(original, updated)
@@ -82,7 +86,9 @@ class _Codemod(cst.CSTTransformer):
     def _client(self, original: cst.Call, updated: cst.Call) -> cst.Call:
         if any(a.keyword is None for a in updated.args):
             why = "**kwargs" if any(a.star == "**" for a in updated.args) else "positional arguments"
-            self.unsafe.append((self._line(original), f"client built with {why}: set base_url/api_key by hand"))
+            self.unsafe.append(
+                (self._line(original), f"client built with {why}: set base_url/api_key by hand")
+            )
             return updated
         args = list(updated.args)
         for kw, env in (("base_url", BASE_ENV), ("api_key", KEY_ENV)):
@@ -90,9 +96,19 @@ class _Codemod(cst.CSTTransformer):
             idx = next((i for i, a in enumerate(args) if a.keyword and a.keyword.value == kw), None)
             if idx is None:
                 if args and args[-1].comma is cst.MaybeSentinel.DEFAULT:
-                    args[-1] = args[-1].with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
-                args.append(cst.Arg(value=value, keyword=cst.Name(kw), equal=cst.AssignEqual(
-                    whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))))  # fmt: skip
+                    args[-1] = args[-1].with_changes(
+                        comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+                    )
+                args.append(
+                    cst.Arg(
+                        value=value,
+                        keyword=cst.Name(kw),
+                        equal=cst.AssignEqual(
+                            whitespace_before=cst.SimpleWhitespace(""),
+                            whitespace_after=cst.SimpleWhitespace(""),
+                        ),
+                    )
+                )
                 self.needs_os = True
             elif not args[idx].value.deep_equals(value):
                 args[idx] = args[idx].with_changes(value=value)
@@ -186,13 +202,14 @@ def rewrite_js(rel: str, source: str) -> FileRewrite:
             at = obj.start_byte + 1
             sep = "," if obj.named_children else ""
             edits.append((at, at, (" " + ", ".join(missing) + sep).encode()))
-    for start, end, text in sorted(edits, reverse=True):
-        data = data[:start] + text + data[end:]
+    for start, end, chunk in sorted(edits, reverse=True):
+        data = data[:start] + chunk + data[end:]
     return FileRewrite(rel, source, data.decode(), unsafe)
 
 
-def rewrite_path(root: str | Path, renames: dict[str, str] | None = None,
-                 apply: bool = False) -> list[FileRewrite]:  # fmt: skip
+def rewrite_path(
+    root: str | Path, renames: dict[str, str] | None = None, apply: bool = False
+) -> list[FileRewrite]:
     base = Path(root)
     top = base if base.is_dir() else base.parent
     out: list[FileRewrite] = []

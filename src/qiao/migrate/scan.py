@@ -25,15 +25,49 @@ from ._pyscan import PythonProject
 __all__ = ["SKIP_DIRS", "ScanReport", "iter_files", "render_markdown", "render_sarif", "scan_path"]
 
 SKIP_DIRS = frozenset(
-    {".git", ".hg", ".svn", "node_modules", ".venv", "venv", "env", "__pycache__", ".mypy_cache",
-     ".ruff_cache", ".pytest_cache", ".tox", ".nox", "dist", "build", "site-packages", ".next", ".idea"}
-)  # fmt: skip
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        "node_modules",
+        ".venv",
+        "venv",
+        "env",
+        "__pycache__",
+        ".mypy_cache",
+        ".ruff_cache",
+        ".pytest_cache",
+        ".tox",
+        ".nox",
+        "dist",
+        "build",
+        "site-packages",
+        ".next",
+        ".idea",
+    }
+)
 MAX_BYTES = 2 * 1024 * 1024
 # A Python file without any of these words cannot contain a finding (the OpenAI resource names, or a
 # client handed over by a caller); it is still parsed lazily when another module imports a constant
 # from it.
-_PY_WORDS = ("openai", "client", "completions", "embeddings", "images", "audio", "moderations", "assistants",
-             "threads", "responses", "fine_tuning", "batches", "files", "realtime", "vector_stores", "uploads")  # fmt: skip
+_PY_WORDS = (
+    "openai",
+    "client",
+    "completions",
+    "embeddings",
+    "images",
+    "audio",
+    "moderations",
+    "assistants",
+    "threads",
+    "responses",
+    "fine_tuning",
+    "batches",
+    "files",
+    "realtime",
+    "vector_stores",
+    "uploads",
+)
 
 Progress = Callable[[int, int], None]
 
