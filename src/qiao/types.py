@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 __all__ = [
     "ChatChoice",
@@ -168,6 +168,35 @@ class ChatRequest(_Model):
     prompt_cache_key: str | None = None
     safety_identifier: str | None = None
 
+    _raw: dict[str, Any] | None = PrivateAttr(default=None)
+    _dropped: tuple[str, ...] = PrivateAttr(default=())
+
+    @classmethod
+    def from_raw(cls, raw: dict[str, Any]) -> ChatRequest:
+        """Validate a decoded JSON body, keeping it so OpenAI-shaped upstreams get it forwarded as sent."""
+        req = cls.model_validate(raw)
+        req._raw = raw
+        return req
+
+    def raw_body(self) -> dict[str, Any] | None:
+        return self._raw
+
+    @property
+    def dropped(self) -> tuple[str, ...]:
+        """Top-level parameters the gateway dropped for this call (named in a response header)."""
+        return self._dropped
+
+    def drop(self, names: tuple[str, ...]) -> None:
+        """Forget these parameters (as if never sent) and remember that they were dropped."""
+        self._dropped = self._dropped + tuple(names)
+        for n in names:
+            if n in type(self).model_fields:
+                setattr(self, n, None)
+            elif self.model_extra:
+                self.model_extra.pop(n, None)
+        if self._raw is not None:
+            self._raw = {k: v for k, v in self._raw.items() if k not in names}
+
     @property
     def output_limit(self) -> int | None:
         """``max_completion_tokens`` wins over the deprecated ``max_tokens``, as at OpenAI."""
@@ -269,7 +298,11 @@ class ToolCall:
     arguments: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
 
 
 @dataclass(slots=True)
@@ -314,7 +347,7 @@ class ChatResponse:
     system_fingerprint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "id": self.id,
             "object": "chat.completion",
             "created": self.created,
@@ -322,8 +355,10 @@ class ChatResponse:
             "choices": [c.to_dict() for c in self.choices],
             "usage": self.usage.to_dict(),
             "service_tier": "default",
-            "system_fingerprint": self.system_fingerprint,
         }
+        if self.system_fingerprint:
+            out["system_fingerprint"] = self.system_fingerprint
+        return out
 
 
 @dataclass(slots=True)
@@ -382,8 +417,12 @@ class ChunkChoice:
     finish_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "delta": self.delta.to_dict(), "logprobs": None,
-                "finish_reason": self.finish_reason}
+        return {
+            "index": self.index,
+            "delta": self.delta.to_dict(),
+            "logprobs": None,
+            "finish_reason": self.finish_reason,
+        }
 
 
 @dataclass(slots=True)

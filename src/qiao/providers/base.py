@@ -143,7 +143,15 @@ class Provider:
     auth: AuthScheme = NoAuth()
     stream_format: ClassVar[Literal["sse", "ndjson"]] = "sse"
     emulator: ClassVar[str] = ""
-    """``module:attribute`` of this provider's emulator app factory."""
+    """``module:attribute`` of this provider's emulator app factory (``create_app(options)``)."""
+    emulator_base_path: ClassVar[str] = "/v1"
+    """Appended to an emulator's root URL to make the account's ``base_url``."""
+    demo_credential: ClassVar[str | None] = "sk-emulator"
+    """A credential in the provider's own format that ``qiao demo`` gives its emulator and its account."""
+    demo_aliases: ClassVar[dict[str, tuple[str, int]]] = {}
+    """Public names ``qiao demo`` may point at this provider: name → (model id, priority; higher wins)."""
+    demo_models: ClassVar[tuple[str, ...] | None] = None
+    """For providers without a catalogue: the models a demo account declares."""
 
     unsupported: frozenset[str] = frozenset()
     """ChatRequest fields this provider cannot honour: 400 ``unsupported_parameter`` or dropped."""

@@ -1,0 +1,3 @@
+from qiao.cli.main import main
+
+main()

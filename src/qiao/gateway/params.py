@@ -1,0 +1,155 @@
+"""Which request parameters a target cannot honour, and what to do about them.
+
+Every parameter a client sends is either translated by the provider or named here: the provider's
+``unsupported`` set, extra (non-OpenAI) fields the provider does not list in ``native_extras``, and
+capabilities the model lacks (tools, images, JSON mode, ``n``…). The default answer is a 400
+``unsupported_parameter`` naming the first one; a route (or the server) with ``drop_params`` drops them
+instead and the response names them in ``x-qiao-dropped-params``. Never silently wrong.
+"""
+
+from __future__ import annotations
+
+from ..catalogue import ModelSpec
+from ..errors import ContextLengthExceeded, UnsupportedParameter
+from ..providers.base import Provider
+from ..tokens import count_messages
+from ..types import ChatRequest, message_text
+
+__all__ = [
+    "apply_param_policy",
+    "check_context",
+    "estimate_prompt_tokens",
+    "fits_cheaply",
+    "unsupported_params",
+]
+
+# Parameters that change nothing about the answer: silently accepted everywhere (OpenAI bookkeeping).
+HARMLESS = frozenset(
+    {
+        "store",
+        "metadata",
+        "service_tier",
+        "prompt_cache_key",
+        "safety_identifier",
+        "user",
+        "stream",
+        "stream_options",
+        "model",
+        "messages",
+    }
+)
+# Defaults that are no-ops: sending them is not asking for anything.
+_NOOP_VALUES: dict[str, object] = {
+    "n": 1,
+    "parallel_tool_calls": True,
+    "logprobs": False,
+    "presence_penalty": 0,
+    "frequency_penalty": 0,
+    "tool_choice": "none",
+}
+
+
+def unsupported_params(req: ChatRequest, provider: Provider, spec: ModelSpec) -> list[str]:
+    sent = req.set_fields()
+    bad: list[str] = []
+    caps = spec.caps
+    for name in sorted(sent - HARMLESS):
+        if name in _NOOP_VALUES and getattr(req, name, None) == _NOOP_VALUES[name]:
+            continue
+        if name in provider.unsupported:
+            bad.append(name)
+        elif name not in type(req).model_fields and name not in provider.native_extras:
+            bad.append(name)
+    if (req.tools or req.functions) and not caps.tools:
+        bad.extend(n for n in ("tools", "functions", "tool_choice") if n in sent and n not in bad)
+    if (
+        req.tool_choice == "required"
+        and caps.tools
+        and not caps.tool_choice_required
+        and "tool_choice" not in bad
+    ):
+        bad.append("tool_choice")
+    if req.response_format is not None and req.response_format.type != "text":
+        if (
+            req.response_format.type == "json_schema"
+            and not caps.json_schema
+            and "response_format" not in bad
+        ):
+            bad.append("response_format")
+        elif (
+            req.response_format.type == "json_object" and not caps.json_mode and "response_format" not in bad
+        ):
+            bad.append("response_format")
+    if req.n is not None and req.n > 1 and not caps.n and "n" not in bad:
+        bad.append("n")
+    if not caps.vision and "messages" not in bad:
+        for m in req.messages:
+            if isinstance(m.content, list) and any(p.type == "image_url" for p in m.content):
+                bad.append("messages")  # image input
+                break
+    return bad
+
+
+def apply_param_policy(
+    req: ChatRequest, provider: Provider, spec: ModelSpec, drop: bool, target_label: str
+) -> ChatRequest:
+    """Return the request to send (a copy with parameters dropped, if any), or raise 400."""
+    bad = unsupported_params(req, provider, spec)
+    if not bad:
+        return req
+    if "messages" in bad:
+        raise UnsupportedParameter(f"{target_label} does not accept image input", param="messages")
+    if not drop:
+        raise UnsupportedParameter(
+            f"{target_label} does not support the parameter '{bad[0]}'"
+            + (f" (nor {', '.join(bad[1:])})" if len(bad) > 1 else "")
+            + "; remove it, or set drop_params on the route to drop it",
+            param=bad[0],
+        )
+    copy = req.model_copy(deep=False)
+    copy.drop(tuple(bad))
+    return copy
+
+
+def estimate_prompt_tokens(req: ChatRequest, counter: object = None) -> int:
+    texts = [message_text(m.content) for m in req.messages]
+    for m in req.messages:
+        if m.tool_calls:
+            texts.extend(t.function.arguments for t in m.tool_calls)
+    if req.tools:
+        import orjson
+
+        texts.append(orjson.dumps([t.model_dump(exclude_none=True) for t in req.tools]).decode())
+    return count_messages(texts, counter)
+
+
+def fits_cheaply(req: ChatRequest, spec: ModelSpec) -> bool:
+    """True when the request obviously fits (a token is at least one byte): no tokenising needed.
+    Also checks the output cap, which needs no counting."""
+    out = req.output_limit or 0
+    if out > spec.max_output and spec.max_output:
+        raise UnsupportedParameter(
+            f"max_tokens is too large: {out}. This model supports at most {spec.max_output} "
+            "completion tokens",
+            param="max_completion_tokens" if req.max_completion_tokens is not None else "max_tokens",
+            code="invalid_value",
+        )
+    upper = sum(len(message_text(m.content).encode()) + 8 for m in req.messages) + 3
+    if req.tools:
+        upper += sum(len(str(t.function.parameters or "")) + 64 for t in req.tools)
+    return upper + out <= spec.context
+
+
+def check_context(req: ChatRequest, spec: ModelSpec) -> int:
+    """Raise 400 context_length_exceeded when prompt + requested output cannot fit; return the estimate.
+    Tokenises: call it off the event loop for large prompts (after :func:`fits_cheaply` said no)."""
+    out = req.output_limit or 0
+    est = estimate_prompt_tokens(req)
+    if est + out > spec.context:
+        raise ContextLengthExceeded(
+            f"This model's maximum context length is {spec.context} tokens. However, you requested about "
+            f"{est + out} tokens ({est} in the messages, {out} in the completion). Please reduce the length "
+            "of the messages or completion.",
+            param="messages",
+        )
+    return est

@@ -1,0 +1,471 @@
+"""One request, end to end: resolve → check parameters → (context check) → call → parse → answer.
+
+The server hands over a validated request and a :class:`RequestContext`; this module picks targets,
+talks to the transport, and falls back to the next target on retryable errors (the full routing
+strategies, breakers and budgets plug in here: ``gateway/router.py`` and the ledger).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import struct
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from ..config import Settings
+from ..errors import (
+    AllProvidersFailed,
+    AuthenticationFailed,
+    ContentFiltered,
+    InvalidRequest,
+    ModelNotFound,
+    PermissionDenied,
+    QiaoError,
+    UnsupportedParameter,
+    UpstreamError,
+)
+from ..providers.base import Call, StreamState
+from ..transport.http import Timeouts, Transport
+from ..transport.sse import NDJSONDecoder, SSEDecoder
+from ..types import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResult, Usage
+from .params import apply_param_policy, check_context, fits_cheaply
+from .resolve import Resolver, Route, Target
+from .stream import StreamAssembler, sse_error
+
+__all__ = ["Gateway", "Principal", "RequestContext"]
+
+log = logging.getLogger(__name__)
+
+SendBody = Callable[[bytes, bool], Awaitable[None]]
+StartResponse = Callable[[int, list[tuple[bytes, bytes]]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the gateway key (and, with the key system, its tenant and limits)."""
+
+    key_id: str
+    name: str
+    tenant: str | None = None
+    models: tuple[str, ...] | None = None
+
+
+@dataclass(slots=True)
+class RequestContext:
+    request_id: str
+    principal: Principal | None
+    t0: float = field(default_factory=time.perf_counter)
+    upstream_s: float = 0.0
+    attempts: int = 0
+    target: Target | None = None
+    dropped: tuple[str, ...] = ()
+    usage: Usage | None = None
+    status: int = 200
+    first_byte_s: float | None = None
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        h = [(b"x-request-id", self.request_id.encode())]
+        if self.target is not None:
+            h.append((b"x-qiao-provider", self.target.provider.name.encode()))
+            h.append((b"x-qiao-account", self.target.account.name.encode()))
+            h.append((b"x-qiao-upstream-model", self.target.spec.wire_name.encode()))
+        h.append((b"x-qiao-attempts", str(self.attempts).encode()))
+        if self.dropped:
+            h.append((b"x-qiao-dropped-params", ",".join(self.dropped).encode()))
+        overhead = (time.perf_counter() - self.t0 - self.upstream_s) * 1000
+        h.append((b"x-qiao-overhead-ms", f"{max(overhead, 0):.3f}".encode()))
+        return h
+
+
+def _allowed(principal: Principal | None, model: str) -> bool:
+    if principal is None or principal.models is None:
+        return True
+    import fnmatch
+
+    return any(fnmatch.fnmatchcase(model, p) for p in principal.models)
+
+
+class Gateway:
+    def __init__(self, settings: Settings, transport: Transport | None = None) -> None:
+        self.settings = settings
+        self.resolver = Resolver(settings)
+        s = settings.server
+        self.timeouts = Timeouts(s.connect_timeout_s, s.first_byte_timeout_s, s.total_timeout_s)
+        self.transport = transport or Transport(self.timeouts)
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+    # ---- shared ---------------------------------------------------------------------------------------
+    def route_for(self, model: str, ctx: RequestContext) -> Route:
+        route = self.resolver.resolve(model)
+        if route is None:
+            raise ModelNotFound(
+                f"The model `{model}` does not exist or you do not have access to it. "
+                "Use GET /v1/models to list the models this gateway serves.",
+                param="model",
+            )
+        if not _allowed(ctx.principal, model):
+            raise PermissionDenied(
+                f"this API key may not use the model `{model}`", param="model", code="model_not_allowed"
+            )
+        return route
+
+    def _drop(self, route: Route) -> bool:
+        if route.config is not None and route.config.drop_params is not None:
+            return route.config.drop_params
+        return self.settings.server.drop_params
+
+    def _timeouts(self, route: Route) -> Timeouts:
+        rc = route.config
+        if rc is None or not (rc.connect_timeout_s or rc.first_byte_timeout_s or rc.total_timeout_s):
+            return self.timeouts
+        t = self.timeouts
+        return Timeouts(
+            rc.connect_timeout_s or t.connect,
+            rc.first_byte_timeout_s or t.first_byte,
+            rc.total_timeout_s or t.total,
+        )
+
+    async def _prepare(
+        self, req: ChatRequest, target: Target, route: Route, ctx: RequestContext, stream: bool
+    ) -> tuple[ChatRequest, Call]:
+        sent = apply_param_policy(req, target.provider, target.spec, self._drop(route), target.label)
+        if not fits_cheaply(sent, target.spec):
+            await asyncio.to_thread(check_context, sent, target.spec)
+        ctx.dropped = sent.dropped
+        call = Call(target.account, target.spec, req.model, ctx.request_id, stream)
+        return sent, call
+
+    def _should_try_next(self, err: QiaoError, route: Route, remaining: int) -> bool:
+        if remaining <= 0:
+            return False
+        rc = route.config
+        if isinstance(err, ContentFiltered):
+            return bool(rc and rc.fallback_on_content_filter)
+        if err.code == "context_length_exceeded":
+            return bool(rc is None or rc.fallback_on_context_length)
+        if isinstance(err, UnsupportedParameter | ModelNotFound):
+            return True  # another target may support it
+        return err.retryable
+
+    def _candidates(self, route: Route) -> list[Target]:
+        cands = route.candidates()
+        limit = route.config.max_attempts if route.config else 3
+        return cands[: max(limit, 1)] if route.config else cands[:limit]
+
+    # ---- chat, non-streaming --------------------------------------------------------------------------
+    async def chat(self, req: ChatRequest, ctx: RequestContext) -> ChatResponse:
+        route = self.route_for(req.model, ctx)
+        cands = self._candidates(route)
+        errors: list[QiaoError] = []
+        timeouts = self._timeouts(route)
+        for i, target in enumerate(cands):
+            ctx.target = target
+            try:
+                sent, call = await self._prepare(req, target, route, ctx, False)
+                resp = await self._call_chat(sent, call, target, ctx, timeouts)
+                ctx.usage = resp.usage
+                return resp
+            except QiaoError as err:
+                errors.append(err)
+                if not self._should_try_next(err, route, len(cands) - i - 1):
+                    break
+                log.warning("attempt on %s failed (%s); trying the next target", target.label, err.code)
+        raise errors[0] if len(errors) == 1 else AllProvidersFailed(errors)
+
+    async def _call_chat(
+        self, req: ChatRequest, call: Call, target: Target, ctx: RequestContext, timeouts: Timeouts
+    ) -> ChatResponse:
+        provider = target.provider
+        for auth_try in range(2):
+            wire = provider.build_chat(req, call)
+            wire = await provider.auth.apply(wire, call.account, self.transport.fetcher(call.account))
+            ctx.attempts += 1
+            t = time.perf_counter()
+            try:
+                resp = await self.transport.send(wire, call.account, timeouts)
+            finally:
+                ctx.upstream_s += time.perf_counter() - t
+            err = provider.classify(resp, call)
+            if err is None:
+                out = provider.parse_chat(resp, req, call)
+                out.model = req.model
+                out.id = f"chatcmpl-{ctx.request_id}"
+                return out
+            if (
+                auth_try == 0
+                and isinstance(err, AuthenticationFailed)
+                and provider.auth.on_auth_error(call.account, err)
+            ):
+                continue
+            raise err
+        raise UpstreamError("unreachable")  # pragma: no cover
+
+    # ---- chat, streaming ------------------------------------------------------------------------------
+    async def chat_stream(
+        self,
+        req: ChatRequest,
+        ctx: RequestContext,
+        start: StartResponse,
+        send: SendBody,
+        legacy: bool = False,
+    ) -> None:
+        """Stream a chat answer. Errors before the first byte raise (the caller answers with a status);
+        errors after it end the stream with an error event."""
+        route = self.route_for(req.model, ctx)
+        cands = self._candidates(route)
+        errors: list[QiaoError] = []
+        timeouts = self._timeouts(route)
+        for i, target in enumerate(cands):
+            ctx.target = target
+            try:
+                sent, call = await self._prepare(req, target, route, ctx, True)
+                await self._stream_one(sent, call, target, ctx, timeouts, start, send, legacy)
+                return
+            except _AlreadyStarted:
+                return
+            except QiaoError as err:
+                errors.append(err)
+                if not self._should_try_next(err, route, len(cands) - i - 1):
+                    break
+                log.warning(
+                    "stream attempt on %s failed (%s); trying the next target", target.label, err.code
+                )
+        raise errors[0] if len(errors) == 1 else AllProvidersFailed(errors)
+
+    async def _stream_one(
+        self,
+        req: ChatRequest,
+        call: Call,
+        target: Target,
+        ctx: RequestContext,
+        timeouts: Timeouts,
+        start: StartResponse,
+        send: SendBody,
+        legacy: bool,
+    ) -> None:
+        provider = target.provider
+        wire = provider.build_chat(req, call)
+        wire = await provider.auth.apply(wire, call.account, self.transport.fetcher(call.account))
+        ctx.attempts += 1
+        t = time.perf_counter()
+        up = await self.transport.stream(wire, call.account, timeouts)
+        started = False
+        try:
+            ctype = up.headers.get("content-type", "")
+            expected = "ndjson" if provider.stream_format == "ndjson" else "event-stream"
+            if up.status >= 400 or (
+                expected not in ctype and "json" in ctype and provider.stream_format == "sse"
+            ):
+                from ..providers.base import WireResponse
+
+                body = await up.read_all()
+                resp = WireResponse(up.status, up.headers, body)
+                err = provider.classify(resp, call)
+                if err is None:
+                    err = UpstreamError(
+                        f"{provider.name} answered a stream request without a stream", provider=provider.name
+                    )
+                if isinstance(err, AuthenticationFailed):
+                    provider.auth.on_auth_error(call.account, err)
+                raise err
+            decoder = NDJSONDecoder() if provider.stream_format == "ndjson" else SSEDecoder()
+            state = StreamState(call, req)
+            chunk_id = f"{'cmpl' if legacy else 'chatcmpl'}-{ctx.request_id}"
+            asm = StreamAssembler(chunk_id, int(time.time()), req.model, req.wants_usage_chunk, legacy)
+            pending = b""
+            async for raw in up.iter_chunks():
+                if ctx.first_byte_s is None:
+                    ctx.first_byte_s = time.perf_counter() - ctx.t0
+                events = decoder.feed(raw)
+                out = []
+                for ev in events:
+                    try:
+                        chunks = provider.parse_event(ev, state)
+                    except ContentFiltered:
+                        if not started:
+                            raise
+                        out.append(asm.feed(_filtered_chunk(asm)))
+                        state.done = True
+                        break
+                    for ch in chunks:
+                        out.append(asm.feed(ch))
+                    if state.done:
+                        break
+                data = b"".join(out)
+                if not started:
+                    if not data and not state.done:
+                        continue  # wait for the first real event: errors before it still get a status
+                    ctx.upstream_s += time.perf_counter() - t
+                    await start(200, ctx.headers())
+                    started = True
+                if data:
+                    await send(pending + data, True)
+                    pending = b""
+                if state.done:
+                    break
+            else:
+                for ev in decoder.close():
+                    for ch in provider.parse_event(ev, state):
+                        data = asm.feed(ch)
+                        if data:
+                            if not started:
+                                ctx.upstream_s += time.perf_counter() - t
+                                await start(200, ctx.headers())
+                                started = True
+                            await send(data, True)
+            if not state.done and not asm.all_finished():
+                err = UpstreamError(
+                    f"{provider.name} closed the stream before it ended",
+                    provider=provider.name,
+                    code="upstream_stream_cut",
+                )
+                if not started:
+                    raise err
+                await send(sse_error(err), False)
+                ctx.status = 502
+                ctx.usage = _estimate_usage(asm, state)
+                raise _AlreadyStarted()
+            usage = state.usage if isinstance(state.usage, Usage) else asm.usage
+            if usage is None:
+                usage = _estimate_usage(asm, state)
+            ctx.usage = usage
+            if not started:
+                ctx.upstream_s += time.perf_counter() - t
+                await start(200, ctx.headers())
+                started = True
+            await send(asm.finish(usage), False)
+        except QiaoError as err:
+            if not started:
+                raise
+            await send(sse_error(err), False)
+            ctx.status = err.status
+            raise _AlreadyStarted() from None
+        finally:
+            up.close()
+
+    # ---- embeddings -----------------------------------------------------------------------------------
+    async def embeddings(self, req: EmbeddingRequest, ctx: RequestContext) -> EmbeddingResult:
+        route = self.route_for(req.model, ctx)
+        inputs = _embedding_inputs(req)
+        errors: list[QiaoError] = []
+        cands = self._candidates(route)
+        for i, target in enumerate(cands):
+            ctx.target = target
+            if not target.spec.caps.embeddings:
+                errors.append(
+                    InvalidRequest(
+                        f"{target.label} is not an embedding model", param="model", code="model_not_supported"
+                    )
+                )
+                continue
+            try:
+                return await self._embed_on(req, inputs, target, ctx)
+            except QiaoError as err:
+                errors.append(err)
+                if not self._should_try_next(err, route, len(cands) - i - 1):
+                    break
+        raise errors[0] if len(errors) == 1 else AllProvidersFailed(errors)
+
+    async def _embed_on(
+        self, req: EmbeddingRequest, inputs: list[str], target: Target, ctx: RequestContext
+    ) -> EmbeddingResult:
+        spec = target.spec
+        if req.dimensions is not None and spec.dimensions is not None and req.dimensions > spec.dimensions:
+            raise InvalidRequest(
+                f"dimensions must be at most {spec.dimensions} for {target.label}", param="dimensions"
+            )
+        call = Call(target.account, spec, req.model, ctx.request_id)
+        size = max(1, spec.embedding_batch)
+        batches = [inputs[i : i + size] for i in range(0, len(inputs), size)]
+        sem = asyncio.Semaphore(4)
+
+        async def one(batch: list[str]) -> EmbeddingResult:
+            async with sem:
+                wire = target.provider.build_embeddings(req, batch, call)
+                wire = await target.provider.auth.apply(
+                    wire, call.account, self.transport.fetcher(call.account)
+                )
+                ctx.attempts += 1
+                t = time.perf_counter()
+                resp = await self.transport.send(wire, call.account, self.timeouts)
+                ctx.upstream_s += time.perf_counter() - t
+                err = target.provider.classify(resp, call)
+                if err is not None:
+                    raise err
+                res = target.provider.parse_embeddings(resp, call)
+                if len(res.vectors) != len(batch):
+                    raise UpstreamError(
+                        f"{target.provider.name} returned {len(res.vectors)} embeddings for "
+                        f"{len(batch)} inputs",
+                        provider=target.provider.name,
+                    )
+                return res
+
+        results = await asyncio.gather(*(one(b) for b in batches))
+        vectors: list[list[float]] = []
+        usage = Usage()
+        for r in results:
+            vectors.extend(r.vectors)
+            usage.prompt_tokens += r.usage.prompt_tokens
+            usage.estimated = usage.estimated or r.usage.estimated
+        if req.dimensions is not None:
+            vectors = [_shorten(v, req.dimensions) if len(v) > req.dimensions else v for v in vectors]
+        ctx.usage = usage
+        return EmbeddingResult(vectors, usage)
+
+
+class _AlreadyStarted(Exception):
+    """The stream's first byte reached the client; it was ended with an error event."""
+
+
+def _filtered_chunk(asm: StreamAssembler):  # type: ignore[no-untyped-def]
+    from ..types import ChatChunk, ChunkChoice, Delta
+
+    return ChatChunk([ChunkChoice(0, Delta(), "content_filter")])
+
+
+def _estimate_usage(asm: StreamAssembler, state: StreamState) -> Usage:
+    from ..tokens import count
+    from .params import estimate_prompt_tokens
+
+    prompt = estimate_prompt_tokens(state.request)
+    completion = sum(count(asm.text_of(i)) for i in asm.texts)
+    return Usage(prompt, completion, estimated=True)
+
+
+def _embedding_inputs(req: EmbeddingRequest) -> list[str]:
+    inp = req.input
+    if isinstance(inp, str):
+        items: list[str] = [inp]
+    elif inp and isinstance(inp[0], int | list):
+        raise UnsupportedParameter(
+            "token arrays as embedding input are not supported; send text", param="input"
+        )
+    else:
+        items = list(inp)  # type: ignore[arg-type]
+    if not items:
+        raise InvalidRequest("'input' must not be empty", param="input")
+    for i, s in enumerate(items):
+        if not s:
+            raise InvalidRequest(f"'input[{i}]' must not be an empty string", param="input")
+    return items
+
+
+def _shorten(vec: list[float], dim: int) -> list[float]:
+    """Matryoshka-style shortening (as OpenAI's ``dimensions`` does): truncate and re-normalise."""
+    import math
+
+    v = vec[:dim]
+    n = math.sqrt(sum(x * x for x in v)) or 1.0
+    return [x / n for x in v]
+
+
+def encode_embedding(vec: list[float], fmt: str | None) -> list[float] | str:
+    if fmt == "base64":
+        return base64.b64encode(struct.pack(f"<{len(vec)}f", *vec)).decode()
+    return vec

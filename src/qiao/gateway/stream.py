@@ -1,0 +1,155 @@
+"""Turns the chunks providers parse into OpenAI's exact stream, byte for byte.
+
+Whatever the provider does, the client sees what OpenAI sends: a first chunk per choice with
+``{"role": "assistant", "content": "", "refusal": null}``, content / reasoning / tool-call deltas, the
+``finish_reason`` in a chunk whose delta is ``{}``, with ``stream_options.include_usage`` a ``"usage":
+null`` on every chunk and a last chunk with ``"choices": []`` and the usage, then ``data: [DONE]``.
+This module is the only place that writes SSE (STYLE.md §4.5).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ..errors import QiaoError
+from ..types import ChatChunk, ToolCallDelta, Usage
+
+__all__ = ["DONE", "StreamAssembler", "sse_error"]
+
+DONE = b"data: [DONE]\n\n"
+
+
+def sse_error(err: QiaoError) -> bytes:
+    """A mid-stream error as OpenAI sends one (the SDK raises ``APIError`` on it)."""
+    return b"data: " + orjson.dumps(err.to_openai()) + b"\n\n"
+
+
+class StreamAssembler:
+    __slots__ = (
+        "_head",
+        "_tail",
+        "_role_sent",
+        "finished",
+        "usage",
+        "texts",
+        "include_usage",
+        "legacy",
+        "_tool_ids",
+        "chunks_out",
+        "reasoning_chars",
+    )
+
+    def __init__(
+        self, chunk_id: str, created: int, model: str, include_usage: bool, legacy: bool = False
+    ) -> None:
+        obj = "text_completion" if legacy else "chat.completion.chunk"
+        self._head = (
+            b'data: {"id":'
+            + orjson.dumps(chunk_id)
+            + b',"object":"'
+            + obj.encode()
+            + b'","created":'
+            + str(created).encode()
+            + b',"model":'
+            + orjson.dumps(model)
+            + b',"choices":['
+        )
+        self._tail = b'],"usage":null}\n\n' if include_usage else b"]}\n\n"
+        self.include_usage = include_usage
+        self.legacy = legacy
+        self._role_sent: set[int] = set()
+        self.finished: dict[int, str] = {}
+        self.usage: Usage | None = None
+        self.texts: dict[int, list[str]] = {}
+        self._tool_ids: dict[tuple[int, int], str] = {}
+        self.chunks_out = 0
+        self.reasoning_chars = 0
+
+    def _emit(self, choice: dict[str, Any]) -> bytes:
+        self.chunks_out += 1
+        return self._head + orjson.dumps(choice) + self._tail
+
+    def _delta(self, index: int, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        if self.legacy:
+            return self._emit(
+                {"text": delta.get("content", ""), "index": index, "logprobs": None, "finish_reason": finish}
+            )
+        return self._emit({"index": index, "delta": delta, "logprobs": None, "finish_reason": finish})
+
+    def _ensure_role(self, index: int, out: list[bytes]) -> None:
+        if index not in self._role_sent:
+            self._role_sent.add(index)
+            if not self.legacy:
+                out.append(self._delta(index, {"role": "assistant", "content": "", "refusal": None}))
+
+    def feed(self, chunk: ChatChunk) -> bytes:
+        out: list[bytes] = []
+        for c in chunk.choices:
+            i = c.index
+            if i in self.finished:
+                continue
+            self._ensure_role(i, out)
+            d = c.delta
+            if d.reasoning_content:
+                self.reasoning_chars += len(d.reasoning_content)
+                out.append(self._delta(i, {"reasoning_content": d.reasoning_content}))
+            if d.content:
+                self.texts.setdefault(i, []).append(d.content)
+                out.append(self._delta(i, {"content": d.content}))
+            if d.tool_calls:
+                out.append(self._delta(i, {"tool_calls": [self._tool(i, t) for t in d.tool_calls]}))
+            if c.finish_reason:
+                self.finished[i] = c.finish_reason
+                out.append(self._delta(i, {}, c.finish_reason))
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        return b"".join(out)
+
+    def _tool(self, choice: int, t: ToolCallDelta) -> dict[str, Any]:
+        d = t.to_dict()
+        key = (choice, t.index)
+        if key not in self._tool_ids:
+            # OpenAI sends id, type and name on a tool call's first delta: make sure there is an id.
+            self._tool_ids[key] = t.id or f"call_{choice}_{t.index}"
+            d["id"] = self._tool_ids[key]
+            d["type"] = "function"
+            d["function"].setdefault("arguments", "")
+        self.texts.setdefault(choice, []).append((t.name or "") + (t.arguments or ""))
+        return d
+
+    def finish(self, usage: Usage | None, default_reason: str = "stop") -> bytes:
+        """Close every open choice, then the usage chunk (if asked for), then ``[DONE]``."""
+        out: list[bytes] = []
+        for i in sorted(self._role_sent | {0}):
+            if i not in self.finished:
+                self._ensure_role(i, out)
+                reason = "tool_calls" if any(k[0] == i for k in self._tool_ids) else default_reason
+                self.finished[i] = reason
+                out.append(self._delta(i, {}, reason))
+        if self.include_usage:
+            u = usage or self.usage or Usage(estimated=True)
+            self.chunks_out += 1
+            out.append(
+                self._head
+                + b'],"usage":'
+                + orjson.dumps(
+                    u.to_dict()
+                    if not self.legacy
+                    else {
+                        "prompt_tokens": u.prompt_tokens,
+                        "completion_tokens": u.completion_tokens,
+                        "total_tokens": u.total_tokens,
+                    }
+                )
+                + b"}\n\n"
+            )
+        out.append(DONE)
+        return b"".join(out)
+
+    def all_finished(self) -> bool:
+        return bool(self.finished) and self.finished.keys() >= self._role_sent
+
+    def text_of(self, index: int = 0) -> str:
+        return "".join(self.texts.get(index, ()))

@@ -1,0 +1,1 @@
+"""Observability: logging (JSON, redacted) and metrics."""

@@ -1,0 +1,382 @@
+"""``openai_compat``: any upstream that speaks OpenAI's chat-completions API.
+
+OpenAI itself, DeepSeek, Moonshot, vLLM, SGLang, Ollama's ``/v1``, llama.cpp's server and many more. The
+generic instance has no catalogue: an account lists the models it serves (``models: [...]``) and each
+gets a generous default :class:`ModelSpec`. Vendors with quirks are configured instances or small
+subclasses of :class:`OpenAICompatible` in their own module (STYLE.md §3), overriding only the hooks
+they need (``reasoning_field``, ``adjust_body``, ``classify_body``, ``parse_event``).
+
+Request: the client's JSON is forwarded as sent (the fastest and most faithful translation), with
+``model`` replaced by the upstream name, dropped parameters removed and ``stream_options.include_usage``
+asked for when the upstream supports it (so usage is reported, not estimated).
+
+Errors: OpenAI's envelope; the status is classified (upstream 5xx → 502, 503 → 503, 504 → 504, 429 with
+``insufficient_quota`` → 429 ``insufficient_quota``), ``Retry-After`` is kept.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+import orjson
+
+from ..catalogue import Capabilities, ModelSpec
+from ..errors import (
+    AuthenticationFailed,
+    ContentFiltered,
+    ContextLengthExceeded,
+    InsufficientQuota,
+    InvalidRequest,
+    ModelNotFound,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+    QiaoError,
+    RateLimited,
+    ServiceUnavailable,
+    UpstreamError,
+    UpstreamTimeout,
+    provider_error,
+)
+from ..types import (
+    ChatChoice,
+    ChatChunk,
+    ChatMessage,
+    ChatRequest,
+    ChatResponse,
+    ChunkChoice,
+    Delta,
+    EmbeddingRequest,
+    EmbeddingResult,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+from .base import (
+    Account,
+    AuthScheme,
+    Call,
+    FetchFn,
+    Provider,
+    SSEEvent,
+    StreamState,
+    WireRequest,
+    WireResponse,
+)
+
+__all__ = ["BearerAuth", "OpenAICompatible", "generic_spec", "parse_usage", "provider"]
+
+
+class BearerAuth(AuthScheme):
+    """``Authorization: Bearer <credential>`` (or another header, e.g. Azure's ``api-key``)."""
+
+    def __init__(self, header: str = "Authorization", prefix: str = "Bearer ") -> None:
+        self.header = header
+        self.prefix = prefix
+
+    async def apply(self, wire: WireRequest, account: Account, fetch: FetchFn) -> WireRequest:
+        if account.credential:
+            wire.headers[self.header] = self.prefix + account.credential
+        return wire
+
+
+def generic_spec(model_id: str) -> ModelSpec:
+    """What we assume of a model an account declares but no catalogue describes."""
+    return ModelSpec(
+        model_id,
+        context=131_072,
+        caps=Capabilities(
+            tools=True,
+            json_mode=True,
+            json_schema=True,
+            vision=True,
+            embeddings=True,
+            n=True,
+            seed=True,
+            parallel_tool_calls=True,
+            tool_choice_required=True,
+        ),
+        max_output=8192,
+    )
+
+
+def parse_usage(u: Any, reasoning: int = 0) -> Usage | None:
+    if not isinstance(u, dict):
+        return None
+    pt = int(u.get("prompt_tokens") or 0)
+    ct = int(u.get("completion_tokens") or 0)
+    details = u.get("prompt_tokens_details") or {}
+    cdetails = u.get("completion_tokens_details") or {}
+    cached = int(details.get("cached_tokens") or u.get("prompt_cache_hit_tokens") or 0)
+    rt = int(cdetails.get("reasoning_tokens") or reasoning or 0)
+    return Usage(pt, ct, cached, rt)
+
+
+_FINISH = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "content_filter": "content_filter",
+    "function_call": "tool_calls",
+    "eos": "stop",
+    "sensitive": "content_filter",
+    "normal": "stop",
+}
+
+
+class OpenAICompatible(Provider):
+    """Configurable adapter for OpenAI-shaped upstreams."""
+
+    name = "openai_compat"
+    display_name = "OpenAI-compatible (generic)"
+    default_base_url = "http://127.0.0.1:8000/v1"
+    credential_format = "the upstream's API key (sent as a Bearer token); none for servers without auth"
+    emulator = "qiao.emulators.openai_compat:create_app"
+    demo_aliases: ClassVar[dict[str, tuple[str, int]]] = {
+        "gpt-4o": ("gpt-4o", 1),
+        "gpt-4o-mini": ("gpt-4o-mini", 1),
+        "text-embedding-3-small": ("text-embedding-3-small", 1),
+    }
+    demo_models: ClassVar[tuple[str, ...] | None] = (
+        "gpt-4o",
+        "gpt-4o-mini",
+        "o3-mini",
+        "text-embedding-3-small",
+    )
+    reasoning_field: ClassVar[str] = "reasoning_content"
+    """Where the upstream puts reasoning output (vLLM: ``reasoning``); re-emitted as reasoning_content."""
+    stream_usage_supported: ClassVar[bool] = True
+    chat_path: ClassVar[str] = "/chat/completions"
+    embeddings_path: ClassVar[str] = "/embeddings"
+    translations: ClassVar[dict[str, str]] = {
+        "*": "forwarded unchanged (only `model` is replaced by the upstream name)",
+        "stream_options.include_usage": "always requested upstream so usage is reported, not estimated",
+    }
+
+    def __init__(self, auth: AuthScheme | None = None, models: tuple[ModelSpec, ...] = ()) -> None:
+        self.auth = auth or BearerAuth()
+        self.models = models
+
+    # ---- hooks for vendor subclasses ------------------------------------------------------------------
+    def adjust_body(self, body: dict[str, Any], req: ChatRequest, call: Call) -> None:
+        """Change the outgoing body in place (vendor parameter quirks)."""
+
+    def headers(self, call: Call) -> dict[str, str]:
+        h = {"Content-Type": "application/json"}
+        h.update(call.account.headers)
+        return h
+
+    def chat_url(self, call: Call) -> str:
+        return self.base_url(call.account) + self.chat_path
+
+    # ---- chat -----------------------------------------------------------------------------------------
+    def build_chat(self, req: ChatRequest, call: Call) -> WireRequest:
+        raw = req.raw_body()
+        body = dict(raw) if raw is not None else req.model_dump(mode="json", exclude_none=True, by_alias=True)
+        body["model"] = call.spec.wire_name
+        for k in req.dropped:
+            body.pop(k, None)
+        if call.stream:
+            body["stream"] = True
+            if self.stream_usage_supported:
+                so = dict(body.get("stream_options") or {})
+                so["include_usage"] = True
+                body["stream_options"] = so
+        else:
+            body.pop("stream_options", None)
+            body.pop("stream", None)
+        self.adjust_body(body, req, call)
+        return WireRequest("POST", self.chat_url(call), self.headers(call), orjson.dumps(body), call.stream)
+
+    def parse_chat(self, resp: WireResponse, req: ChatRequest, call: Call) -> ChatResponse:
+        try:
+            data = orjson.loads(resp.body)
+            choices: list[ChatChoice] = []
+            for c in data["choices"]:
+                m = c.get("message") or {}
+                tcs = [
+                    ToolCall(
+                        t.get("id") or f"call_{i}",
+                        t["function"]["name"],
+                        t["function"].get("arguments") or "",
+                    )
+                    for i, t in enumerate(m.get("tool_calls") or [])
+                ]
+                reasoning = m.get(self.reasoning_field)
+                if reasoning is None and self.reasoning_field != "reasoning_content":
+                    reasoning = m.get("reasoning_content")
+                choices.append(
+                    ChatChoice(
+                        int(c.get("index", len(choices))),
+                        ChatMessage(m.get("content"), tcs, reasoning, m.get("refusal")),
+                        _FINISH.get(c.get("finish_reason") or "stop", c.get("finish_reason") or "stop"),
+                    )
+                )
+            usage = parse_usage(data.get("usage")) or Usage(estimated=True)
+            return ChatResponse(
+                choices,
+                usage,
+                data.get("id") or "",
+                int(data.get("created") or time.time()),
+                system_fingerprint=data.get("system_fingerprint"),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise provider_error(
+                UpstreamError, self.name, f"unparsable answer ({exc})", body=resp.body
+            ) from exc
+
+    def parse_event(self, event: SSEEvent, state: StreamState) -> list[ChatChunk]:
+        data = event.data
+        if data == "[DONE]":
+            state.done = True
+            return []
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise provider_error(
+                UpstreamError, self.name, "malformed stream event", body=data.encode()
+            ) from exc
+        if "error" in obj and "choices" not in obj:
+            err = self.classify_body(obj, 200, None, state.call)
+            raise err or provider_error(UpstreamError, self.name, "error in stream", body=data.encode())
+        chunk = ChatChunk()
+        for c in obj.get("choices") or ():
+            d = c.get("delta") or {}
+            tcd = None
+            if d.get("tool_calls"):
+                tcd = []
+                for t in d["tool_calls"]:
+                    fn = t.get("function") or {}
+                    tcd.append(
+                        ToolCallDelta(
+                            int(t.get("index", 0)), t.get("id"), fn.get("name"), fn.get("arguments")
+                        )
+                    )
+            reasoning = d.get(self.reasoning_field)
+            if reasoning is None and self.reasoning_field != "reasoning_content":
+                reasoning = d.get("reasoning_content")
+            fr = c.get("finish_reason")
+            chunk.choices.append(
+                ChunkChoice(
+                    int(c.get("index", 0)),
+                    Delta(d.get("role"), d.get("content"), reasoning, tcd),
+                    _FINISH.get(fr, fr) if fr else None,
+                )
+            )
+        usage = obj.get("usage")
+        if usage:
+            chunk.usage = parse_usage(usage)
+        return [chunk]
+
+    def classify(self, resp: WireResponse, call: Call) -> QiaoError | None:
+        if resp.status < 400:
+            return None
+        try:
+            obj = orjson.loads(resp.body)
+        except orjson.JSONDecodeError:
+            obj = None
+        err = self.classify_body(obj, resp.status, resp, call)
+        return err
+
+    def classify_body(self, obj: Any, status: int, resp: WireResponse | None, call: Call) -> QiaoError | None:
+        """Map an OpenAI-shaped error (dict, or a string body) to the error tree."""
+        err = obj.get("error") if isinstance(obj, dict) else None
+        if isinstance(err, dict):
+            message = str(err.get("message") or "")
+            code = err.get("code")
+            etype = str(err.get("type") or "")
+            param = err.get("param")
+        else:
+            message = str(err or (obj.get("message") if isinstance(obj, dict) else "") or "")
+            code = obj.get("code") if isinstance(obj, dict) else None
+            etype, param = "", None
+        if not message and resp is not None:
+            message = resp.body[:200].decode("utf-8", "replace") or f"HTTP {status}"
+        code_s = None if code is None else str(code)
+        body = resp.body if resp is not None else None
+        retry_after = _retry_after(resp)
+        kw: dict[str, Any] = {"vendor_code": code_s, "upstream_status": status, "body": body}
+        low = (code_s or "") + " " + etype + " " + message.lower()
+        if "context_length" in low or "maximum context length" in low:
+            return provider_error(ContextLengthExceeded, self.name, message, param="messages", **kw)
+        if "content_filter" in low or "content_policy" in low or "data_inspection" in low:
+            return provider_error(ContentFiltered, self.name, message, **kw)
+        if status == 429 or "rate_limit" in low:
+            if "insufficient_quota" in low or "quota" in (code_s or ""):
+                return provider_error(InsufficientQuota, self.name, message, **kw)
+            return provider_error(RateLimited, self.name, message, retry_after=retry_after, **kw)
+        if status == 402 or "insufficient" in low and "balance" in low:
+            return provider_error(InsufficientQuota, self.name, message, **kw)
+        if status == 401:
+            return provider_error(
+                AuthenticationFailed,
+                self.name,
+                f"the upstream rejected the gateway's credential: {message}",
+                **kw,
+            )
+        if status == 403:
+            return provider_error(PermissionDenied, self.name, message, **kw)
+        if status == 404:
+            cls = ModelNotFound if "model" in low else NotFound
+            return provider_error(cls, self.name, message, **kw)
+        if status == 413:
+            return provider_error(PayloadTooLarge, self.name, message, **kw)
+        if status in (400, 409, 422):
+            return provider_error(
+                InvalidRequest, self.name, message, param=param if isinstance(param, str) else None, **kw
+            )
+        if status in (408, 504):
+            return provider_error(UpstreamTimeout, self.name, message, **kw)
+        if status == 503:
+            return provider_error(ServiceUnavailable, self.name, message, retry_after=retry_after, **kw)
+        if status >= 500 or status == 200:
+            return provider_error(UpstreamError, self.name, message or f"HTTP {status}", **kw)
+        return provider_error(InvalidRequest, self.name, message, **kw)
+
+    # ---- embeddings -----------------------------------------------------------------------------------
+    def build_embeddings(self, req: EmbeddingRequest, inputs: list[str], call: Call) -> WireRequest:
+        body: dict[str, Any] = {"model": call.spec.wire_name, "input": inputs, "encoding_format": "float"}
+        if req.dimensions is not None:
+            body["dimensions"] = req.dimensions
+        if req.user is not None:
+            body["user"] = req.user
+        return WireRequest(
+            "POST", self.base_url(call.account) + self.embeddings_path, self.headers(call), orjson.dumps(body)
+        )
+
+    def parse_embeddings(self, resp: WireResponse, call: Call) -> EmbeddingResult:
+        try:
+            data = orjson.loads(resp.body)
+            items = sorted(data["data"], key=lambda d: d.get("index", 0))
+            vectors = []
+            for d in items:
+                emb = d["embedding"]
+                if isinstance(emb, str):
+                    import base64
+                    import struct
+
+                    raw = base64.b64decode(emb)
+                    emb = list(struct.unpack(f"<{len(raw) // 4}f", raw))
+                vectors.append(emb)
+            usage = parse_usage(data.get("usage")) or Usage(estimated=True)
+            return EmbeddingResult(vectors, usage)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise provider_error(
+                UpstreamError, self.name, f"unparsable embeddings ({exc})", body=resp.body
+            ) from exc
+
+
+def _retry_after(resp: WireResponse | None) -> float | None:
+    if resp is None:
+        return None
+    v = resp.headers.get("retry-after")
+    if v is None:
+        return None
+    try:
+        return float(v)
+    except ValueError:
+        return None
+
+
+provider = OpenAICompatible()

@@ -1,0 +1,461 @@
+"""The gateway as a plain ASGI application (no framework on the hot path).
+
+``create_app(settings)`` returns the app; the lifespan opens the upstream connection pools and loads the
+token vocabulary in a thread; ``app.draining`` (set on SIGTERM) turns ``/readyz`` unready at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import os
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from ..config import Settings, hash_key
+from ..errors import (
+    AuthenticationFailed,
+    InvalidRequest,
+    ModelNotFound,
+    NotFound,
+    PayloadTooLarge,
+    QiaoError,
+)
+from ..gateway.pipeline import Gateway, Principal, RequestContext, encode_embedding
+from ..types import ChatRequest, CompletionRequest, EmbeddingRequest
+
+__all__ = ["GatewayApp", "create_app"]
+
+log = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+JSON_CT = (b"content-type", b"application/json")
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+_RID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
+
+
+def _param_of(err: Any) -> str:
+    out = ""
+    for p in err.get("loc", ()):
+        if isinstance(p, int):
+            out += f"[{p}]"
+        elif p in ("str", "list[str]", "list[int]", "list[list[int]]", "function-after") or (
+            isinstance(p, str) and (p.startswith(("list[", "literal[", "dict[")))
+        ):
+            continue
+        else:
+            out += ("." if out else "") + str(p)
+    return out
+
+
+def _validation_error(exc: ValidationError) -> InvalidRequest:
+    errs = exc.errors()
+    first = errs[0]
+    param = _param_of(first)
+    msg = first["msg"]
+    if first["type"] == "missing":
+        text = f"Missing required parameter: '{param}'."
+        return InvalidRequest(text, param=param, code="missing_required_parameter")
+    value = first.get("input")
+    shown = orjson.dumps(value).decode()[:80] if not isinstance(value, dict) else "object"
+    return InvalidRequest(f"Invalid value for '{param}': {shown}. {msg}.", param=param, code="invalid_value")
+
+
+class GatewayApp:
+    def __init__(self, settings: Settings, gateway: Gateway | None = None) -> None:
+        self.settings = settings
+        self.gateway = gateway or Gateway(settings)
+        self.draining = False
+        self.ready = False
+        self.inflight = 0
+        self._keys: dict[str, tuple[str, Principal]] = {}
+        for k in settings.keys:
+            self._keys[k.digest] = (
+                k.digest,
+                Principal(k.digest[:12], k.name, k.tenant, tuple(k.models) if k.models is not None else None),
+            )
+        self._routes: dict[tuple[str, str], Callable[..., Awaitable[None]]] = {
+            ("POST", "/v1/chat/completions"): self.chat_completions,
+            ("POST", "/v1/completions"): self.completions,
+            ("POST", "/v1/embeddings"): self.embeddings,
+            ("GET", "/v1/models"): self.list_models,
+            ("GET", "/healthz"): self.healthz,
+            ("GET", "/readyz"): self.readyz,
+        }
+        self.max_body = settings.server.max_body_bytes
+
+    # ---- ASGI entry -----------------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        typ = scope["type"]
+        if typ == "http":
+            await self._http(scope, receive, send)
+        elif typ == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                self.ready = True
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                self.draining = True
+                self.ready = False
+                await self.gateway.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        method: str = scope["method"]
+        rid = self._request_id(scope)
+        ctx = RequestContext(rid, None)
+        handler = self._routes.get((method, path))
+        self.inflight += 1
+        try:
+            if handler is None:
+                if method == "GET" and path.startswith("/v1/models/"):
+                    await self.get_model(scope, receive, send, ctx)
+                    return
+                known = any(p == path for _, p in self._routes)
+                if known:
+                    raise InvalidRequest(
+                        f"method {method} is not allowed on {path}", code="method_not_allowed"
+                    )
+                raise NotFound(f"Invalid URL ({method} {path})", code="unknown_url")
+            await handler(scope, receive, send, ctx)
+        except QiaoError as err:
+            await self._error(send, err, ctx)
+        except Exception as exc:  # noqa: BLE001 - the client gets an OpenAI error, never a stack trace
+            log.exception("unhandled error in request %s", rid)
+            await self._error(
+                send, QiaoError(f"internal error ({type(exc).__name__}); request id {rid}"), ctx
+            )
+        finally:
+            self.inflight -= 1
+
+    @staticmethod
+    def _request_id(scope: Scope) -> str:
+        for k, v in scope["headers"]:
+            if k == b"x-request-id":
+                s: str = v.decode("latin-1")
+                if _RID.match(s):
+                    return s
+                break
+        return os.urandom(12).hex()
+
+    # ---- helpers --------------------------------------------------------------------------------------
+    async def _error(self, send: Send, err: QiaoError, ctx: RequestContext) -> None:
+        status = err.status
+        ctx.status = status
+        headers = [JSON_CT, (b"x-request-id", ctx.request_id.encode()), *err.headers()]
+        try:
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": err.body()})
+        except (RuntimeError, OSError):  # the response had started, or the client left
+            pass
+
+    @staticmethod
+    async def _json(send: Send, obj: Any, headers: list[tuple[bytes, bytes]], status: int = 200) -> None:
+        body = orjson.dumps(obj)
+        await send({"type": "http.response.start", "status": status, "headers": [JSON_CT, *headers]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _body(self, scope: Scope, receive: Receive) -> Any:
+        for k, v in scope["headers"]:
+            if k == b"content-length":
+                try:
+                    if int(v) > self.max_body:
+                        raise PayloadTooLarge(f"request body exceeds {self.max_body} bytes")
+                except ValueError:
+                    raise InvalidRequest("invalid Content-Length header") from None
+                break
+        chunks = []
+        size = 0
+        while True:
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                raise asyncio.CancelledError()
+            b = msg.get("body", b"")
+            if b:
+                size += len(b)
+                if size > self.max_body:
+                    raise PayloadTooLarge(f"request body exceeds {self.max_body} bytes")
+                chunks.append(b)
+            if not msg.get("more_body", False):
+                break
+        raw = b"".join(chunks)
+        if not raw:
+            raise InvalidRequest(
+                "We could not parse the JSON body of your request: the body is empty. "
+                "(HINT: send a JSON object with Content-Type: application/json.)"
+            )
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise InvalidRequest(
+                "We could not parse the JSON body of your request. (HINT: This likely means you aren't using "
+                "your HTTP library correctly. The OpenAI API expects a JSON payload.)"
+            ) from None
+        if not isinstance(obj, dict):
+            raise InvalidRequest("The JSON body must be an object.")
+        return obj
+
+    def authenticate(self, scope: Scope, ctx: RequestContext) -> Principal | None:
+        token = None
+        for k, v in scope["headers"]:
+            if k == b"authorization":
+                s = v.decode("latin-1")
+                if s[:7].lower() == "bearer ":
+                    token = s[7:].strip()
+                break
+            if k == b"api-key":
+                token = v.decode("latin-1").strip()
+        if token is None:
+            if self.settings.server.allow_anonymous:
+                return None
+            raise AuthenticationFailed(
+                "You didn't provide an API key. You need to provide your API key in an Authorization header "
+                "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                code="missing_api_key",
+            )
+        digest = hash_key(token)
+        found = self._keys.get(digest)
+        # Keys are kept only as SHA-256 digests. The lookup is by digest (an attacker cannot steer which
+        # bucket a guess lands in); the final comparison is constant-time.
+        if found is None or not hmac.compare_digest(found[0], digest):
+            shown = token[:3] + "*" * 4 + token[-4:] if len(token) > 10 else "***"
+            raise AuthenticationFailed(f"Incorrect API key provided: {shown}.")
+        ctx.principal = found[1]
+        return found[1]
+
+    # ---- endpoints ------------------------------------------------------------------------------------
+    async def healthz(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
+        await self._json(send, {"status": "ok"}, [])
+
+    async def readyz(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
+        if self.ready and not self.draining:
+            await self._json(send, {"status": "ready", "inflight": self.inflight}, [])
+        else:
+            await self._json(send, {"status": "draining" if self.draining else "starting"}, [], 503)
+
+    async def list_models(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
+        self.authenticate(scope, ctx)
+        data = [
+            {"id": mid, "object": "model", "created": 1719792000, "owned_by": owner}
+            for mid, owner in self.gateway.resolver.public_names()
+        ]
+        await self._json(send, {"object": "list", "data": data}, [(b"x-request-id", ctx.request_id.encode())])
+
+    async def get_model(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
+        self.authenticate(scope, ctx)
+        from urllib.parse import unquote
+
+        mid = unquote(scope["path"][len("/v1/models/") :])
+        if self.gateway.resolver.resolve(mid) is None:
+            raise ModelNotFound(
+                f"The model `{mid}` does not exist or you do not have access to it.", param="model"
+            )
+        owner = dict(self.gateway.resolver.public_names()).get(
+            mid, mid.split("/", 1)[0] if "/" in mid else "qiao"
+        )
+        await self._json(
+            send,
+            {"id": mid, "object": "model", "created": 1719792000, "owned_by": owner},
+            [(b"x-request-id", ctx.request_id.encode())],
+        )
+
+    async def chat_completions(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
+        self.authenticate(scope, ctx)
+        raw = await self._body(scope, receive)
+        try:
+            req = ChatRequest.from_raw(raw)
+        except ValidationError as exc:
+            raise _validation_error(exc) from None
+        _check_messages(req)
+        if req.stream:
+            await self._stream(req, scope, receive, send, ctx, legacy=False)
+            return
+        resp = await self.gateway.chat(req, ctx)
+        await self._json(send, resp.to_dict(), ctx.headers())
+
+    async def _stream(
+        self, req: ChatRequest, scope: Scope, receive: Receive, send: Send, ctx: RequestContext, legacy: bool
+    ) -> None:
+        started = False
+
+        async def start(status: int, headers: list[tuple[bytes, bytes]]) -> None:
+            nonlocal started
+            started = True
+            await send({"type": "http.response.start", "status": status, "headers": SSE_HEADERS + headers})
+
+        async def body(data: bytes, more: bool) -> None:
+            await send({"type": "http.response.body", "body": data, "more_body": more})
+
+        task = asyncio.current_task()
+        assert task is not None
+        disconnected = False
+
+        async def watch() -> None:
+            nonlocal disconnected
+            while True:
+                msg = await receive()
+                if msg["type"] == "http.disconnect":
+                    disconnected = True
+                    task.cancel()
+                    return
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            await self.gateway.chat_stream(req, ctx, start, body, legacy)
+        except asyncio.CancelledError:
+            if not disconnected:
+                raise
+            ctx.status = 499  # client closed: the upstream was closed with it
+            task.uncancel()
+        except QiaoError:
+            if started:
+                return
+            raise
+        finally:
+            watcher.cancel()
+        if not started and not disconnected:  # pragma: no cover - chat_stream always starts or raises
+            raise QiaoError("stream ended without an answer")
+
+    async def completions(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
+        """Legacy completions, served by the chat path (one user message per prompt)."""
+        self.authenticate(scope, ctx)
+        raw = await self._body(scope, receive)
+        try:
+            creq = CompletionRequest.model_validate(raw)
+        except ValidationError as exc:
+            raise _validation_error(exc) from None
+        for name in ("suffix", "echo", "logprobs", "best_of", "logit_bias"):
+            v = getattr(creq, name)
+            if v not in (None, False, 1) or (name == "logprobs" and v is not None):
+                raise InvalidRequest(
+                    f"'{name}' is not supported on the legacy completions endpoint by this gateway",
+                    param=name,
+                    code="unsupported_parameter",
+                )
+        prompts = [creq.prompt] if isinstance(creq.prompt, str) else creq.prompt
+        if not prompts:
+            raise InvalidRequest("'prompt' must not be empty", param="prompt")
+        chat_fields = creq.model_dump(
+            exclude_none=True, exclude={"prompt", "suffix", "echo", "logprobs", "best_of", "logit_bias"}
+        )
+        if creq.max_tokens == 0:
+            chat_fields.pop("max_tokens", None)
+        if creq.stream:
+            if len(prompts) != 1:
+                raise InvalidRequest("streaming supports one prompt at a time", param="prompt")
+            req = ChatRequest.from_raw({**chat_fields, "messages": [{"role": "user", "content": prompts[0]}]})
+            await self._stream(req, scope, receive, send, ctx, legacy=True)
+            return
+        choices = []
+        usage_p = usage_c = 0
+        for pi, prompt in enumerate(prompts):
+            req = ChatRequest.from_raw({**chat_fields, "messages": [{"role": "user", "content": prompt}]})
+            resp = await self.gateway.chat(req, ctx)
+            usage_p += resp.usage.prompt_tokens
+            usage_c += resp.usage.completion_tokens
+            for c in resp.choices:
+                choices.append(
+                    {
+                        "text": c.message.content or "",
+                        "index": pi * (creq.n or 1) + c.index,
+                        "logprobs": None,
+                        "finish_reason": c.finish_reason,
+                    }
+                )
+        out = {
+            "id": f"cmpl-{ctx.request_id}",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": creq.model,
+            "choices": choices,
+            "usage": {
+                "prompt_tokens": usage_p,
+                "completion_tokens": usage_c,
+                "total_tokens": usage_p + usage_c,
+            },
+        }
+        await self._json(send, out, ctx.headers())
+
+    async def embeddings(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
+        self.authenticate(scope, ctx)
+        raw = await self._body(scope, receive)
+        try:
+            req = EmbeddingRequest.model_validate(raw)
+        except ValidationError as exc:
+            raise _validation_error(exc) from None
+        res = await self.gateway.embeddings(req, ctx)
+        fmt = req.encoding_format
+        data = [
+            {"object": "embedding", "index": i, "embedding": encode_embedding(v, fmt)}
+            for i, v in enumerate(res.vectors)
+        ]
+        out = {
+            "object": "list",
+            "data": data,
+            "model": req.model,
+            "usage": {"prompt_tokens": res.usage.prompt_tokens, "total_tokens": res.usage.prompt_tokens},
+        }
+        await self._json(send, out, ctx.headers())
+
+
+def _check_messages(req: ChatRequest) -> None:
+    """Role rules OpenAI enforces, so every provider sees a well-formed conversation."""
+    tool_ids: set[str] = set()
+    for i, m in enumerate(req.messages):
+        if m.role == "assistant" and m.tool_calls:
+            tool_ids.update(t.id for t in m.tool_calls)
+        if m.role == "tool":
+            if not m.tool_call_id:
+                raise InvalidRequest(
+                    f"Missing required parameter: 'messages[{i}].tool_call_id'.",
+                    param=f"messages[{i}].tool_call_id",
+                    code="missing_required_parameter",
+                )
+            if m.tool_call_id not in tool_ids:
+                raise InvalidRequest(
+                    "Invalid parameter: messages with role 'tool' must be a response to a preceding message "
+                    f"with 'tool_calls' (no tool call with id {m.tool_call_id!r}).",
+                    param=f"messages[{i}].tool_call_id",
+                )
+        if m.role in ("user", "system", "developer") and m.content is None:
+            raise InvalidRequest(
+                f"Missing required parameter: 'messages[{i}].content'.",
+                param=f"messages[{i}].content",
+                code="missing_required_parameter",
+            )
+    if req.tool_choice is not None and not isinstance(req.tool_choice, str) and req.tools:
+        names = {t.function.name for t in req.tools}
+        if req.tool_choice.function.name not in names:
+            raise InvalidRequest(
+                f"Invalid value for 'tool_choice': no function named "
+                f"{req.tool_choice.function.name!r} in 'tools'.",
+                param="tool_choice",
+            )
+    if req.tool_choice is not None and not req.tools and req.tool_choice != "none":
+        raise InvalidRequest(
+            "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
+            param="tool_choice",
+        )
+
+
+def create_app(settings: Settings) -> GatewayApp:
+    return GatewayApp(settings)

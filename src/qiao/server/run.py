@@ -1,0 +1,143 @@
+"""Running the gateway: uvicorn (httptools + uvloop), one or several worker processes on one socket.
+
+Lifecycle: on SIGTERM (or SIGINT) each worker marks itself draining (``/readyz`` answers 503 at once),
+stops accepting connections, lets in-flight requests and streams finish for up to
+``server.graceful_timeout_s``, then exits. With several workers the parent forwards the signal and waits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from ..config import Settings, load_settings
+from .app import GatewayApp
+
+__all__ = ["QiaoServer", "serve", "uvicorn_config"]
+
+log = logging.getLogger(__name__)
+
+
+class QiaoServer(uvicorn.Server):
+    """uvicorn's server, telling the app it is draining the moment a stop signal arrives."""
+
+    def __init__(self, config: uvicorn.Config, app: GatewayApp) -> None:
+        super().__init__(config)
+        self.qiao_app = app
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        self.qiao_app.draining = True
+        super().handle_exit(sig, frame)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Like uvicorn's, but a drained shutdown exits 0 instead of re-raising the signal."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        sigs = (signal.SIGINT, signal.SIGTERM)
+        old = {s: signal.signal(s, self.handle_exit) for s in sigs}
+        try:
+            yield
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+
+def uvicorn_config(app: Any, settings: Settings, host: str, port: int, **kw: Any) -> uvicorn.Config:
+    s = settings.server
+    try:
+        import uvloop  # noqa: F401
+
+        loop = "uvloop"
+    except ImportError:  # pragma: no cover - non-Linux
+        loop = "asyncio"
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop=loop,
+        http="httptools",
+        lifespan="on",
+        access_log=s.access_log,
+        log_level=s.log_level,
+        timeout_graceful_shutdown=int(s.graceful_timeout_s + 0.999) if s.graceful_timeout_s else None,
+        timeout_keep_alive=75,
+        server_header=False,
+        date_header=True,
+        backlog=4096,
+        **kw,
+    )
+
+
+def _worker(config_path: str, host: str, port: int, sock: socket.socket | None) -> None:
+    settings = load_settings(config_path)
+    app = GatewayApp(settings)
+    server = QiaoServer(uvicorn_config(app, settings, host, port), app)
+    server.run(sockets=[sock] if sock is not None else None)
+
+
+def serve(
+    config_path: str | Path,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int | None = None,
+    ready_file: str | None = None,
+) -> int:
+    settings = load_settings(config_path)
+    s = settings.server
+    host = host or s.host
+    port = s.port if port is None else port
+    workers = workers or s.workers
+    from ..obs.logging import setup_logging
+
+    setup_logging(s.log_level)
+    if workers <= 1:
+        app = GatewayApp(settings)
+        config = uvicorn_config(app, settings, host, port)
+        server = QiaoServer(config, app)
+        server.run()
+        return 0 if server.started else 1
+    # Several workers share one listening socket bound here.
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(4096)
+    sock.set_inheritable(True)
+    ctx = multiprocessing.get_context("spawn")
+    procs = [
+        ctx.Process(target=_worker, args=(str(config_path), host, port, sock), daemon=False)
+        for _ in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    log.info("qiao serving on http://%s:%d with %d workers", host, sock.getsockname()[1], workers)
+
+    def forward(sig: int, frame: Any) -> None:
+        for p in procs:
+            if p.pid is not None and p.is_alive():
+                os.kill(p.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    code = 0
+    for p in procs:
+        p.join()
+        code = code or (p.exitcode or 0)
+    sock.close()
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(serve(sys.argv[1]))
