@@ -292,7 +292,11 @@ def make_plan(findings: list[Finding], catalogue: Catalogue, fallbacks: int = 1)
             if not pool:  # no model covers every call site: suggest for the kind, name what is lost
                 base = {"embeddings"} if kind == "embeddings" else {"chat"}
                 pool = [c for c in catalogue.candidates if _serves(c.spec.caps, base)]
-                note = f"no model covers all of {', '.join(sorted(needed - base))}: check the call sites"
+                extra = sorted(needed - base)
+                if not catalogue.candidates:
+                    note = "the catalogue is empty (no provider models registered or configured)"
+                elif extra:
+                    note = f"no model covers all of {', '.join(extra)}: check the call sites"
             picks = [
                 p
                 for prov in dict.fromkeys(c.provider for c in pool)
@@ -341,7 +345,7 @@ def render_plan_markdown(plan: Plan, root: str = ".") -> str:
             f"| `{a.openai_model}` | {fmt_price(a.openai_price)} | {targets} | {prices} "
             f"| {a.source} | {a.note} |"
         )
-    if plan.aliases:
+    if any(a.targets for a in plan.aliases):
         lines += ["", "```yaml", "aliases:"]
         for a in plan.aliases:
             if a.targets:
