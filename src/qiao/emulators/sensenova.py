@@ -75,9 +75,25 @@ MODELS: dict[str, tuple[int, str]] = {
 EMBEDDING_DIM = 1536
 EMBEDDING_BATCH = 32
 
-KNOWN = frozenset({"model", "messages", "max_new_tokens", "temperature", "top_p", "repetition_penalty", "n",
-                   "stream", "user", "know_ids", "knowledge_config", "plugins", "tools", "tool_choice",
-                   "response_format"})
+KNOWN = frozenset(
+    {
+        "model",
+        "messages",
+        "max_new_tokens",
+        "temperature",
+        "top_p",
+        "repetition_penalty",
+        "n",
+        "stream",
+        "user",
+        "know_ids",
+        "knowledge_config",
+        "plugins",
+        "tools",
+        "tool_choice",
+        "response_format",
+    }
+)
 _IMAGE_PARTS = ("image_url", "image_base64", "image_file_id")
 
 
@@ -108,7 +124,7 @@ def _check_auth(header: str | None, pairs: dict[str, str], keys: set[str]) -> st
     """None when authorised, else the reason (as SenseNova words it, roughly)."""
     if not header or not header.startswith("Bearer "):
         return "missing Authorization header"
-    token = header[len("Bearer "):].strip()
+    token = header[len("Bearer ") :].strip()
     if token.count(".") == 2:
         try:
             head = jwt.get_unverified_header(token)
@@ -188,26 +204,48 @@ def _validate(body: dict[str, Any]) -> str | None:
 
 
 def _gen_request(body: dict[str, Any], msgs: list[tuple[str, str]], images: int) -> GenRequest:
-    tools = [ToolDef(t["function"]["name"], t["function"].get("description") or "",
-                     t["function"].get("parameters") or {})
-             for t in body.get("tools") or () if isinstance(t, dict) and t.get("type") == "function"]
+    tools = [
+        ToolDef(
+            t["function"]["name"],
+            t["function"].get("description") or "",
+            t["function"].get("parameters") or {},
+        )
+        for t in body.get("tools") or ()
+        if isinstance(t, dict) and t.get("type") == "function"
+    ]
     tc = body.get("tool_choice")
     if isinstance(tc, dict):
         tc = (tc.get("function") or {}).get("name")
     rf = body.get("response_format") or {}
-    return GenRequest(messages=msgs, max_tokens=body.get("max_new_tokens"), n=int(body.get("n") or 1),
-                      tools=tools, tool_choice=tc, json_mode=rf.get("type") == "json_object", images=images)
+    return GenRequest(
+        messages=msgs,
+        max_tokens=body.get("max_new_tokens"),
+        n=int(body.get("n") or 1),
+        tools=tools,
+        tool_choice=tc,
+        json_mode=rf.get("type") == "json_object",
+        images=images,
+    )
 
 
 def _tool_calls(c: GenChoice, index: int, rid: str) -> list[dict[str, Any]]:
-    return [{"id": "call_" + hashlib.sha256(f"{rid}{index}{j}{n}".encode()).hexdigest()[:20],
-             "type": "function", "function": {"name": n, "arguments": a}}
-            for j, (n, a) in enumerate(c.tool_calls)]
+    return [
+        {
+            "id": "call_" + hashlib.sha256(f"{rid}{index}{j}{n}".encode()).hexdigest()[:20],
+            "type": "function",
+            "function": {"name": n, "arguments": a},
+        }
+        for j, (n, a) in enumerate(c.tool_calls)
+    ]
 
 
 def _usage(prompt: int, completion: int) -> dict[str, int]:
-    return {"prompt_tokens": prompt, "knowledge_tokens": 0, "completion_tokens": completion,
-            "total_tokens": prompt + completion}
+    return {
+        "prompt_tokens": prompt,
+        "knowledge_tokens": 0,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
 
 
 def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
@@ -276,8 +314,13 @@ def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
             return r
         prompt = g.prompt_tokens
         if prompt + (g.max_tokens or 0) > info[0]:
-            return _err(400, 3, f"the input plus max_new_tokens ({prompt} + {g.max_tokens or 0}) exceeds the "
-                                f"maximum context length of {info[0]} tokens", rid)
+            return _err(
+                400,
+                3,
+                f"the input plus max_new_tokens ({prompt} + {g.max_tokens or 0}) exceeds the "
+                f"maximum context length of {info[0]} tokens",
+                rid,
+            )
         choices = generate(g)
         if scn == "filtered_midway":
             for c in choices:
@@ -289,20 +332,30 @@ def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
         if not body.get("stream"):
             out = []
             for i, c in enumerate(choices):
-                item: dict[str, Any] = {"index": i, "role": "assistant", "finish_reason": c.finish,
-                                        "message": c.text if not c.tool_calls else ""}
+                item: dict[str, Any] = {
+                    "index": i,
+                    "role": "assistant",
+                    "finish_reason": c.finish,
+                    "message": c.text if not c.tool_calls else "",
+                }
                 if c.tool_calls:
                     item["tool_calls"] = _tool_calls(c, i, rid)
                 out.append(item)
-            resp = json_response({"data": {"id": rid, "choices": out, "usage": _usage(prompt, completion)}},
-                                 headers=[("x-request-id", rid)])
+            resp = json_response(
+                {"data": {"id": rid, "choices": out, "usage": _usage(prompt, completion)}},
+                headers=[("x-request-id", rid)],
+            )
             resp.delay = delay
             return resp
-        return stream_response(_events(choices, rid, prompt, delay, scn), content_type="text/event-stream",
-                               headers=[("x-request-id", rid), ("cache-control", "no-cache")])
+        return stream_response(
+            _events(choices, rid, prompt, delay, scn),
+            content_type="text/event-stream",
+            headers=[("x-request-id", rid), ("cache-control", "no-cache")],
+        )
 
-    async def _events(choices: list[GenChoice], rid: str, prompt: int, delay: float,
-                      scn: str | None) -> AsyncIterator[bytes]:
+    async def _events(
+        choices: list[GenChoice], rid: str, prompt: int, delay: float, scn: str | None
+    ) -> AsyncIterator[bytes]:
         if delay:
             await asyncio.sleep(delay)
         frames: list[dict[str, Any]] = []
@@ -312,14 +365,29 @@ def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
             for k, piece in enumerate(pieces):
                 last = k == len(pieces) - 1
                 done_tokens += count_tokens(piece)
-                ch: dict[str, Any] = {"index": i, "role": "assistant", "delta": piece,
-                                      "finish_reason": c.finish if last and not c.tool_calls else ""}
+                ch: dict[str, Any] = {
+                    "index": i,
+                    "role": "assistant",
+                    "delta": piece,
+                    "finish_reason": c.finish if last and not c.tool_calls else "",
+                }
                 frames.append({"id": rid, "choices": [ch], "usage": _usage(prompt, done_tokens)})
             if c.tool_calls:
-                frames.append({"id": rid, "choices": [{"index": i, "role": "assistant", "delta": "",
-                                                       "tool_calls": _tool_calls(c, i, rid),
-                                                       "finish_reason": c.finish}],
-                               "usage": _usage(prompt, done_tokens)})
+                frames.append(
+                    {
+                        "id": rid,
+                        "choices": [
+                            {
+                                "index": i,
+                                "role": "assistant",
+                                "delta": "",
+                                "tool_calls": _tool_calls(c, i, rid),
+                                "finish_reason": c.finish,
+                            }
+                        ],
+                        "usage": _usage(prompt, done_tokens),
+                    }
+                )
         frames[-1]["usage"] = _usage(prompt, sum(c.completion_tokens for c in choices))
         cut = len(frames) // 2 if scn == "cut_stream" else -1
         for j, f in enumerate(frames):
@@ -361,9 +429,16 @@ def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
             if n > info[0]:
                 return _err(400, 3, f"input {i} exceeds {info[0]} tokens", rid)
             tokens += max(n, 1)
-            items.append({"index": i, "embedding": embed(text, EMBEDDING_DIM), "status_code": 0,
-                          "status_message": "success"})
-        return json_response({"embeddings": items, "usage": _usage(tokens, 0)},
-                             headers=[("x-request-id", rid)])
+            items.append(
+                {
+                    "index": i,
+                    "embedding": embed(text, EMBEDDING_DIM),
+                    "status_code": 0,
+                    "status_message": "success",
+                }
+            )
+        return json_response(
+            {"embeddings": items, "usage": _usage(tokens, 0)}, headers=[("x-request-id", rid)]
+        )
 
     return app

@@ -117,34 +117,69 @@ def _cny(inp: str, out: str, since: str) -> PriceTier:
 
 
 MODELS: tuple[ModelSpec, ...] = (
-    ModelSpec("SenseChat-5", context=131_072, caps=_TOOLS, price=_cny("8", "20", "2024-12-30"),
-              max_output=8192),
-    ModelSpec("SenseChat-5-1202", context=32_768, caps=_TOOLS, price=_cny("8", "20", "2024-12-30"),
-              max_output=8192),
-    ModelSpec("SenseChat-5-beta", context=32_768, caps=_PLAIN, price=_cny("8", "20", "2024-12-30"),
-              max_output=8192),
-    ModelSpec("SenseChat-Turbo", context=32_768, caps=_TOOLS, price=_cny("0.3", "0.6", "2024-12-30"),
-              max_output=8192),
-    ModelSpec("SenseChat-Turbo-1202", context=32_768, caps=_TOOLS, price=_cny("0.3", "0.6", "2024-12-30"),
-              max_output=8192),
-    ModelSpec("SenseChat-Vision", context=16_384, caps=_VISION, price=_cny("10", "60", "2024-09-12"),
-              max_output=8192),
-    ModelSpec("SenseNova-V6-Pro", context=32_768, caps=_VISION, price=_cny("3", "9", "2025-04-14"),
-              max_output=8192),
-    ModelSpec("SenseNova-V6-Turbo", context=32_768, caps=_VISION, price=_cny("1.5", "4.5", "2025-04-14"),
-              max_output=8192),
-    ModelSpec("SenseChat-5-Cantonese", context=32_768, caps=_PLAIN, price=_cny("27", "27", "2024-09-12"),
-              max_output=8192),
-    ModelSpec("SenseChat-128K", context=131_072, caps=_PLAIN, price=_cny("60", "60", "2024-09-12"),
-              max_output=8192),
-    ModelSpec("SenseChat-32K", context=32_768, caps=_PLAIN, price=_cny("36", "36", "2024-09-12"),
-              max_output=8192),
+    ModelSpec(
+        "SenseChat-5", context=131_072, caps=_TOOLS, price=_cny("8", "20", "2024-12-30"), max_output=8192
+    ),
+    ModelSpec(
+        "SenseChat-5-1202", context=32_768, caps=_TOOLS, price=_cny("8", "20", "2024-12-30"), max_output=8192
+    ),
+    ModelSpec(
+        "SenseChat-5-beta", context=32_768, caps=_PLAIN, price=_cny("8", "20", "2024-12-30"), max_output=8192
+    ),
+    ModelSpec(
+        "SenseChat-Turbo",
+        context=32_768,
+        caps=_TOOLS,
+        price=_cny("0.3", "0.6", "2024-12-30"),
+        max_output=8192,
+    ),
+    ModelSpec(
+        "SenseChat-Turbo-1202",
+        context=32_768,
+        caps=_TOOLS,
+        price=_cny("0.3", "0.6", "2024-12-30"),
+        max_output=8192,
+    ),
+    ModelSpec(
+        "SenseChat-Vision",
+        context=16_384,
+        caps=_VISION,
+        price=_cny("10", "60", "2024-09-12"),
+        max_output=8192,
+    ),
+    ModelSpec(
+        "SenseNova-V6-Pro", context=32_768, caps=_VISION, price=_cny("3", "9", "2025-04-14"), max_output=8192
+    ),
+    ModelSpec(
+        "SenseNova-V6-Turbo",
+        context=32_768,
+        caps=_VISION,
+        price=_cny("1.5", "4.5", "2025-04-14"),
+        max_output=8192,
+    ),
+    ModelSpec(
+        "SenseChat-5-Cantonese",
+        context=32_768,
+        caps=_PLAIN,
+        price=_cny("27", "27", "2024-09-12"),
+        max_output=8192,
+    ),
+    ModelSpec(
+        "SenseChat-128K", context=131_072, caps=_PLAIN, price=_cny("60", "60", "2024-09-12"), max_output=8192
+    ),
+    ModelSpec(
+        "SenseChat-32K", context=32_768, caps=_PLAIN, price=_cny("36", "36", "2024-09-12"), max_output=8192
+    ),
     ModelSpec("SenseChat", context=4096, caps=_PLAIN, price=_cny("12", "12", "2024-09-12"), max_output=2048),
     # Price and dimension are not published in any source we could read; 1536 is what our emulator
     # answers [UNCERTAIN]. At most 32 texts per call, each at most 512 tokens (langchain4j's client).
-    ModelSpec("nova-embedding-stable", context=512,
-              caps=Capabilities(chat=False, stream=False, embeddings=True), dimensions=1536,
-              embedding_batch=32),
+    ModelSpec(
+        "nova-embedding-stable",
+        context=512,
+        caps=Capabilities(chat=False, stream=False, embeddings=True),
+        dimensions=1536,
+        embedding_batch=32,
+    ),
 )
 
 JWT_TTL = 1800
@@ -160,18 +195,22 @@ def split_credential(credential: str) -> tuple[str, str] | None:
     ak, _, sk = credential.partition(":")
     ak, sk = ak.strip(), sk.strip()
     if not ak or not sk:
-        raise AuthenticationFailed("sensenova: the credential looks like ACCESS_KEY_ID:SECRET but one "
-                                   "half is empty", provider="sensenova")
+        raise AuthenticationFailed(
+            "sensenova: the credential looks like ACCESS_KEY_ID:SECRET but one half is empty",
+            provider="sensenova",
+        )
     return ak, sk
 
 
-def mint_jwt(access_key_id: str, secret: str, now: float | None = None,
-             ttl: int = JWT_TTL) -> tuple[str, int]:
+def mint_jwt(
+    access_key_id: str, secret: str, now: float | None = None, ttl: int = JWT_TTL
+) -> tuple[str, int]:
     """An HS256 token for SenseNova and its expiry (Unix seconds)."""
     t = int(time.time() if now is None else now)
     exp = t + ttl
-    token = jwt.encode({"iss": access_key_id, "exp": exp, "nbf": t - 5}, secret, algorithm="HS256",
-                       headers={"typ": "JWT"})
+    token = jwt.encode(
+        {"iss": access_key_id, "exp": exp, "nbf": t - 5}, secret, algorithm="HS256", headers={"typ": "JWT"}
+    )
     return (token if isinstance(token, str) else token.decode()), exp
 
 
@@ -232,12 +271,29 @@ _CODES: dict[int, type[QiaoError]] = {
     16: AuthenticationFailed,  # 401
 }
 _STATUS: dict[int, type[QiaoError]] = {
-    400: InvalidRequest, 401: AuthenticationFailed, 403: PermissionDenied, 404: NotFound,
-    408: UpstreamTimeout, 409: Conflict, 413: InvalidRequest, 429: RateLimited, 501: InvalidRequest,
-    503: ServiceUnavailable, 504: UpstreamTimeout,
+    400: InvalidRequest,
+    401: AuthenticationFailed,
+    403: PermissionDenied,
+    404: NotFound,
+    408: UpstreamTimeout,
+    409: Conflict,
+    413: InvalidRequest,
+    429: RateLimited,
+    501: InvalidRequest,
+    503: ServiceUnavailable,
+    504: UpstreamTimeout,
 }
-_SAFETY = ("sensitive", "unsafe", "content safety", "content_filter", "inappropriate", "敏感", "安全", "违规",
-           "审核")
+_SAFETY = (
+    "sensitive",
+    "unsafe",
+    "content safety",
+    "content_filter",
+    "inappropriate",
+    "敏感",
+    "安全",
+    "违规",
+    "审核",
+)
 _QUOTA = ("balance", "arrear", "insufficient", "欠费", "余额", "billing", "quota exhausted")
 _CONTEXT = ("context length", "context window", "too long", "exceeds the maximum", "超过最大", "超出上下文")
 
@@ -267,8 +323,11 @@ def classify_error(obj: Any, status: int, headers: dict[str, str] | None, body: 
     if not message:
         message = (body or b"")[:200].decode("utf-8", "replace") or f"HTTP {status}"
     low = message.lower()
-    cls: type[QiaoError] = _CODES.get(code or -1) or _STATUS.get(status) or (
-        UpstreamError if status >= 500 or status < 400 else InvalidRequest)
+    cls: type[QiaoError] = (
+        _CODES.get(code or -1)
+        or _STATUS.get(status)
+        or (UpstreamError if status >= 500 or status < 400 else InvalidRequest)
+    )
     kw: dict[str, Any] = {"vendor_code": code, "upstream_status": status, "body": body}
     if any(s in low for s in _SAFETY):
         return provider_error(ContentFiltered, "sensenova", message, **kw)
@@ -290,8 +349,15 @@ def classify_error(obj: Any, status: int, headers: dict[str, str] | None, body: 
 
 # ---- request translation ---------------------------------------------------------------------------------
 
-_FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "sensitive": "content_filter",
-           "content_filter": "content_filter", "context": "length", "function_call": "tool_calls"}
+_FINISH = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "sensitive": "content_filter",
+    "content_filter": "content_filter",
+    "context": "length",
+    "function_call": "tool_calls",
+}
 _EPS = 0.000001
 
 
@@ -327,15 +393,21 @@ def _messages(req: ChatRequest, vision: bool) -> list[dict[str, Any]]:
     for m in req.messages:
         role = "system" if m.role == "developer" else m.role
         if role == "function":
-            raise UnsupportedParameter("sensenova: legacy `function` messages are not supported; use tools",
-                                       param="messages")
+            raise UnsupportedParameter(
+                "sensenova: legacy `function` messages are not supported; use tools", param="messages"
+            )
         msg: dict[str, Any] = {"role": role, "content": _content(m, vision)}
         if m.name and role in ("user", "system"):
             msg["name"] = m.name
         if m.tool_calls:
-            msg["tool_calls"] = [{"id": t.id, "type": "function",
-                                  "function": {"name": t.function.name, "arguments": t.function.arguments}}
-                                 for t in m.tool_calls]
+            msg["tool_calls"] = [
+                {
+                    "id": t.id,
+                    "type": "function",
+                    "function": {"name": t.function.name, "arguments": t.function.arguments},
+                }
+                for t in m.tool_calls
+            ]
         if role == "tool":
             msg["tool_call_id"] = m.tool_call_id or ""
         out.append(msg)
@@ -365,7 +437,8 @@ def chat_body(req: ChatRequest, call: Call) -> dict[str, Any]:
     if req.n is not None and req.n != 1:
         if req.n > 4:
             raise UnsupportedParameter(
-                f"sensenova returns at most 4 choices per request; n={req.n} was asked", param="n")
+                f"sensenova returns at most 4 choices per request; n={req.n} was asked", param="n"
+            )
         body["n"] = req.n
     user = req.user or req.safety_identifier
     if user:
@@ -418,8 +491,10 @@ class SenseNova(Provider):
     name = "sensenova"
     display_name = "SenseNova (SenseTime 商汤日日新, native API)"
     default_base_url = "https://api.sensenova.cn/v1"
-    credential_format = ("ACCESS_KEY_ID:SECRET_ACCESS_KEY (signed into a 30-minute JWT) or a console API key "
-                         "(no colon; sent as a Bearer token)")
+    credential_format = (
+        "ACCESS_KEY_ID:SECRET_ACCESS_KEY (signed into a 30-minute JWT) or a console API key "
+        "(no colon; sent as a Bearer token)"
+    )
     docs_url = "https://www.sensecore.cn/help/docs/model-as-a-service/nova/"
     models = MODELS
     stream_format = "sse"
@@ -431,15 +506,28 @@ class SenseNova(Provider):
         "gpt-4o-mini": ("SenseChat-Turbo", 15),
         "text-embedding-3-small": ("nova-embedding-stable", 15),
     }
-    unsupported = frozenset({
-        "stop", "logit_bias", "logprobs", "top_logprobs", "seed", "functions", "function_call",
-        "parallel_tool_calls", "reasoning_effort", "modalities", "audio", "prediction", "web_search_options",
-        "verbosity",
-    })
+    unsupported = frozenset(
+        {
+            "stop",
+            "logit_bias",
+            "logprobs",
+            "top_logprobs",
+            "seed",
+            "functions",
+            "function_call",
+            "parallel_tool_calls",
+            "reasoning_effort",
+            "modalities",
+            "audio",
+            "prediction",
+            "web_search_options",
+            "verbosity",
+        }
+    )
     native_extras = frozenset({"know_ids", "knowledge_config", "plugins", "repetition_penalty"})
     translations: ClassVar[dict[str, str]] = {
         "messages": "kept in order (system prompt stays in messages); developer → system; null assistant "
-                    "content → \"\"; images → image_url / image_base64 parts (vision models)",
+        'content → ""; images → image_url / image_base64 parts (vision models)',
         "max_tokens / max_completion_tokens": "max_new_tokens",
         "temperature": "clamped into (0, 2]: 0 → 0.000001",
         "top_p": "clamped into (0, 1): 0 → 0.000001, 1 → 0.999999",
@@ -463,8 +551,13 @@ class SenseNova(Provider):
     # ---- chat -------------------------------------------------------------------------------------------
     def build_chat(self, req: ChatRequest, call: Call) -> WireRequest:
         body = chat_body(req, call)
-        return WireRequest("POST", self.base_url(call.account) + "/llm/chat-completions", self._headers(call),
-                           orjson.dumps(body), call.stream)
+        return WireRequest(
+            "POST",
+            self.base_url(call.account) + "/llm/chat-completions",
+            self._headers(call),
+            orjson.dumps(body),
+            call.stream,
+        )
 
     def parse_chat(self, resp: WireResponse, req: ChatRequest, call: Call) -> ChatResponse:
         try:
@@ -486,8 +579,9 @@ class SenseNova(Provider):
             usage = _usage(data.get("usage")) or Usage(estimated=True)
             return ChatResponse(choices, usage, str(data.get("id") or ""), int(time.time()))
         except (KeyError, TypeError, ValueError) as exc:
-            raise provider_error(UpstreamError, self.name, f"unparsable answer ({exc})",
-                                 body=resp.body) from exc
+            raise provider_error(
+                UpstreamError, self.name, f"unparsable answer ({exc})", body=resp.body
+            ) from exc
 
     def parse_event(self, event: SSEEvent, state: StreamState) -> list[ChatChunk]:
         raw = event.data.strip()
@@ -499,15 +593,17 @@ class SenseNova(Provider):
         try:
             obj = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            raise provider_error(UpstreamError, self.name, "malformed stream event",
-                                 body=raw.encode()) from exc
+            raise provider_error(
+                UpstreamError, self.name, "malformed stream event", body=raw.encode()
+            ) from exc
         if isinstance(obj, dict) and "error" in obj and "data" not in obj:
             raise classify_error(obj, 200, None, raw.encode())
         try:
             data = _envelope(obj)
         except ValueError as exc:
-            raise provider_error(UpstreamError, self.name, "stream event without `data`",
-                                 body=raw.encode()) from exc
+            raise provider_error(
+                UpstreamError, self.name, "stream event without `data`", body=raw.encode()
+            ) from exc
         chunk = ChatChunk()
         seen: dict[int, int] = state.extra.setdefault("tool_calls_seen", {})
         for c in data.get("choices") or ():
@@ -544,8 +640,9 @@ class SenseNova(Provider):
     # ---- embeddings -------------------------------------------------------------------------------------
     def build_embeddings(self, req: EmbeddingRequest, inputs: list[str], call: Call) -> WireRequest:
         body = {"model": call.spec.wire_name, "input": inputs}
-        return WireRequest("POST", self.base_url(call.account) + "/llm/embeddings", self._headers(call),
-                           orjson.dumps(body))
+        return WireRequest(
+            "POST", self.base_url(call.account) + "/llm/embeddings", self._headers(call), orjson.dumps(body)
+        )
 
     def parse_embeddings(self, resp: WireResponse, call: Call) -> EmbeddingResult:
         try:
@@ -557,8 +654,9 @@ class SenseNova(Provider):
             usage = _usage(obj.get("usage")) or Usage(estimated=True)
             return EmbeddingResult(vectors, usage)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise provider_error(UpstreamError, self.name, f"unparsable embeddings ({exc})",
-                                 body=resp.body) from exc
+            raise provider_error(
+                UpstreamError, self.name, f"unparsable embeddings ({exc})", body=resp.body
+            ) from exc
 
 
 provider = SenseNova()
