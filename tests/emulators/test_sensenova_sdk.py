@@ -250,3 +250,11 @@ def test_wrong_secret_and_unknown_model(base: str) -> None:
             model="SenseChat-99", messages=[{"role": "user", "content": "hi"}], **kw(base)
         )
     assert ei.value.code == 5 and ei.value.http_status == 404
+
+
+def test_models_list_and_retrieve(base: str) -> None:
+    ids = [m["id"] for m in sensenova.Model.list(**kw(base))["data"]]
+    assert "SenseChat-5" in ids and "nova-embedding-stable" in ids
+    assert sensenova.Model.retrieve(id="SenseChat-Turbo", **kw(base))["id"] == "SenseChat-Turbo"
+    with pytest.raises(sensenova.InvalidRequestError):
+        sensenova.Model.retrieve(id="SenseChat-99", **kw(base))

@@ -377,6 +377,7 @@ def err(status: int, code: int, message: str, headers: dict[str, str] | None = N
     ("status", "code", "message", "cls"),
     [
         (401, 16, "invalid token", AuthenticationFailed),
+        (401, 16, "安全令牌无效 (sensitive credentials invalid)", AuthenticationFailed),
         (429, 8, "rate limit exceeded", RateLimited),
         (429, 8, "insufficient balance: the account is in arrears (账户余额不足)", InsufficientQuota),
         (400, 3, "the input contains sensitive content", ContentFiltered),

@@ -1,7 +1,7 @@
 """Emulator of SenseNova's native API (SenseTime 商汤日日新), as the official ``sensenova`` SDK sees it.
 
 Paths (under the account base ``ROOT/v1``): ``POST /v1/llm/chat-completions`` (JSON, or SSE when
-``stream`` is true), ``POST /v1/llm/embeddings``, ``GET /v1/llm/models``.
+``stream`` is true), ``POST /v1/llm/embeddings``, ``GET /v1/llm/models`` and ``/v1/llm/models/{id}``.
 
 Auth: ``Authorization: Bearer <token>``. A token with three dot-separated parts is a JWT: it must be
 HS256, name a known access key id in ``iss``, verify with that key's secret, carry ``exp`` in the future
@@ -284,6 +284,18 @@ def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
             return e
         listing = [{"id": m, "object": "model", "owned_by": "SenseTime"} for m in MODELS]
         return json_response({"data": listing}, headers=[("x-request-id", rid)])
+
+    @app.route("GET", "/v1/llm/models/{model}")
+    async def model(req: Request) -> Response:
+        rid = next_id()
+        if (e := auth(req, rid)) is not None:
+            return e
+        name = req.path_params["model"]
+        if name not in MODELS:
+            return _err(404, 5, f"model not found: {name}", rid)
+        return json_response(
+            {"id": name, "object": "model", "owned_by": "SenseTime"}, headers=[("x-request-id", rid)]
+        )
 
     @app.route("POST", "/v1/llm/chat-completions")
     async def chat(req: Request) -> Response:

@@ -290,7 +290,7 @@ _SAFETY = (
     "content_filter",
     "inappropriate",
     "敏感",
-    "安全",
+    "内容安全",
     "违规",
     "审核",
 )
@@ -329,7 +329,8 @@ def classify_error(obj: Any, status: int, headers: dict[str, str] | None, body: 
         or (UpstreamError if status >= 500 or status < 400 else InvalidRequest)
     )
     kw: dict[str, Any] = {"vendor_code": code, "upstream_status": status, "body": body}
-    if any(s in low for s in _SAFETY):
+    if cls in (InvalidRequest, PermissionDenied) and any(s in low for s in _SAFETY):
+        # how SenseNova words an input safety refusal is not documented: a 400/403 naming sensitive content
         return provider_error(ContentFiltered, "sensenova", message, **kw)
     if cls in (RateLimited, PermissionDenied) and any(s in low for s in _QUOTA):
         return provider_error(InsufficientQuota, "sensenova", message, **kw)
