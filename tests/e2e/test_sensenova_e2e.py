@@ -305,3 +305,22 @@ def test_error_context_length_and_not_found(client: OpenAI) -> None:
         client.chat.completions.create(
             model="sensenova/SenseChat-99", messages=[{"role": "user", "content": "x"}]
         )
+
+
+def test_native_extras_pass_through(client: OpenAI) -> None:
+    c = client.chat.completions.create(
+        model="gpt-4o",
+        messages=[{"role": "user", "content": "what does the knowledge base say"}],
+        extra_body={
+            "know_ids": ["kb-1"],
+            "knowledge_config": {"control_level": "normal", "knowledge_base_result": True},
+            "plugins": {"web_search": {"search_enable": True, "result_enable": True}},
+            "repetition_penalty": 1.05,
+        },
+    )
+    assert c.choices[0].finish_reason == "stop"
+    with pytest.raises(openai.BadRequestError) as ei:  # a field neither OpenAI's nor SenseNova's
+        client.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "x"}], extra_body={"top_k": 3}
+        )
+    assert ei.value.code == "unsupported_parameter"
