@@ -116,6 +116,11 @@ def _cny(inp: str, out: str, since: str) -> PriceTier:
     return PriceTier.per_mtok(inp, out, since=since, source=PRICE_SOURCE)
 
 
+# Current prices (CNY per 1M tokens, input / output). ``since`` is the model's release date where the
+# source gives one; for SenseChat-5 / -Turbo it is the date the current tier is first seen (the -1202
+# releases, 2024-12-30) — before that they cost 40/100 and 2/5. The V4 models kept their 2024 prices.
+# Not listed: SenseChat-Character(-Pro) (another endpoint), SenseNova-V6-Reasoner / V6.5 (deep reasoning,
+# documented on chatapi.sensenova.cn / served through the compatible mode), hosted third-party models.
 MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         "SenseChat-5", context=131_072, caps=_TOOLS, price=_cny("8", "20", "2024-12-30"), max_output=8192
