@@ -64,6 +64,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                     "credential": "EMUAKID:wrongsecret",
                 },
             ],
+            "routes": {"slow": {"targets": [{"target": "sn/SenseChat-5"}], "first_byte_timeout_s": 0.5}},
             "aliases": {
                 "gpt-4o": "sn/SenseChat-5",
                 "gpt-4o-mini": "sn-console/SenseChat-Turbo",
@@ -324,3 +325,11 @@ def test_native_extras_pass_through(client: OpenAI) -> None:
             model="gpt-4o", messages=[{"role": "user", "content": "x"}], extra_body={"top_k": 3}
         )
     assert ei.value.code == "unsupported_parameter"
+
+
+def test_error_upstream_timeout(client: OpenAI) -> None:
+    with pytest.raises(openai.InternalServerError) as ei:
+        client.chat.completions.create(
+            model="slow", messages=[{"role": "user", "content": "[[emulate:slow_first_byte=5]]"}]
+        )
+    assert ei.value.status_code == 504
