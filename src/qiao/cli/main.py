@@ -178,6 +178,27 @@ def models_cmd(config: str, as_json: bool) -> None:
         click.echo(f"{n}\t{o}")
 
 
+@main.command("docs")
+@click.option("--write", is_flag=True, help="Regenerate the files (default: check they are current).")
+def docs_cmd(write: bool) -> None:
+    """Regenerate or check docs/configuration.md and docs/providers.md (generated from the code)."""
+    from ..docgen import GENERATED, write_all
+
+    root = Path.cwd()
+    if write:
+        changed = write_all(root)
+        click.echo("updated: " + ", ".join(changed) if changed else "docs are current")
+        return
+    stale = [
+        rel
+        for rel, fn in GENERATED.items()
+        if not (root / rel).exists() or (root / rel).read_text(encoding="utf-8") != fn()
+    ]
+    if stale:
+        raise click.ClickException(f"stale: {', '.join(stale)}; run `qiao docs --write`")
+    click.echo("docs are current")
+
+
 def _register_optional() -> None:
     """Command groups owned by other modules; absent ones are simply not offered."""
     import importlib

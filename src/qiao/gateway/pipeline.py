@@ -121,7 +121,7 @@ class Gateway:
 
     def _timeouts(self, route: Route) -> Timeouts:
         rc = route.config
-        if rc is None:
+        if rc is None or not (rc.connect_timeout_s or rc.first_byte_timeout_s or rc.total_timeout_s):
             return self.timeouts
         t = self.timeouts
         return Timeouts(

@@ -87,7 +87,6 @@ class GatewayApp:
                 k.digest,
                 Principal(k.digest[:12], k.name, k.tenant, tuple(k.models) if k.models is not None else None),
             )
-        self._loader: asyncio.Task[Any] | None = None
         self._routes: dict[tuple[str, str], Callable[..., Awaitable[None]]] = {
             ("POST", "/v1/chat/completions"): self.chat_completions,
             ("POST", "/v1/completions"): self.completions,
@@ -110,19 +109,11 @@ class GatewayApp:
         while True:
             msg = await receive()
             if msg["type"] == "lifespan.startup":
-                from ..tokens import load_exact
-
-                self._loader = asyncio.ensure_future(asyncio.to_thread(load_exact))
                 self.ready = True
                 await send({"type": "lifespan.startup.complete"})
             elif msg["type"] == "lifespan.shutdown":
                 self.draining = True
                 self.ready = False
-                if self._loader is not None:
-                    try:
-                        await self._loader
-                    except Exception:  # noqa: BLE001 - the estimate falls back to the quick one
-                        pass
                 await self.gateway.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
