@@ -61,6 +61,8 @@ class SelfHosted(OpenAICompatible):
         super().__init__()
 
     def adjust_body(self, body: dict[str, Any], req: ChatRequest, call: Call) -> None:
+        if not self.stream_usage_supported:
+            body.pop("stream_options", None)  # the client's own, forwarded as sent: the server lacks it
         msgs = body.get("messages")
         if isinstance(msgs, list) and any(isinstance(m, dict) and m.get("role") == "developer" for m in msgs):
             body["messages"] = [
