@@ -66,6 +66,7 @@ class _Conn(asyncio.Protocol):
         "_paused",
         "_key",
         "_decoder",
+        "_keep_alive",
     )
 
     def __init__(self, key: tuple[str, str, int]) -> None:
@@ -86,6 +87,7 @@ class _Conn(asyncio.Protocol):
         self._buffered = 0
         self._paused = False
         self._decoder: zlib._Decompress | None = None
+        self._keep_alive = False
 
     # protocol callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -113,6 +115,9 @@ class _Conn(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
         self._headers_done = True
+        # Asked here, not later: once the message is complete the parser resets and forgets the
+        # Content-Length / Connection flags, so should_keep_alive() would always say no.
+        self._keep_alive = self.parser.should_keep_alive()
         enc = self.headers.get("content-encoding", "").lower()
         if enc in ("gzip", "x-gzip"):
             self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -160,7 +165,7 @@ class _Conn(asyncio.Protocol):
             and self.transport is not None
             and not self.transport.is_closing()
             and self._body_done
-            and self.parser.should_keep_alive()
+            and self._keep_alive
         )
 
     async def wait_headers(self) -> None:
@@ -217,6 +222,17 @@ class _TunnelProto(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.done.done():
             self.done.set_exception(ConnectionError("proxy closed the connection"))
+
+
+def _proxy_auth(proxy_url: str) -> str | None:
+    """``Basic …`` for a proxy URL with ``user:password@`` (percent-decoded), else None."""
+    from urllib.parse import unquote
+
+    p = urlsplit(proxy_url)
+    if not p.username:
+        return None
+    cred = f"{unquote(p.username)}:{unquote(p.password or '')}".encode()
+    return "Basic " + base64.b64encode(cred).decode()
 
 
 def _translate(exc: BaseException, account: Account, what: str) -> QiaoError:
@@ -331,7 +347,16 @@ class Transport:
         key = account.ca_bundle or ""
         ctx = self._ssl.get(key)
         if ctx is None:
-            ctx = ssl.create_default_context(cafile=account.ca_bundle or None)
+            try:
+                ctx = ssl.create_default_context(cafile=account.ca_bundle or None)
+            except (OSError, ssl.SSLError) as exc:  # a missing or unreadable PEM file: say which
+                raise UpstreamError(
+                    f"{account.provider}: cannot load the account's ca_bundle {account.ca_bundle!r} "
+                    f"({getattr(exc, 'strerror', None) or exc})",
+                    provider=account.provider,
+                    code="upstream_tls_error",
+                    retryable=False,
+                ) from exc
             self._ssl[key] = ctx
         return ctx
 
@@ -355,10 +380,8 @@ class Transport:
                 _, conn = await loop.create_connection(lambda: _Conn(key), phost, pport)
                 return conn
             t, tp = await loop.create_connection(_TunnelProto, phost, pport)
-            auth = b""
-            if proxy.username:
-                cred = f"{proxy.username}:{proxy.password or ''}".encode()
-                auth = b"Proxy-Authorization: Basic " + base64.b64encode(cred) + b"\r\n"
+            pa = _proxy_auth(account.proxy)
+            auth = f"Proxy-Authorization: {pa}\r\n".encode() if pa else b""
             target = f"{host}:{port}".encode()
             t.write(b"CONNECT " + target + b" HTTP/1.1\r\nHost: " + target + b"\r\n" + auth + b"\r\n")
             status = await tp.done
@@ -396,10 +419,14 @@ class Transport:
         return None
 
     @staticmethod
-    def _encode(wire: WireRequest, host: str, port: int, scheme: str, target: str) -> bytes:
+    def _encode(
+        wire: WireRequest, host: str, port: int, scheme: str, target: str, proxy_auth: str | None = None
+    ) -> bytes:
         default_port = 443 if scheme == "https" else 80
         host_header = host if port == default_port else f"{host}:{port}"
         lines = [f"{wire.method} {target} HTTP/1.1\r\nHost: {host_header}\r\n".encode()]
+        if proxy_auth:  # plain HTTP through a proxy: its credentials ride on every request
+            lines.append(f"Proxy-Authorization: {proxy_auth}\r\n".encode())
         has_ua = False
         for k, v in wire.headers.items():
             if "\r" in k or "\n" in k or "\r" in v or "\n" in v:
@@ -421,11 +448,13 @@ class Transport:
         scheme = u.scheme
         host = u.hostname or ""
         port = u.port or (443 if scheme == "https" else 80)
+        proxy_auth = None
         if account.proxy and scheme == "http":
             target = wire.url  # absolute form for a plain-HTTP proxy
+            proxy_auth = _proxy_auth(account.proxy)
         else:
             target = (u.path or "/") + (f"?{u.query}" if u.query else "")
-        data = self._encode(wire, host, port, scheme, target)
+        data = self._encode(wire, host, port, scheme, target, proxy_auth)
         key = (account.name, host, port)
         for attempt in range(2):
             conn = self._take(key) if attempt == 0 else None
