@@ -131,8 +131,16 @@ class Azure(OpenAI):
         "text-embedding-3-small": ("text-embedding-3-small", 4),
     }
     translations: ClassVar[dict[str, str]] = {
-        **OpenAI.translations,
+        **{k: v for k, v in OpenAI.translations.items() if not k.startswith("(account)")},
         "model": "→ the deployment (account option `deployments`, default: the model id) in the URL",
+        "(account) base_url": (
+            "the resource endpoint `https://{resource}.openai.azure.com` (deployment URLs with `api-version`), "
+            "or `…/openai/v1` for the v1 API"
+        ),
+        "(account) options": (
+            "`api_version` (default 2024-10-21), `deployments` ({model id: deployment name}), "
+            "`auth: bearer` (Entra ID token instead of `api-key`)"
+        ),
         "stream_options.include_usage": "requested for api-version ≥ 2024-09-01, else usage is estimated",
     }
 

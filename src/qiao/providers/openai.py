@@ -196,6 +196,7 @@ class OpenAI(OpenAICompatible):
         ),
         "reasoning_effort": "reasoning models only, checked against the values each model takes",
         "messages[].role=developer": "forwarded",
+        "(account) options": "`organization`, `project` → `OpenAI-Organization` / `OpenAI-Project` headers",
     }
 
     def __init__(self) -> None:
