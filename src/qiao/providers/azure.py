@@ -134,8 +134,8 @@ class Azure(OpenAI):
         **{k: v for k, v in OpenAI.translations.items() if not k.startswith("(account)")},
         "model": "→ the deployment (account option `deployments`, default: the model id) in the URL",
         "(account) base_url": (
-            "the resource endpoint `https://{resource}.openai.azure.com` (deployment URLs with `api-version`), "
-            "or `…/openai/v1` for the v1 API"
+            "the resource endpoint `https://{resource}.openai.azure.com` (deployment URLs with "
+            "`api-version`), or `…/openai/v1` for the v1 API"
         ),
         "(account) options": (
             "`api_version` (default 2024-10-21), `deployments` ({model id: deployment name}), "
