@@ -453,13 +453,13 @@ class Zhipu(Provider):
             if fr == "network_error":
                 raise provider_error(UpstreamError, NAME, "inference failed mid-stream (finish_reason "
                                      "network_error)", vendor_code="network_error", body=data.encode())
+            if i in stops.stopped:
+                continue  # ended here by one of qiao's stop sequences: the rest is not the client's
             content = d.get("content")
             stopped = False
             if stops.stops:
                 if content:
                     content, stopped = stops.feed(i, content)
-                elif i in stops.stopped:
-                    stopped = True
                 if fr and not stopped:
                     content = (content or "") + stops.flush(i)
             tcd: list[ToolCallDelta] | None = None
