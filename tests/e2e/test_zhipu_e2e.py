@@ -4,23 +4,16 @@ the official ``openai`` SDK exactly as a migrating app would be."""
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
-import httpx
 import openai
 import pytest
-import yaml
+
+from tests.conftest import EmulatorProcess, QiaoProcess
 
 pytestmark = pytest.mark.e2e
 
 KEY = "sk-qiao-e2e-zhipu"
-SRC = str(Path(__file__).resolve().parents[2] / "src")
 WEATHER_TOOL = {
     "type": "function",
     "function": {
@@ -31,87 +24,41 @@ WEATHER_TOOL = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start(args: list[str], url: str, log: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    fh = log.open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "qiao", *args], stdout=fh, stderr=subprocess.STDOUT, env=env
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{args[0]} exited: {log.read_text()[-2000:]}")
-        try:
-            httpx.get(url, timeout=0.5)
-            return proc
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.terminate()
-    raise RuntimeError(f"{args[0]} did not start: {log.read_text()[-2000:]}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("zhipu-e2e")
-    emu_port, gw_port = _free_port(), _free_port()
-    emu_root = f"http://127.0.0.1:{emu_port}"
-    emu = _start(["emulate", "zhipu", "--port", str(emu_port)], emu_root + "/", tmp / "emulator.log")
-    base = emu_root + "/api/paas/v4"
-    config = {
-        "server": {"host": "127.0.0.1", "port": gw_port},
-        "database": {"url": f"sqlite:///{tmp / 'qiao.db'}"},
-        "keys": [{"name": "e2e", "key": KEY}],
-        "accounts": [
-            {"provider": "zhipu", "credential": "emulatorid.emulatorsecret", "base_url": base},
-            {
-                "provider": "zhipu",
-                "name": "zhipujwt",
-                "credential": "emulatorid.emulatorsecret",
-                "base_url": base,
-                "options": {"auth": "jwt"},
-                "models": ["glm-4-air"],
+    with EmulatorProcess("zhipu") as emu:
+        base = emu.url + "/api/paas/v4"
+        config = {
+            "database": {"url": f"sqlite:///{tmp / 'qiao.db'}"},
+            "keys": [{"name": "e2e", "key": KEY}],
+            "accounts": [
+                {"provider": "zhipu", "credential": "emulatorid.emulatorsecret", "base_url": base},
+                {
+                    "provider": "zhipu",
+                    "name": "zhipujwt",
+                    "credential": "emulatorid.emulatorsecret",
+                    "base_url": base,
+                    "options": {"auth": "jwt"},
+                    "models": ["glm-4-air"],
+                },
+                {
+                    "provider": "zhipu",
+                    "name": "zhipubad",
+                    "credential": "emulatorid.wrongsecret",
+                    "base_url": base,
+                    "options": {"auth": "jwt"},
+                    "models": ["glm-4-airx"],
+                },
+            ],
+            "aliases": {
+                "gpt-4o": "zhipu/glm-4-plus",
+                "gpt-4o-mini": "zhipu/glm-4-flash",
+                "text-embedding-3-small": "zhipu/embedding-3",
             },
-            {
-                "provider": "zhipu",
-                "name": "zhipubad",
-                "credential": "emulatorid.wrongsecret",
-                "models": ["glm-4-airx"],
-                "base_url": base,
-                "options": {"auth": "jwt"},
-            },
-        ],
-        "aliases": {
-            "gpt-4o": "zhipu/glm-4-plus",
-            "gpt-4o-mini": "zhipu/glm-4-flash",
-            "text-embedding-3-small": "zhipu/embedding-3",
-        },
-    }
-    cfg = tmp / "qiao.yaml"
-    cfg.write_text(yaml.safe_dump(config))
-    gw_root = f"http://127.0.0.1:{gw_port}"
-    try:
-        gw = _start(["serve", "--config", str(cfg)], gw_root + "/healthz", tmp / "gateway.log")
-    except BaseException:
-        _stop(emu)
-        raise
-    yield gw_root + "/v1"
-    _stop(gw)
-    _stop(emu)
+        }
+        with QiaoProcess(config, tmp) as gw:
+            yield gw.url + "/v1"
 
 
 @pytest.fixture()

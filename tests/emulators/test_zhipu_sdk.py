@@ -6,8 +6,6 @@ Both auth forms the SDK has: the plain key (its default) and its self-signed JWT
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
 
@@ -18,10 +16,8 @@ zhipuai = pytest.importorskip(
 )
 jwt = pytest.importorskip("jwt")
 
-import uvicorn  # noqa: E402
-
-from qiao.emulators import EmulatorOptions  # noqa: E402
-from qiao.emulators.zhipu import DEFAULT_CREDENTIAL, create_app  # noqa: E402
+from qiao.emulators.zhipu import DEFAULT_CREDENTIAL  # noqa: E402
+from tests.conftest import emulator_in_thread  # noqa: E402
 
 pytestmark = pytest.mark.sdk
 
@@ -35,28 +31,10 @@ WEATHER_TOOL = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def root() -> Iterator[str]:
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(EmulatorOptions()), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(5)
+    with emulator_in_thread("zhipu") as srv:
+        yield srv.url
 
 
 @pytest.fixture(params=["key", "jwt"])
