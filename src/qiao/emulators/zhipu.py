@@ -100,8 +100,9 @@ _MSG = {
     "1004": "Authorization Token认证失败，请确认Authorization Token正确。",
     "1113": "您的账户已欠费，请充值后重试。",
     "1211": "模型不存在，请检查模型代码。",
-    "1301": ("系统检测到输入或生成内容可能包含不安全或敏感内容，"
-             "请您避免输入易产生敏感内容的提示语，感谢您的配合。"),
+    "1301": (
+        "系统检测到输入或生成内容可能包含不安全或敏感内容，请您避免输入易产生敏感内容的提示语，感谢您的配合。"
+    ),
     "1302": "您当前使用该API的并发数过高，请降低并发，或联系客服增加限额。",
     "1305": "当前API请求过多，请稍后重试。",
     "500": "Internal Error",
@@ -232,8 +233,10 @@ def _validate(body: dict[str, Any], seen_ids: set[str]) -> Response | None:
     if mt is not None and not (isinstance(mt, int) and not isinstance(mt, bool) and 1 <= mt):
         return _bad("max_tokens")
     stop = body.get("stop")
-    if stop is not None and not (isinstance(stop, str) or (isinstance(stop, list) and len(stop) <= 1
-                                                           and all(isinstance(s, str) for s in stop))):
+    if stop is not None and not (
+        isinstance(stop, str)
+        or (isinstance(stop, list) and len(stop) <= 1 and all(isinstance(s, str) for s in stop))
+    ):
         return _bad("stop", "仅支持单个停止词")
     uid = body.get("user_id")
     if uid is not None and not (isinstance(uid, str) and 6 <= len(uid) <= 128):
@@ -279,13 +282,25 @@ def _call_id(name: str, args: str, i: int) -> str:
 
 def _usage(prompt: int, choice: GenChoice) -> dict[str, Any]:
     c = choice.completion_tokens
-    return {"prompt_tokens": prompt, "completion_tokens": c, "total_tokens": prompt + c,
-            "prompt_tokens_details": {"cached_tokens": 0}}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": c,
+        "total_tokens": prompt + c,
+        "prompt_tokens_details": {"cached_tokens": 0},
+    }
 
 
 def _web_search(query: str) -> list[dict[str, Any]]:
-    return [{"icon": "", "title": f"关于「{query[:20]}」的搜索结果", "link": "https://example.com/search/1",
-             "media": "emulator", "content": query[:100], "refer": "ref_1"}]
+    return [
+        {
+            "icon": "",
+            "title": f"关于「{query[:20]}」的搜索结果",
+            "link": "https://example.com/search/1",
+            "media": "emulator",
+            "content": query[:100],
+            "refer": "ref_1",
+        }
+    ]
 
 
 def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
@@ -328,8 +343,10 @@ def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
             return _err(400, "1210", "glm-4v-flash 仅支持单张图片")
         if name == "glm-4v-flash" and any(
             not str((p.get("image_url") or {}).get("url", "")).startswith(("http://", "https://"))
-            for m in body["messages"] if isinstance(m.get("content"), list)
-            for p in m["content"] if p.get("type") == "image_url"
+            for m in body["messages"]
+            if isinstance(m.get("content"), list)
+            for p in m["content"]
+            if p.get("type") == "image_url"
         ):
             return _err(400, "1210", "glm-4v-flash 不支持base64图片")
         scn, arg = detect_scenario([t for _, t in msgs], req.header("x-emulator-scenario"), opts.scenario)
@@ -338,22 +355,36 @@ def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
         if scn == "filtered_midway" and not body.get("stream"):
             return _err(400, "1301")
         tools = [
-            ToolDef(t["function"]["name"], t["function"].get("description") or "",
-                    t["function"].get("parameters") or {})
-            for t in body.get("tools") or [] if t.get("type") == "function"
+            ToolDef(
+                t["function"]["name"],
+                t["function"].get("description") or "",
+                t["function"].get("parameters") or {},
+            )
+            for t in body.get("tools") or []
+            if t.get("type") == "function"
         ]
-        searching = any(t.get("type") == "web_search" and (t.get("web_search") or {}).get("enable", True)
-                        is not False for t in body.get("tools") or [])
+        searching = any(
+            t.get("type") == "web_search" and (t.get("web_search") or {}).get("enable", True) is not False
+            for t in body.get("tools") or []
+        )
         stop = body.get("stop")
         thinking = model.kind == "think" and (body.get("thinking") or {}).get("type") != "disabled"
-        g = GenRequest(msgs, max_tokens=body.get("max_tokens"), stop=[stop] if isinstance(stop, str) else
-                       list(stop or []), tools=tools, tool_choice=None,
-                       json_mode=(body.get("response_format") or {}).get("type") == "json_object",
-                       reasoning=thinking, seed=body.get("seed"), images=images)
+        g = GenRequest(
+            msgs,
+            max_tokens=body.get("max_tokens"),
+            stop=[stop] if isinstance(stop, str) else list(stop or []),
+            tools=tools,
+            tool_choice=None,
+            json_mode=(body.get("response_format") or {}).get("type") == "json_object",
+            reasoning=thinking,
+            seed=body.get("seed"),
+            images=images,
+        )
         prompt = g.prompt_tokens
         if prompt + (g.max_tokens or 0) > model.context:
-            return _err(400, "1261", f"Prompt tokens too long: {prompt} + {g.max_tokens or 0} > "
-                        f"{model.context}")
+            return _err(
+                400, "1261", f"Prompt tokens too long: {prompt} + {g.max_tokens or 0} > {model.context}"
+            )
         if "request_id" in body:
             seen_ids.add(body["request_id"])
         choice = generate(g)[0]
@@ -365,17 +396,31 @@ def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
         if searching:
             extra["web_search"] = _web_search(g.last("user")[1])
         if not body.get("stream"):
-            msg: dict[str, Any] = {"content": choice.text if not choice.tool_calls else None,
-                                   "role": "assistant"}
+            msg: dict[str, Any] = {
+                "content": choice.text if not choice.tool_calls else None,
+                "role": "assistant",
+            }
             if choice.reasoning is not None:
                 msg["reasoning_content"] = choice.reasoning
             if choice.tool_calls:
-                msg["tool_calls"] = [{"function": {"arguments": a, "name": n}, "id": _call_id(n, a, j),
-                                      "index": j, "type": "function"}
-                                     for j, (n, a) in enumerate(choice.tool_calls)]
-            out = {"choices": [{"finish_reason": choice.finish, "index": 0, "message": msg}],
-                   "created": int(time.time()), "id": rid, "model": name,
-                   "request_id": body.get("request_id", rid), "usage": _usage(prompt, choice), **extra}
+                msg["tool_calls"] = [
+                    {
+                        "function": {"arguments": a, "name": n},
+                        "id": _call_id(n, a, j),
+                        "index": j,
+                        "type": "function",
+                    }
+                    for j, (n, a) in enumerate(choice.tool_calls)
+                ]
+            out = {
+                "choices": [{"finish_reason": choice.finish, "index": 0, "message": msg}],
+                "created": int(time.time()),
+                "id": rid,
+                "model": name,
+                "request_id": body.get("request_id", rid),
+                "usage": _usage(prompt, choice),
+                **extra,
+            }
             resp = json_response(out, content_type=_JSON)
             resp.delay = delay
             return resp
@@ -427,21 +472,31 @@ def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
             return r
         tokens = sum(count_tokens(s) for s in inputs)
         data = [{"index": i, "object": "embedding", "embedding": embed(s, dim)} for i, s in enumerate(inputs)]
-        return json_response({"model": name, "data": data, "object": "list",
-                              "usage": {"completion_tokens": 0, "prompt_tokens": tokens,
-                                        "total_tokens": tokens}},
-                             content_type=_JSON)
+        return json_response(
+            {
+                "model": name,
+                "data": data,
+                "object": "list",
+                "usage": {"completion_tokens": 0, "prompt_tokens": tokens, "total_tokens": tokens},
+            },
+            content_type=_JSON,
+        )
 
     return app
 
 
-def _chunks(choice: GenChoice, model: str, rid: str, prompt: int, tool_stream: bool,
-            extra: dict[str, Any]) -> list[dict[str, Any]]:
+def _chunks(
+    choice: GenChoice, model: str, rid: str, prompt: int, tool_stream: bool, extra: dict[str, Any]
+) -> list[dict[str, Any]]:
     created = int(time.time())
 
     def chunk(delta: dict[str, Any], finish: str | None = None, usage: Any = None) -> dict[str, Any]:
-        c: dict[str, Any] = {"id": rid, "created": created, "model": model, "choices": [
-            {"index": 0, "delta": {"role": "assistant", **delta}}]}
+        c: dict[str, Any] = {
+            "id": rid,
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": {"role": "assistant", **delta}}],
+        }
         if finish is not None:
             c["choices"][0]["finish_reason"] = finish
             c["usage"] = usage
@@ -452,13 +507,39 @@ def _chunks(choice: GenChoice, model: str, rid: str, prompt: int, tool_stream: b
     for j, (n, a) in enumerate(choice.tool_calls):
         tid = _call_id(n, a, j)
         if tool_stream:
-            out.append(chunk({"tool_calls": [{"id": tid, "index": j, "type": "function",
-                                              "function": {"name": n, "arguments": ""}}]}))
-            out.extend(chunk({"tool_calls": [{"index": j, "function": {"arguments": p}}]})
-                       for p in split_for_stream(a, 4))
+            out.append(
+                chunk(
+                    {
+                        "tool_calls": [
+                            {
+                                "id": tid,
+                                "index": j,
+                                "type": "function",
+                                "function": {"name": n, "arguments": ""},
+                            }
+                        ]
+                    }
+                )
+            )
+            out.extend(
+                chunk({"tool_calls": [{"index": j, "function": {"arguments": p}}]})
+                for p in split_for_stream(a, 4)
+            )
         else:
-            out.append(chunk({"tool_calls": [{"id": tid, "index": j, "type": "function",
-                                              "function": {"name": n, "arguments": a}}]}))
+            out.append(
+                chunk(
+                    {
+                        "tool_calls": [
+                            {
+                                "id": tid,
+                                "index": j,
+                                "type": "function",
+                                "function": {"name": n, "arguments": a},
+                            }
+                        ]
+                    }
+                )
+            )
     pieces = split_for_stream(choice.text)
     last = pieces.pop() if pieces else ""
     out.extend(chunk({"content": p}) for p in pieces)

@@ -33,8 +33,9 @@ def mint_jwt(api_id: str, secret: str, now_ms: int, ttl_ms: int) -> str:
     ``typ``), payload ``{"api_key", "exp", "timestamp"}`` with both times in **milliseconds**, HMAC-SHA256
     keyed with the secret's UTF-8 bytes."""
     header = b'{"alg":"HS256","sign_type":"SIGN","typ":"JWT"}'
-    payload = json.dumps({"api_key": api_id, "exp": now_ms + ttl_ms, "timestamp": now_ms},
-                         separators=(",", ":")).encode()
+    payload = json.dumps(
+        {"api_key": api_id, "exp": now_ms + ttl_ms, "timestamp": now_ms}, separators=(",", ":")
+    ).encode()
     signing_input = b64url(header) + "." + b64url(payload)
     sig = hmac.new(secret.encode(), signing_input.encode("ascii"), hashlib.sha256).digest()
     return signing_input + "." + b64url(sig)
@@ -48,8 +49,15 @@ class TokenCache:
     refresh_before_s: float = 60.0
     _tokens: dict[tuple[str, str], tuple[str, float]] = field(default_factory=dict)
 
-    def get(self, account: str, credential: str, api_id: str, secret: str, now: float | None = None,
-            ttl_s: float | None = None) -> str:
+    def get(
+        self,
+        account: str,
+        credential: str,
+        api_id: str,
+        secret: str,
+        now: float | None = None,
+        ttl_s: float | None = None,
+    ) -> str:
         now = time.time() if now is None else now
         ttl = self.ttl_s if ttl_s is None else ttl_s
         key = (account, hashlib.sha256(credential.encode()).hexdigest())
@@ -111,7 +119,7 @@ class StopFilter:
             self._pending.pop(index, None)
             return out, True
         keep = min(self.holdback, len(buf))
-        self._pending[index] = buf[len(buf) - keep:] if keep else ""
+        self._pending[index] = buf[len(buf) - keep :] if keep else ""
         return buf[: len(buf) - keep], False
 
     def flush(self, index: int) -> str:

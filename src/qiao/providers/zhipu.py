@@ -143,45 +143,97 @@ def _cny(price: str, since: str, source: str, output: str | None = None) -> Pric
 MODELS: tuple[ModelSpec, ...] = (
     # GLM-4-Plus: 50 until the GLM-4 series repricing of April 2025 (the 250414 models); the exact day
     # of the cut to 5 is not established [UNCERTAIN].
-    ModelSpec("glm-4-plus", context=128_000, caps=_TEXT, max_output=4096,
-              price=_cny("5", "2025-04-14", _PRICES)),
-    ModelSpec("glm-4-air-250414", context=128_000, caps=_TEXT, max_output=16_384,
-              price=_cny("0.5", "2025-04-14", _PRICES)),
-    ModelSpec("glm-4-air", context=128_000, caps=_TEXT, max_output=4096,
-              price=_cny("0.5", "2024-06-05", _PRICING), deprecated="superseded by glm-4-air-250414"),
-    ModelSpec("glm-4-airx", context=8192, caps=_TEXT, max_output=4096,
-              price=_cny("10", "2024-06-05", _PRICING)),
-    ModelSpec("glm-4-long", context=1_000_000, caps=_TEXT, max_output=4096,
-              price=_cny("1", "2024-06-05", _PRICING)),
+    ModelSpec(
+        "glm-4-plus", context=128_000, caps=_TEXT, max_output=4096, price=_cny("5", "2025-04-14", _PRICES)
+    ),
+    ModelSpec(
+        "glm-4-air-250414",
+        context=128_000,
+        caps=_TEXT,
+        max_output=16_384,
+        price=_cny("0.5", "2025-04-14", _PRICES),
+    ),
+    ModelSpec(
+        "glm-4-air",
+        context=128_000,
+        caps=_TEXT,
+        max_output=4096,
+        price=_cny("0.5", "2024-06-05", _PRICING),
+        deprecated="superseded by glm-4-air-250414",
+    ),
+    ModelSpec(
+        "glm-4-airx", context=8192, caps=_TEXT, max_output=4096, price=_cny("10", "2024-06-05", _PRICING)
+    ),
+    ModelSpec(
+        "glm-4-long", context=1_000_000, caps=_TEXT, max_output=4096, price=_cny("1", "2024-06-05", _PRICING)
+    ),
     # Free since 2024 (commonly reported as late August 2024) [UNCERTAIN date].
-    ModelSpec("glm-4-flash", context=128_000, caps=_TEXT, max_output=4096,
-              price=_cny("0", "2024-08-27", _PRICING)),
-    ModelSpec("glm-4-flash-250414", context=128_000, caps=_TEXT, max_output=16_384,
-              price=_cny("0", "2025-04-14", _PRICES)),
-    ModelSpec("glm-4-flashx", context=128_000, caps=_TEXT, max_output=4096,
-              price=_cny("0.1", "2024-08-27", _PRICING)),
-    ModelSpec("glm-4-flashx-250414", context=128_000, caps=_TEXT, max_output=16_384,
-              price=_cny("0.1", "2025-04-14", _PRICES)),
-    ModelSpec("glm-4v-plus", context=8192, caps=_VISION, max_output=1024,
-              price=_cny("4", "2025-01-11", _PRICING)),
-    ModelSpec("glm-4v-flash", context=8192, caps=_VISION, max_output=1024,
-              price=_cny("0", "2024-12-09", _PRICING)),
+    ModelSpec(
+        "glm-4-flash", context=128_000, caps=_TEXT, max_output=4096, price=_cny("0", "2024-08-27", _PRICING)
+    ),
+    ModelSpec(
+        "glm-4-flash-250414",
+        context=128_000,
+        caps=_TEXT,
+        max_output=16_384,
+        price=_cny("0", "2025-04-14", _PRICES),
+    ),
+    ModelSpec(
+        "glm-4-flashx",
+        context=128_000,
+        caps=_TEXT,
+        max_output=4096,
+        price=_cny("0.1", "2024-08-27", _PRICING),
+    ),
+    ModelSpec(
+        "glm-4-flashx-250414",
+        context=128_000,
+        caps=_TEXT,
+        max_output=16_384,
+        price=_cny("0.1", "2025-04-14", _PRICES),
+    ),
+    ModelSpec(
+        "glm-4v-plus", context=8192, caps=_VISION, max_output=1024, price=_cny("4", "2025-01-11", _PRICING)
+    ),
+    ModelSpec(
+        "glm-4v-flash", context=8192, caps=_VISION, max_output=1024, price=_cny("0", "2024-12-09", _PRICING)
+    ),
     # Thinking models: priced per input-length tier with cache rates, which one PriceTier cannot
     # express; outside the founding price scope (seed-four.md §2.7), so no price is claimed.
     ModelSpec("glm-4.5", context=128_000, caps=_THINK, max_output=98_304),
     ModelSpec("glm-4.6", context=200_000, caps=_THINK, max_output=131_072),
-    ModelSpec("embedding-2", context=512, caps=_EMBED, dimensions=1024, embedding_batch=16,
-              price=_cny("0.5", "2024-01-16", _EMB, output="0")),
-    ModelSpec("embedding-3", context=3072, caps=_EMBED, dimensions=2048, embedding_batch=64,
-              price=_cny("0.5", "2024-09-01", _EMB, output="0")),
+    ModelSpec(
+        "embedding-2",
+        context=512,
+        caps=_EMBED,
+        dimensions=1024,
+        embedding_batch=16,
+        price=_cny("0.5", "2024-01-16", _EMB, output="0"),
+    ),
+    ModelSpec(
+        "embedding-3",
+        context=3072,
+        caps=_EMBED,
+        dimensions=2048,
+        embedding_batch=64,
+        price=_cny("0.5", "2024-09-01", _EMB, output="0"),
+    ),
 )
 
 _EMBED_DIMENSIONS: dict[str, tuple[int, ...]] = {
-    "embedding-2": (1024,), "embedding-3": (256, 512, 1024, 2048)}
+    "embedding-2": (1024,),
+    "embedding-3": (256, 512, 1024, 2048),
+}
 _ONE_IMAGE_URL_ONLY = frozenset({"glm-4v-flash"})
 
-_FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "sensitive": "content_filter",
-           "model_context_window_exceeded": "length", "content_filter": "content_filter"}
+_FINISH = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "sensitive": "content_filter",
+    "model_context_window_exceeded": "length",
+    "content_filter": "content_filter",
+}
 
 _AUTH_CODES = frozenset({"1000", "1001", "1002", "1003", "1004"})
 _FORBIDDEN_CODES = frozenset({"1100", "1110", "1111", "1112", "1121", "1220", "1300"})
@@ -200,22 +252,32 @@ class ZhipuAuth(AuthScheme):
     def mode(account: Account) -> str:
         mode = str(account.option("auth", "key")).lower()
         if mode not in ("key", "jwt"):
-            raise QiaoError(f"zhipu account {account.name!r}: options.auth must be 'key' or 'jwt', "
-                            f"not {mode!r}", provider=NAME)
+            raise QiaoError(
+                f"zhipu account {account.name!r}: options.auth must be 'key' or 'jwt', not {mode!r}",
+                provider=NAME,
+            )
         return mode
 
     async def apply(self, wire: WireRequest, account: Account, fetch: FetchFn) -> WireRequest:
         cred = account.credential
         if not cred:
-            raise provider_error(AuthenticationFailed, NAME, f"account {account.name!r} has no credential "
-                                 "configured (an API key '<id>.<secret>' from open.bigmodel.cn)")
+            raise provider_error(
+                AuthenticationFailed,
+                NAME,
+                f"account {account.name!r} has no credential "
+                "configured (an API key '<id>.<secret>' from open.bigmodel.cn)",
+            )
         if self.mode(account) == "key":
             wire.headers["Authorization"] = "Bearer " + cred
             return wire
         parts = split_key(cred)
         if parts is None:
-            raise provider_error(AuthenticationFailed, NAME, f"account {account.name!r}: the API key is not "
-                                 "of the form '<id>.<secret>', so no JWT can be signed with it")
+            raise provider_error(
+                AuthenticationFailed,
+                NAME,
+                f"account {account.name!r}: the API key is not "
+                "of the form '<id>.<secret>', so no JWT can be signed with it",
+            )
         ttl = float(account.option("jwt_ttl_s", 1800))
         wire.headers["Authorization"] = "Bearer " + self.tokens.get(account.name, cred, *parts, ttl_s=ttl)
         return wire
@@ -239,8 +301,10 @@ class Zhipu(Provider):
     name = NAME
     display_name = "Zhipu AI GLM (BigModel v4)"
     default_base_url = "https://open.bigmodel.cn/api/paas/v4"
-    credential_format = ("API key '<id>.<secret>' from open.bigmodel.cn; sent as a Bearer key, or with "
-                         "options.auth: jwt as a self-signed HS256 token")
+    credential_format = (
+        "API key '<id>.<secret>' from open.bigmodel.cn; sent as a Bearer key, or with "
+        "options.auth: jwt as a self-signed HS256 token"
+    )
     docs_url = "https://docs.bigmodel.cn/api-reference/模型-api/对话补全"
     models = MODELS
     stream_format = "sse"
@@ -252,16 +316,39 @@ class Zhipu(Provider):
         "gpt-4o-mini": ("glm-4-flash", 30),
         "text-embedding-3-small": ("embedding-3", 30),
     }
-    unsupported = frozenset({
-        "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "top_logprobs", "n",
-        "parallel_tool_calls", "functions", "function_call", "modalities", "audio", "prediction", "verbosity",
-    })
-    native_extras = frozenset({"do_sample", "request_id", "user_id", "thinking", "tool_stream",
-                               "sensitive_word_check", "meta", "extra"})
+    unsupported = frozenset(
+        {
+            "presence_penalty",
+            "frequency_penalty",
+            "logit_bias",
+            "logprobs",
+            "top_logprobs",
+            "n",
+            "parallel_tool_calls",
+            "functions",
+            "function_call",
+            "modalities",
+            "audio",
+            "prediction",
+            "verbosity",
+        }
+    )
+    native_extras = frozenset(
+        {
+            "do_sample",
+            "request_id",
+            "user_id",
+            "thinking",
+            "tool_stream",
+            "sensitive_word_check",
+            "meta",
+            "extra",
+        }
+    )
     translations: ClassVar[dict[str, str]] = {
         "messages": "system/developer kept in messages (developer → system); without a user message the "
-                    "first system message is sent as the user's; `name` not sent; data: image URIs sent "
-                    "as bare base64",
+        "first system message is sent as the user's; `name` not sent; data: image URIs sent "
+        "as bare base64",
         "temperature": "0 → do_sample: false; otherwise clamped to [0.01, 0.99] (Zhipu's open interval)",
         "top_p": "clamped to [0.01, 0.99]",
         "max_tokens / max_completion_tokens": "max_tokens",
@@ -309,8 +396,10 @@ class Zhipu(Provider):
             body["response_format"] = {"type": "json_object"}
         if req.reasoning_effort is not None:
             if not spec.caps.reasoning:
-                raise UnsupportedParameter(f"{NAME}/{spec.id} is not a thinking model: 'reasoning_effort' "
-                                           "is not supported", param="reasoning_effort")
+                raise UnsupportedParameter(
+                    f"{NAME}/{spec.id} is not a thinking model: 'reasoning_effort' is not supported",
+                    param="reasoning_effort",
+                )
             off = req.reasoning_effort in ("none", "minimal")
             body["thinking"] = {"type": "disabled" if off else "enabled"}
         for k, v in (req.model_extra or {}).items():
@@ -328,8 +417,10 @@ class Zhipu(Provider):
         images = 0
         for m in messages:
             if m.role == "function":
-                raise UnsupportedParameter("legacy 'function' messages are not supported by zhipu; use tools "
-                                           "and 'tool' messages", param="messages")
+                raise UnsupportedParameter(
+                    "legacy 'function' messages are not supported by zhipu; use tools and 'tool' messages",
+                    param="messages",
+                )
             msg: dict[str, Any] = {"role": "system" if m.role == "developer" else m.role}
             if isinstance(m.content, list):
                 parts: list[dict[str, Any]] = []
@@ -341,8 +432,9 @@ class Zhipu(Provider):
                         url = self._image(p.image_url.url, spec)
                         parts.append({"type": "image_url", "image_url": {"url": url}})
                     else:
-                        raise UnsupportedParameter(f"zhipu does not accept '{p.type}' content parts",
-                                                   param="messages")
+                        raise UnsupportedParameter(
+                            f"zhipu does not accept '{p.type}' content parts", param="messages"
+                        )
                 if spec.caps.vision and m.role == "user":
                     msg["content"] = parts
                 else:
@@ -351,9 +443,13 @@ class Zhipu(Provider):
                 msg["content"] = m.content
             if m.tool_calls:
                 msg["tool_calls"] = [
-                    {"id": t.id, "type": "function",
-                     "function": {"name": t.function.name, "arguments": t.function.arguments}}
-                    for t in m.tool_calls]
+                    {
+                        "id": t.id,
+                        "type": "function",
+                        "function": {"name": t.function.name, "arguments": t.function.arguments},
+                    }
+                    for t in m.tool_calls
+                ]
             if m.role == "tool":
                 msg["tool_call_id"] = m.tool_call_id
             out.append(msg)
@@ -370,8 +466,9 @@ class Zhipu(Provider):
     def _image(url: str, spec: ModelSpec) -> str:
         if url.startswith("data:"):
             if spec.id in _ONE_IMAGE_URL_ONLY:
-                raise UnsupportedParameter(f"{NAME}/{spec.id} takes images by URL only, not inline base64",
-                                           param="messages")
+                raise UnsupportedParameter(
+                    f"{NAME}/{spec.id} takes images by URL only, not inline base64", param="messages"
+                )
             return url.split("base64,", 1)[-1]
         return url
 
@@ -381,8 +478,11 @@ class Zhipu(Provider):
         tc = req.tool_choice
         if req.tools and tc != "none":
             if tc is not None and tc != "auto":
-                raise UnsupportedParameter("zhipu supports only tool_choice 'auto' (and 'none'); a forced "
-                                           "tool call cannot be guaranteed", param="tool_choice")
+                raise UnsupportedParameter(
+                    "zhipu supports only tool_choice 'auto' (and 'none'); a forced "
+                    "tool call cannot be guaranteed",
+                    param="tool_choice",
+                )
             for t in req.tools:
                 fn: dict[str, Any] = {"name": t.function.name}
                 if t.function.description is not None:
@@ -402,15 +502,24 @@ class Zhipu(Provider):
             for pos, c in enumerate(data["choices"]):
                 fr = c.get("finish_reason") or "stop"
                 if fr == "network_error":
-                    raise provider_error(UpstreamError, NAME,
-                                         "inference failed (finish_reason network_error)",
-                                         vendor_code="network_error", upstream_status=resp.status,
-                                         body=resp.body)
+                    raise provider_error(
+                        UpstreamError,
+                        NAME,
+                        "inference failed (finish_reason network_error)",
+                        vendor_code="network_error",
+                        upstream_status=resp.status,
+                        body=resp.body,
+                    )
                 m = c.get("message") or {}
                 calls = [
-                    ToolCall(t.get("id") or _mint_call_id(call.request_id, t["function"]["name"],
-                                                          t["function"].get("arguments") or "", i),
-                             t["function"]["name"], t["function"].get("arguments") or "")
+                    ToolCall(
+                        t.get("id")
+                        or _mint_call_id(
+                            call.request_id, t["function"]["name"], t["function"].get("arguments") or "", i
+                        ),
+                        t["function"]["name"],
+                        t["function"].get("arguments") or "",
+                    )
                     for i, t in enumerate(m.get("tool_calls") or [])
                     if t.get("type", "function") == "function"
                 ]
@@ -420,8 +529,13 @@ class Zhipu(Provider):
                     content, hit = extra_stops.cut(content)
                     if hit:
                         finish = "stop"
-                choices.append(ChatChoice(int(c.get("index", pos)),
-                                          ChatMessage(content, calls, m.get("reasoning_content")), finish))
+                choices.append(
+                    ChatChoice(
+                        int(c.get("index", pos)),
+                        ChatMessage(content, calls, m.get("reasoning_content")),
+                        finish,
+                    )
+                )
             usage = parse_usage(data.get("usage")) or Usage(estimated=True)
             created = int(data.get("created") or time.time())
             return ChatResponse(choices, usage, str(data.get("id") or ""), created)
@@ -451,8 +565,13 @@ class Zhipu(Provider):
             d = c.get("delta") or {}
             fr = c.get("finish_reason")
             if fr == "network_error":
-                raise provider_error(UpstreamError, NAME, "inference failed mid-stream (finish_reason "
-                                     "network_error)", vendor_code="network_error", body=data.encode())
+                raise provider_error(
+                    UpstreamError,
+                    NAME,
+                    "inference failed mid-stream (finish_reason network_error)",
+                    vendor_code="network_error",
+                    body=data.encode(),
+                )
             if i in stops.stopped:
                 continue  # ended here by one of qiao's stop sequences: the rest is not the client's
             content = d.get("content")
@@ -470,12 +589,14 @@ class Zhipu(Provider):
                     k = int(t.get("index", j))
                     tid = t.get("id")
                     if (i, k) not in ids:
-                        tid = ids[(i, k)] = tid or _mint_call_id(state.call.request_id, fn.get("name") or "",
-                                                                 "", k)
+                        tid = ids[(i, k)] = tid or _mint_call_id(
+                            state.call.request_id, fn.get("name") or "", "", k
+                        )
                     tcd.append(ToolCallDelta(k, tid, fn.get("name"), fn.get("arguments")))
             finish = "stop" if stopped else (_FINISH.get(fr, fr) if fr else None)
-            chunk.choices.append(ChunkChoice(i, Delta(None, content or None, d.get("reasoning_content"), tcd),
-                                             finish))
+            chunk.choices.append(
+                ChunkChoice(i, Delta(None, content or None, d.get("reasoning_content"), tcd), finish)
+            )
         if obj.get("usage"):
             chunk.usage = parse_usage(obj["usage"])
         return [chunk]
@@ -505,8 +626,9 @@ class Zhipu(Provider):
         kw: dict[str, Any] = {"vendor_code": code, "upstream_status": status, "body": body}
         low = message.lower()
         if code in _AUTH_CODES or (code is None and status == 401):
-            return provider_error(AuthenticationFailed, NAME,
-                                  f"the upstream rejected the gateway's credential: {message}", **kw)
+            return provider_error(
+                AuthenticationFailed, NAME, f"the upstream rejected the gateway's credential: {message}", **kw
+            )
         if code == "1113":
             return provider_error(InsufficientQuota, NAME, message, **kw)
         if code in _RATE_CODES:
@@ -552,9 +674,11 @@ class Zhipu(Provider):
         if req.dimensions is not None:
             allowed = _EMBED_DIMENSIONS.get(spec.id, (spec.dimensions,) if spec.dimensions else ())
             if req.dimensions not in allowed:
-                raise InvalidRequest(f"{NAME}/{spec.id} supports dimensions "
-                                     f"{', '.join(map(str, allowed)) or 'none'}, not {req.dimensions}",
-                                     param="dimensions")
+                raise InvalidRequest(
+                    f"{NAME}/{spec.id} supports dimensions "
+                    f"{', '.join(map(str, allowed)) or 'none'}, not {req.dimensions}",
+                    param="dimensions",
+                )
             if len(allowed) > 1:
                 body["dimensions"] = req.dimensions
         headers = {"Content-Type": "application/json"}
@@ -569,8 +693,9 @@ class Zhipu(Provider):
             usage = parse_usage(data.get("usage")) or Usage(estimated=True)
             return EmbeddingResult(vectors, Usage(usage.prompt_tokens, 0, estimated=usage.estimated))
         except (KeyError, TypeError, ValueError) as exc:
-            raise provider_error(UpstreamError, NAME, f"unparsable embeddings ({exc})",
-                                 body=resp.body) from exc
+            raise provider_error(
+                UpstreamError, NAME, f"unparsable embeddings ({exc})", body=resp.body
+            ) from exc
 
 
 def _retry_after(resp: WireResponse | None) -> float | None:
