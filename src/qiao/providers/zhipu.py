@@ -74,21 +74,10 @@ import orjson
 
 from ..catalogue import Capabilities, ModelSpec, PriceTier
 from ..errors import (
-    AuthenticationFailed,
-    Conflict,
-    ContentFiltered,
-    ContextLengthExceeded,
-    InsufficientQuota,
     InvalidRequest,
-    ModelNotFound,
-    NotFound,
-    PermissionDenied,
     QiaoError,
-    RateLimited,
-    ServiceUnavailable,
     UnsupportedParameter,
     UpstreamError,
-    UpstreamTimeout,
     provider_error,
 )
 from ..types import (
@@ -106,12 +95,9 @@ from ..types import (
     ToolCallDelta,
     Usage,
 )
-from ._zhipu_wire import StopFilter, TokenCache, split_key, user_id_for
+from ._zhipu_wire import NAME, StopFilter, ZhipuAuth, user_id_for, zhipu_error
 from .base import (
-    Account,
-    AuthScheme,
     Call,
-    FetchFn,
     Provider,
     SSEEvent,
     StreamState,
@@ -122,7 +108,6 @@ from .openai_compat import parse_usage
 
 __all__ = ["MODELS", "Zhipu", "ZhipuAuth", "provider"]
 
-NAME = "zhipu"
 
 _PRICES = "https://docs.bigmodel.cn/cn/guide/models/text/glm-4"
 _PRICING = "https://open.bigmodel.cn/pricing"
@@ -234,59 +219,6 @@ _FINISH = {
     "model_context_window_exceeded": "length",
     "content_filter": "content_filter",
 }
-
-_AUTH_CODES = frozenset({"1000", "1001", "1002", "1003", "1004"})
-_FORBIDDEN_CODES = frozenset({"1100", "1110", "1111", "1112", "1121", "1220", "1300"})
-_RATE_CODES = frozenset({"1302", "1303", "1305"})
-_QUOTA_WINDOW_CODES = frozenset({"1304", "1308", "1309", "1310"})
-_SERVER_CODES = frozenset({"500", "1230", "1234"})
-
-
-class ZhipuAuth(AuthScheme):
-    """Plain key or self-signed JWT, per account (``options.auth``)."""
-
-    def __init__(self) -> None:
-        self.tokens = TokenCache()
-
-    @staticmethod
-    def mode(account: Account) -> str:
-        mode = str(account.option("auth", "key")).lower()
-        if mode not in ("key", "jwt"):
-            raise QiaoError(
-                f"zhipu account {account.name!r}: options.auth must be 'key' or 'jwt', not {mode!r}",
-                provider=NAME,
-            )
-        return mode
-
-    async def apply(self, wire: WireRequest, account: Account, fetch: FetchFn) -> WireRequest:
-        cred = account.credential
-        if not cred:
-            raise provider_error(
-                AuthenticationFailed,
-                NAME,
-                f"account {account.name!r} has no credential "
-                "configured (an API key '<id>.<secret>' from open.bigmodel.cn)",
-            )
-        if self.mode(account) == "key":
-            wire.headers["Authorization"] = "Bearer " + cred
-            return wire
-        parts = split_key(cred)
-        if parts is None:
-            raise provider_error(
-                AuthenticationFailed,
-                NAME,
-                f"account {account.name!r}: the API key is not "
-                "of the form '<id>.<secret>', so no JWT can be signed with it",
-            )
-        ttl = float(account.option("jwt_ttl_s", 1800))
-        wire.headers["Authorization"] = "Bearer " + self.tokens.get(account.name, cred, *parts, ttl_s=ttl)
-        return wire
-
-    def on_auth_error(self, account: Account, error: QiaoError) -> bool:
-        # An expired token (1003) is cured by a fresh one; a wrong key or signature is not.
-        if error.vendor_code == "1003" and self.mode(account) == "jwt":
-            return self.tokens.forget(account.name)
-        return False
 
 
 def _clamp(v: float) -> float:
@@ -554,7 +486,7 @@ class Zhipu(Provider):
         if not isinstance(obj, dict):
             raise provider_error(UpstreamError, NAME, "malformed stream event", body=data.encode())
         if obj.get("error"):
-            raise self._error(obj, 200, data.encode(), None)
+            raise zhipu_error(obj, 200, data.encode(), None)
         stops: StopFilter | None = state.extra.get("stops")
         if stops is None:
             stops = state.extra["stops"] = StopFilter(tuple(state.request.stop_list[1:]))
@@ -609,63 +541,9 @@ class Zhipu(Provider):
             obj = None
         if resp.status < 400:
             if isinstance(obj, dict) and obj.get("error") and "choices" not in obj and "data" not in obj:
-                return self._error(obj, resp.status, resp.body, resp)  # an error in a 200 body
+                return zhipu_error(obj, resp.status, resp.body, resp)  # an error in a 200 body
             return None
-        return self._error(obj, resp.status, resp.body, resp)
-
-    def _error(self, obj: Any, status: int, body: bytes, resp: WireResponse | None) -> QiaoError:
-        err = obj.get("error") if isinstance(obj, dict) else None
-        if isinstance(err, dict):
-            code = None if err.get("code") is None else str(err.get("code"))
-            message = str(err.get("message") or "")
-        else:
-            code, message = None, ""
-        if not message:
-            message = body[:200].decode("utf-8", "replace").strip() or f"HTTP {status}"
-        retry_after = _retry_after(resp)
-        kw: dict[str, Any] = {"vendor_code": code, "upstream_status": status, "body": body}
-        low = message.lower()
-        if code in _AUTH_CODES or (code is None and status == 401):
-            return provider_error(
-                AuthenticationFailed, NAME, f"the upstream rejected the gateway's credential: {message}", **kw
-            )
-        if code == "1113":
-            return provider_error(InsufficientQuota, NAME, message, **kw)
-        if code in _RATE_CODES:
-            return provider_error(RateLimited, NAME, message, retry_after=retry_after, **kw)
-        if code in _QUOTA_WINDOW_CODES:
-            return provider_error(RateLimited, NAME, message, retry_after=retry_after, retryable=False, **kw)
-        if code == "1301":
-            return provider_error(ContentFiltered, NAME, message, **kw)
-        if code in _FORBIDDEN_CODES:
-            return provider_error(PermissionDenied, NAME, message, **kw)
-        if code == "1211":
-            return provider_error(ModelNotFound, NAME, message, param="model", **kw)
-        if code in ("1221", "1222"):
-            return provider_error(NotFound, NAME, message, **kw)
-        if code == "1231":
-            return provider_error(Conflict, NAME, message, **kw)
-        if code == "1120":
-            return provider_error(ServiceUnavailable, NAME, message, retry_after=retry_after, **kw)
-        if code in _SERVER_CODES:
-            return provider_error(UpstreamError, NAME, message, **kw)
-        if code == "1261" or "too long" in low or "超长" in message or "context" in low and "exceed" in low:
-            return provider_error(ContextLengthExceeded, NAME, message, param="messages", **kw)
-        if code is not None and code.startswith("12"):
-            return provider_error(InvalidRequest, NAME, message, **kw)
-        if status == 429:
-            return provider_error(RateLimited, NAME, message, retry_after=retry_after, **kw)
-        if status == 403:
-            return provider_error(PermissionDenied, NAME, message, **kw)
-        if status == 404:
-            return provider_error(NotFound, NAME, message, **kw)
-        if status in (408, 504):
-            return provider_error(UpstreamTimeout, NAME, message, **kw)
-        if status == 503:
-            return provider_error(ServiceUnavailable, NAME, message, retry_after=retry_after, **kw)
-        if 400 <= status < 500:
-            return provider_error(InvalidRequest, NAME, message, **kw)
-        return provider_error(UpstreamError, NAME, message, **kw)
+        return zhipu_error(obj, resp.status, resp.body, resp)
 
     # ---- embeddings -----------------------------------------------------------------------------------
     def build_embeddings(self, req: EmbeddingRequest, inputs: list[str], call: Call) -> WireRequest:
@@ -696,16 +574,6 @@ class Zhipu(Provider):
             raise provider_error(
                 UpstreamError, NAME, f"unparsable embeddings ({exc})", body=resp.body
             ) from exc
-
-
-def _retry_after(resp: WireResponse | None) -> float | None:
-    if resp is None:
-        return None
-    v = resp.headers.get("retry-after")
-    try:
-        return float(v) if v is not None else None
-    except ValueError:
-        return None
 
 
 provider = Zhipu()
