@@ -718,3 +718,159 @@ def test_embeddings_build_and_parse() -> None:
     }
     out = provider.parse_embeddings(resp(body), e3)
     assert out.vectors == [[1.0, 0.0], [0.5, 0.5]] and out.usage.prompt_tokens == 9
+
+
+# ---- the emulator's validation, and the adapter's bodies against it --------------------------------------
+
+
+async def post(path: str, body: dict[str, Any], auth: str | None = DEFAULT_CREDENTIAL) -> httpx.Response:
+    transport = httpx.ASGITransport(app=create_app(EmulatorOptions()))
+    headers = {"Authorization": f"Bearer {auth}"} if auth else {}
+    async with httpx.AsyncClient(transport=transport, base_url=ROOT) as c:
+        return await c.post("/api/paas/v4" + path, json=body, headers=headers)
+
+
+def _msgs(text: str = "hi") -> list[dict[str, Any]]:
+    return [{"role": "user", "content": text}]
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"model": "glm-4-plus", "messages": _msgs(), "stop": ["a", "b"]}, "1214"),
+        ({"model": "glm-4-plus", "messages": _msgs(), "user_id": "u1"}, "1214"),
+        ({"model": "glm-4-plus", "messages": _msgs(), "tool_choice": "required"}, "1214"),
+        ({"model": "glm-4-plus", "messages": _msgs(), "temperature": 1.5}, "1214"),
+        ({"model": "glm-4-plus", "messages": _msgs(), "top_p": 0}, "1214"),
+        ({"model": "glm-4-plus", "messages": [{"role": "system", "content": "x"}]}, "1214"),
+        ({"model": "glm-4-plus", "messages": _msgs(), "response_format": {"type": "json_schema"}}, "1214"),
+        (
+            {
+                "model": "glm-4-plus",
+                "messages": [{"role": "user", "content": [{"type": "text", "text": "x"}]}],
+            },
+            "1214",
+        ),
+        ({"model": "glm-9", "messages": _msgs()}, "1211"),
+        ({"model": "embedding-3", "messages": _msgs()}, "1212"),
+        ({"messages": _msgs()}, "1213"),
+        (
+            {
+                "model": "glm-4v-plus",
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+                        ],
+                    }
+                ],
+            },
+            "1210",
+        ),
+        (
+            {
+                "model": "glm-4v-flash",
+                "messages": [
+                    {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "AAAA"}}]}
+                ],
+            },
+            "1210",
+        ),
+    ],
+)
+async def test_emulator_refuses_what_zhipu_refuses(body: dict[str, Any], code: str) -> None:
+    r = await post("/chat/completions", body)
+    assert r.status_code == 400 and r.json()["error"]["code"] == code
+
+
+async def test_emulator_accepts_explicit_nulls_and_refuses_a_repeated_request_id() -> None:
+    app = create_app(EmulatorOptions())
+    transport = httpx.ASGITransport(app=app)
+    body = {
+        "model": "glm-4-plus",
+        "messages": _msgs(),
+        "response_format": None,
+        "thinking": None,
+        "tools": None,
+        "stop": None,
+        "request_id": "same-id",
+    }
+    async with httpx.AsyncClient(transport=transport, base_url=ROOT) as c:
+        headers = {"Authorization": f"Bearer {DEFAULT_CREDENTIAL}"}
+        r = await c.post("/api/paas/v4/chat/completions", json=body, headers=headers)
+        assert r.status_code == 200 and r.json()["request_id"] == "same-id" and "object" not in r.json()
+        r = await c.post("/api/paas/v4/chat/completions", json=body, headers=headers)
+        assert r.status_code == 400 and r.json()["error"]["code"] == "1231"
+
+
+async def test_emulator_web_search_and_embedding_rules() -> None:
+    r = await post(
+        "/chat/completions",
+        {
+            "model": "glm-4-air-250414",
+            "messages": _msgs("latest news"),
+            "tools": [{"type": "web_search", "web_search": {"enable": True}}],
+        },
+    )
+    assert r.status_code == 200 and r.json()["web_search"]
+    r = await post("/embeddings", {"model": "embedding-3", "input": [f"t{i}" for i in range(65)]})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "1214"
+    r = await post("/embeddings", {"model": "embedding-3", "input": "x", "dimensions": 300})
+    assert r.status_code == 400
+    r = await post("/embeddings", {"model": "embedding-2", "input": ["a", "b"]})
+    assert r.status_code == 200 and len(r.json()["data"][1]["embedding"]) == 1024
+    assert r.json()["usage"]["completion_tokens"] == 0
+    r = await post("/embeddings", {"model": "embedding-3", "input": "x"}, auth=None)
+    assert r.status_code == 401 and r.json()["error"]["code"] == "1001"
+
+
+IMG_URL = [
+    {"type": "text", "text": "what is it"},
+    {"type": "image_url", "image_url": {"url": "https://x/a.png"}},
+]
+IMG_B64 = [{"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,/9j/AAAA"}}]
+
+
+@pytest.mark.parametrize(
+    ("model", "req"),
+    [
+        ("glm-4-plus", chat(temperature=0, top_p=1, stop=["a", "b", "c"], user="u1", max_tokens=50)),
+        ("glm-4-plus", chat(temperature=2, top_p=0, seed=3, user="x" * 200)),
+        ("glm-4-plus", chat(messages=[{"role": "developer", "content": "only a system prompt"}])),
+        ("glm-4-plus", chat(tools=[TOOL], tool_choice="auto", response_format={"type": "json_object"})),
+        ("glm-4-plus", chat(tools=[TOOL], tool_choice="none")),
+        ("glm-4-air-250414", chat(web_search_options={"search_context_size": "low"})),
+        ("glm-4.5", chat(reasoning_effort="low")),
+        ("glm-4.6", chat(reasoning_effort="none", stream=True)),
+        ("glm-4v-plus", chat(messages=[{"role": "user", "content": IMG_B64}])),
+        (
+            "glm-4v-flash",
+            chat(messages=[{"role": "system", "content": "x"}, {"role": "user", "content": IMG_URL}]),
+        ),
+    ],
+)
+async def test_every_translated_body_is_accepted_by_the_emulator(model: str, req: ChatRequest) -> None:
+    r = await post("/chat/completions", body_of(req, model, stream=bool(req.stream)))
+    assert r.status_code == 200, r.text
+
+
+async def test_translated_embedding_bodies_are_accepted() -> None:
+    for model, dims in (("embedding-3", 256), ("embedding-3", None), ("embedding-2", 1024)):
+        wire = provider.build_embeddings(
+            EmbeddingRequest(model="x", input="a", dimensions=dims), ["a", "b"], call(model)
+        )
+        r = await post("/embeddings", orjson.loads(wire.body or b""))
+        assert r.status_code == 200, r.text
+        assert len(provider.parse_embeddings(WireResponse(200, {}, r.content), call(model)).vectors) == 2
+
+
+def test_minted_jwt_is_byte_identical_to_the_sdks_pyjwt_token() -> None:
+    now_ms, ttl_ms = 1_719_300_210_000, 210_000
+    sdk_style = jwt.encode(
+        {"api_key": "emulatorid", "exp": now_ms + ttl_ms, "timestamp": now_ms},
+        "emulatorsecret",
+        algorithm="HS256",
+        headers={"alg": "HS256", "sign_type": "SIGN"},
+    )
+    assert mint_jwt("emulatorid", "emulatorsecret", now_ms, ttl_ms) == sdk_style
