@@ -62,6 +62,15 @@ Embeddings
     ``embedding-3`` (2048 by default; ``dimensions`` 256, 512, 1024 or 2048; up to 64 inputs a call).
     Other ``dimensions`` are refused rather than truncated (GLM vectors are not documented as
     shortenable).
+
+Checked against the official SDK (zhipuai 2.1.5.20250825, tests/emulators/test_zhipu_sdk.py)
+    * The notes say the JWT header has no ``typ``; the SDK's PyJWT adds ``"typ": "JWT"``. qiao mints the
+      SDK's token byte for byte (the platform demonstrably accepts it).
+    * The SDK sends ``"response_format": null`` and ``"thinking": null`` on every chat call; the emulator
+      treats explicit nulls as absent.
+    * Current docs allow temperature [0, 1] and top_p [0.01, 1]; the SDK still clamps both to
+      [0.01, 0.99] and turns temperature ≤ 0 into ``do_sample: false``. qiao follows the SDK.
+    * The SDK strips ``data:image/…;base64,`` from image URLs; so does qiao.
 """
 
 from __future__ import annotations
@@ -123,65 +132,54 @@ def _cny(price: str, since: str, source: str, output: str | None = None) -> Pric
     return PriceTier.per_mtok(price, output if output is not None else price, since=since, source=source)
 
 
-# Prices: CNY per 1M tokens, input = output. ``since`` is the first date our sources attest the price
-# (seed-four.md §2.7); where the vendor's change date is not established that is said next to it.
+# Prices: CNY per 1M tokens, input = output (embeddings: output 0). ``since`` is the date from which our
+# sources attest the price (seed-four.md §2.7), not a vendor-announced change date, which is not
+# established for most of them: ``_SNAPSHOT`` is one-api's price table (Feb 2025, read from the BigModel
+# pricing page); 2025-04-14 is the GLM-4 "250414" release, after which the docs page shows its prices.
+_SNAPSHOT = "2025-02-01"
+_APR25 = "2025-04-14"
+
 MODELS: tuple[ModelSpec, ...] = (
-    # GLM-4-Plus: 50 until the GLM-4 series repricing of April 2025 (the 250414 models); the exact day
-    # of the cut to 5 is not established [UNCERTAIN].
+    # GLM-4-Plus: 50 in the Feb 2025 snapshot, 5 on the docs page of the 250414 series [UNCERTAIN day].
+    ModelSpec("glm-4-plus", context=128_000, caps=_TEXT, max_output=4096, price=_cny("5", _APR25, _PRICES)),
     ModelSpec(
-        "glm-4-plus", context=128_000, caps=_TEXT, max_output=4096, price=_cny("5", "2025-04-14", _PRICES)
+        "glm-4-air-250414", context=128_000, caps=_TEXT, max_output=16_384, price=_cny("0.5", _APR25, _PRICES)
     ),
-    ModelSpec(
-        "glm-4-air-250414",
-        context=128_000,
-        caps=_TEXT,
-        max_output=16_384,
-        price=_cny("0.5", "2025-04-14", _PRICES),
-    ),
+    # GLM-4-Air launched June 2024 reportedly at 1 CNY, cut to 0.5 later [UNCERTAIN date].
     ModelSpec(
         "glm-4-air",
         context=128_000,
         caps=_TEXT,
         max_output=4096,
-        price=_cny("0.5", "2024-06-05", _PRICING),
+        price=_cny("0.5", _SNAPSHOT, _PRICING),
         deprecated="superseded by glm-4-air-250414",
     ),
+    ModelSpec("glm-4-airx", context=8192, caps=_TEXT, max_output=4096, price=_cny("10", _SNAPSHOT, _PRICING)),
     ModelSpec(
-        "glm-4-airx", context=8192, caps=_TEXT, max_output=4096, price=_cny("10", "2024-06-05", _PRICING)
+        "glm-4-long", context=1_000_000, caps=_TEXT, max_output=4096, price=_cny("1", _SNAPSHOT, _PRICING)
     ),
-    ModelSpec(
-        "glm-4-long", context=1_000_000, caps=_TEXT, max_output=4096, price=_cny("1", "2024-06-05", _PRICING)
-    ),
-    # Free since 2024 (commonly reported as late August 2024) [UNCERTAIN date].
+    # Free since 2024, commonly reported as from 27 August 2024 [UNCERTAIN date].
     ModelSpec(
         "glm-4-flash", context=128_000, caps=_TEXT, max_output=4096, price=_cny("0", "2024-08-27", _PRICING)
     ),
     ModelSpec(
-        "glm-4-flash-250414",
-        context=128_000,
-        caps=_TEXT,
-        max_output=16_384,
-        price=_cny("0", "2025-04-14", _PRICES),
+        "glm-4-flash-250414", context=128_000, caps=_TEXT, max_output=16_384, price=_cny("0", _APR25, _PRICES)
     ),
     ModelSpec(
-        "glm-4-flashx",
-        context=128_000,
-        caps=_TEXT,
-        max_output=4096,
-        price=_cny("0.1", "2024-08-27", _PRICING),
+        "glm-4-flashx", context=128_000, caps=_TEXT, max_output=4096, price=_cny("0.1", _SNAPSHOT, _PRICING)
     ),
     ModelSpec(
         "glm-4-flashx-250414",
         context=128_000,
         caps=_TEXT,
         max_output=16_384,
-        price=_cny("0.1", "2025-04-14", _PRICES),
+        price=_cny("0.1", _APR25, _PRICES),
     ),
     ModelSpec(
-        "glm-4v-plus", context=8192, caps=_VISION, max_output=1024, price=_cny("4", "2025-01-11", _PRICING)
+        "glm-4v-plus", context=8192, caps=_VISION, max_output=1024, price=_cny("4", _SNAPSHOT, _PRICING)
     ),
     ModelSpec(
-        "glm-4v-flash", context=8192, caps=_VISION, max_output=1024, price=_cny("0", "2024-12-09", _PRICING)
+        "glm-4v-flash", context=8192, caps=_VISION, max_output=1024, price=_cny("0", _SNAPSHOT, _PRICING)
     ),
     # Thinking models: priced per input-length tier with cache rates, which one PriceTier cannot
     # express; outside the founding price scope (seed-four.md §2.7), so no price is claimed.
@@ -193,7 +191,7 @@ MODELS: tuple[ModelSpec, ...] = (
         caps=_EMBED,
         dimensions=1024,
         embedding_batch=16,
-        price=_cny("0.5", "2024-01-16", _EMB, output="0"),
+        price=_cny("0.5", _SNAPSHOT, _EMB, output="0"),
     ),
     ModelSpec(
         "embedding-3",
@@ -201,7 +199,7 @@ MODELS: tuple[ModelSpec, ...] = (
         caps=_EMBED,
         dimensions=2048,
         embedding_batch=64,
-        price=_cny("0.5", "2024-09-01", _EMB, output="0"),
+        price=_cny("0.5", _SNAPSHOT, _EMB, output="0"),
     ),
 )
 
