@@ -119,6 +119,9 @@ MODELS: tuple[ModelSpec, ...] = (
 
 _FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "content_filter": "content_filter",
            "function_call": "tool_calls", "sensitive": "content_filter"}
+_TYPE_STATUS = {"invalid_request_error": 400, "invalid_api_key": 401, "invalid_authentication": 401,
+                "api_key_empty": 401, "insufficient_quota": 429, "rate_limit_reached": 429,
+                "rate_limit_exceeded": 429}
 _QUOTA_WORDS = ("insufficient_quota", "balance", "recharge", "余额", "欠费", "arrears", "quota")
 
 
@@ -275,6 +278,8 @@ class Baichuan(OpenAICompatible):
         kw: dict[str, Any] = {"vendor_code": code or etype or None, "upstream_status": status,
                               "body": resp.body if resp is not None else None}
         low = f"{code} {etype} {message}".lower()
+        if status < 400:  # an error in a 200 body: judge by its type
+            status = _TYPE_STATUS.get(etype, _TYPE_STATUS.get(code, 500))
         if status == 429 or "rate_limit" in low or "insufficient_quota" in low:
             if any(w in low for w in _QUOTA_WORDS):
                 return provider_error(InsufficientQuota, self.name,
