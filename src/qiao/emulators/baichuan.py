@@ -13,7 +13,7 @@ Validation follows Baichuan's documented ranges: ``temperature`` [0, 1], ``top_p
 models with function calling, ``response_format`` ``json_object`` only on the models with JSON mode;
 ``with_search_enhance`` and ``knowledge_base`` accepted (a knowledge-base answer carries
 ``knowledge_base.cites``). Fields it does not know are ignored, as OpenAI-compatible servers commonly do;
-``seen`` keeps every request body so tests can check what an adapter sent. Embeddings: at most 16 texts
+``seen`` keeps the last request bodies so tests can check what an adapter sent. Embeddings: at most 16 texts
 of at most 512 tokens; floats always (``encoding_format`` is ignored; the ``openai`` SDK decodes either).
 
 Streams are framed as the docs' example shows: ``data:{json}`` (no space after the colon), every delta
@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -154,13 +155,14 @@ def _tool_id(name: str, args: str, i: int) -> str:
 
 
 class BaichuanEmulator(EmulatorApp):
-    seen: list[dict[str, Any]]
+    seen: deque[dict[str, Any]]
+    """The last request bodies received (tests read them; bounded so a long ``qiao demo`` does not grow)."""
 
 
 def create_app(options: EmulatorOptions | None = None) -> BaichuanEmulator:
     opts = options or EmulatorOptions()
     app = BaichuanEmulator("baichuan", opts)
-    app.seen = []
+    app.seen = deque(maxlen=64)
     expected = DEFAULT_CREDENTIAL if opts.credential is None else opts.credential
     counter = {"n": 0}
 

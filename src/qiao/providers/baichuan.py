@@ -256,10 +256,8 @@ class Baichuan(OpenAICompatible):
 
     # ---- errors ---------------------------------------------------------------------------------------
     def classify(self, resp: WireResponse, call: Call) -> QiaoError | None:
-        if resp.status < 400:
-            head = resp.body[:64].lstrip()
-            if not head.startswith(b'{"error"'):
-                return None
+        if resp.status < 400 and b'"error"' not in resp.body[:200]:
+            return None  # the common case, decided without parsing the body twice
         try:
             obj = orjson.loads(resp.body)
         except orjson.JSONDecodeError:
