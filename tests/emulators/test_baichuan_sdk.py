@@ -49,9 +49,12 @@ def _serve(app: Any) -> Iterator[str]:
         sock.close()
 
 
+APP = create_app(EmulatorOptions())
+
+
 @pytest.fixture(scope="module")
 def root() -> Iterator[str]:
-    with _serve(create_app(EmulatorOptions())) as url:
+    with _serve(APP) as url:
         yield url
 
 
@@ -73,9 +76,12 @@ WEATHER = {
 
 
 def test_chat_non_stream(client: Any) -> None:
-    r = client.chat.completions.create(model="Baichuan4", messages=[
+    raw = client.chat.completions.with_raw_response.create(model="Baichuan4", messages=[
         {"role": "system", "content": "You are helpful."}, {"role": "user", "content": "世界第一高峰是?"}],
         temperature=0.3, top_p=0.85, max_tokens=256, extra_body={"top_k": 5})
+    assert raw.headers["x-bc-request-id"]
+    r = raw.parse()
+    assert APP.seen[-1]["top_k"] == 5 and "stream" not in APP.seen[-1]
     assert r.object == "chat.completion"
     assert r.choices[0].message.role == "assistant"
     assert "世界第一高峰" in r.choices[0].message.content
@@ -129,6 +135,8 @@ def test_json_mode(client: Any) -> None:
 
 def test_embeddings_default_and_float(client: Any) -> None:
     r = client.embeddings.create(model="Baichuan-Text-Embedding", input=["你好", "世界"])
+    # The SDK asks for base64 unless told otherwise; Baichuan documents floats only and the SDK takes both.
+    assert APP.seen[-1]["encoding_format"] == "base64"
     assert [d.index for d in r.data] == [0, 1]
     assert len(r.data[0].embedding) == 1024
     r2 = client.embeddings.create(model="Baichuan-Text-Embedding", input="你好", encoding_format="float")
