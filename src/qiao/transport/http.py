@@ -45,7 +45,8 @@ def _translate(exc: BaseException, account: Account, what: str) -> QiaoError:
         )
     if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
         return UpstreamError(
-            f"{provider} upstream closed the connection mid-response", provider=provider,
+            f"{provider} upstream closed the connection mid-response",
+            provider=provider,
             code="upstream_disconnected",
         )
     msg = redact(str(exc) or type(exc).__name__, (account.credential or "",))
@@ -149,7 +150,9 @@ class Transport:
                 raise
             raise _translate(exc, account, "waiting for response headers") from exc
 
-    async def send(self, wire: WireRequest, account: Account, timeouts: Timeouts | None = None) -> WireResponse:
+    async def send(
+        self, wire: WireRequest, account: Account, timeouts: Timeouts | None = None
+    ) -> WireResponse:
         """Send and read the whole answer."""
         t = timeouts or self.timeouts
         resp = await self._open(wire, account, t)
