@@ -4,18 +4,12 @@ official ``openai`` SDK through the gateway, exactly as a migrating OpenAI user 
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+
+from tests.conftest import EmulatorProcess, QiaoProcess
 
 openai = pytest.importorskip("openai")
 
@@ -23,73 +17,22 @@ pytestmark = pytest.mark.e2e
 
 GATEWAY_KEY = "sk-qiao-e2e-baichuan"
 BAICHUAN_KEY = "sk-baichuan-emulator"
-SRC = str(Path(__file__).resolve().parents[2] / "src")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait(url: str, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited early ({proc.returncode}): {url}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except urllib.error.HTTPError:
-            return  # it answers
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"server did not start: {url}")
-
-
-def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.Popen([sys.executable, "-m", "qiao", *args], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-    if proc.stderr:
-        proc.stderr.close()
 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    emu_port, gw_port = _free_port(), _free_port()
-    emu = _spawn(["emulate", "baichuan", "--port", str(emu_port), "--credential", BAICHUAN_KEY])
-    procs = [emu]
-    try:
-        _wait(f"http://127.0.0.1:{emu_port}/v1/models", emu)
-        d = tmp_path_factory.mktemp("qiao-baichuan")
+    d = tmp_path_factory.mktemp("qiao-baichuan")
+    with EmulatorProcess("baichuan", credential=BAICHUAN_KEY) as emu:
         cfg = {
-            "server": {"host": "127.0.0.1", "port": gw_port, "log_level": "warning"},
+            "server": {"log_level": "warning"},
             "database": {"url": f"sqlite:///{d / 'qiao.db'}"},
             "keys": [{"name": "e2e", "key": GATEWAY_KEY}],
-            "accounts": [{"provider": "baichuan", "credential": BAICHUAN_KEY,
-                          "base_url": f"http://127.0.0.1:{emu_port}/v1"}],
+            "accounts": [{"provider": "baichuan", "credential": BAICHUAN_KEY, "base_url": emu.url + "/v1"}],
             "aliases": {"gpt-4o": "baichuan/Baichuan4", "gpt-4o-mini": "baichuan/Baichuan4-Air",
                         "text-embedding-3-small": "baichuan/Baichuan-Text-Embedding"},
         }
-        path = d / "qiao.yaml"
-        path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
-        gw = _spawn(["serve", "--config", str(path)])
-        procs.append(gw)
-        _wait(f"http://127.0.0.1:{gw_port}/healthz", gw)
-        yield f"http://127.0.0.1:{gw_port}/v1"
-    finally:
-        for p in reversed(procs):
-            _stop(p)
+        with QiaoProcess(cfg, d) as gw:
+            yield gw.url + "/v1"
 
 
 @pytest.fixture()

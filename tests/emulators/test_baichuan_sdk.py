@@ -6,47 +6,18 @@ PyPI's ``baichuan`` package is an empty placeholder, and Baichuan documents its 
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
+
+from qiao.emulators import EmulatorOptions
+from qiao.emulators.baichuan import DEFAULT_CREDENTIAL, create_app
+from tests.conftest import ThreadServer
 
 openai = pytest.importorskip("openai")
 
-from qiao.emulators import EmulatorOptions  # noqa: E402
-from qiao.emulators.baichuan import DEFAULT_CREDENTIAL, create_app  # noqa: E402
-
 pytestmark = pytest.mark.sdk
-
-
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-@contextlib.contextmanager
-def _serve(app: Any) -> Iterator[str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = _Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(5)
-        sock.close()
 
 
 APP = create_app(EmulatorOptions())
@@ -54,8 +25,8 @@ APP = create_app(EmulatorOptions())
 
 @pytest.fixture(scope="module")
 def root() -> Iterator[str]:
-    with _serve(APP) as url:
-        yield url
+    with ThreadServer(APP) as srv:
+        yield srv.url
 
 
 @pytest.fixture()

@@ -1,8 +1,9 @@
 """The shared conformance suite (STYLE.md §3): each registered provider × the capabilities its models declare.
 
 Each provider's emulator runs under uvicorn on a free loopback port in a background thread (one per
-provider per module, started on first use); a :class:`~qiao.config.Settings` with one account pointing at
-it feeds a :class:`~qiao.gateway.pipeline.Gateway`, driven directly:
+provider per module, started on first use, via ``tests.conftest.emulator_in_thread``); a
+:class:`~qiao.config.Settings` with one account pointing at it feeds a :class:`~qiao.gateway.pipeline.Gateway`,
+driven directly:
 
 * chat, non-streaming → OpenAI's response shape;
 * stream → OpenAI's exact framing (role-first chunk, ``finish_reason`` chunk, usage chunk only with
@@ -20,15 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import orjson
 import pytest
-import uvicorn
 
 from qiao.catalogue import ModelSpec
 from qiao.config import Settings
@@ -39,6 +37,7 @@ from qiao.providers._registry import all_providers, get_provider
 from qiao.providers.base import Provider
 from qiao.providers.openai_compat import generic_spec
 from qiao.types import ChatRequest, EmbeddingRequest
+from tests.conftest import emulator_in_thread
 
 PROVIDERS = all_providers()
 CAPABILITIES = ("chat", "stream", "tools", "json_mode", "vision", "embeddings")
@@ -101,43 +100,22 @@ def _cases_for(cap: str) -> list[Any]:
 
 
 # ---- emulators on loopback ------------------------------------------------------------------------------
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:  # signals belong to pytest
-        yield
-
-
 class Emulators:
     """One running emulator per provider, started on first use, stopped at module teardown."""
 
     def __init__(self) -> None:
-        self._running: dict[str, tuple[str, _Server, threading.Thread, socket.socket]] = {}
+        self._stack = contextlib.ExitStack()
+        self._urls: dict[str, str] = {}
 
     def url(self, slug: str) -> str:
-        if slug not in self._running:
-            p = get_provider(slug)
-            app = load_emulator(slug, EmulatorOptions(credential=p.demo_credential))
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            server = _Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
-            thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
-                                      name=f"emulator-{slug}")
-            thread.start()
-            deadline = time.monotonic() + 10
-            while not server.started:
-                if time.monotonic() > deadline or not thread.is_alive():
-                    raise RuntimeError(f"the {slug} emulator did not start")
-                time.sleep(0.01)
-            self._running[slug] = (f"http://127.0.0.1:{sock.getsockname()[1]}", server, thread, sock)
-        return self._running[slug][0]
+        if slug not in self._urls:
+            srv = self._stack.enter_context(emulator_in_thread(slug))
+            self._urls[slug] = srv.url
+        return self._urls[slug]
 
     def close(self) -> None:
-        for _, server, _, _ in self._running.values():
-            server.should_exit = True
-        for _, _, thread, sock in self._running.values():
-            thread.join(5)
-            sock.close()
-        self._running.clear()
+        self._stack.close()
+        self._urls.clear()
 
 
 @pytest.fixture(scope="module")
