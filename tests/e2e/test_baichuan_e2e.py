@@ -28,8 +28,11 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "database": {"url": f"sqlite:///{d / 'qiao.db'}"},
             "keys": [{"name": "e2e", "key": GATEWAY_KEY}],
             "accounts": [{"provider": "baichuan", "credential": BAICHUAN_KEY, "base_url": emu.url + "/v1"}],
-            "aliases": {"gpt-4o": "baichuan/Baichuan4", "gpt-4o-mini": "baichuan/Baichuan4-Air",
-                        "text-embedding-3-small": "baichuan/Baichuan-Text-Embedding"},
+            "aliases": {
+                "gpt-4o": "baichuan/Baichuan4",
+                "gpt-4o-mini": "baichuan/Baichuan4-Air",
+                "text-embedding-3-small": "baichuan/Baichuan-Text-Embedding",
+            },
         }
         with QiaoProcess(cfg, d) as gw:
             yield gw.url + "/v1"
@@ -42,14 +45,20 @@ def client(gateway: str) -> Iterator[Any]:
     c.close()
 
 
-WEATHER = {"type": "function", "function": {
-    "name": "get_weather", "description": "Get the weather of a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Get the weather of a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
 
 
 def test_chat(client: Any) -> None:
     r = client.chat.completions.with_raw_response.create(
-        model="gpt-4o", messages=[{"role": "user", "content": "你好，百川"}], temperature=1.4, top_p=1)
+        model="gpt-4o", messages=[{"role": "user", "content": "你好，百川"}], temperature=1.4, top_p=1
+    )
     assert r.headers["x-qiao-provider"] == "baichuan"
     c = r.parse()
     assert c.model == "gpt-4o" and "你好，百川" in c.choices[0].message.content
@@ -57,9 +66,14 @@ def test_chat(client: Any) -> None:
 
 
 def test_stream_with_usage(client: Any) -> None:
-    chunks = list(client.chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "Tell me about rivers"}], stream=True,
-        stream_options={"include_usage": True}))
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "Tell me about rivers"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     assert chunks[0].choices[0].delta.role == "assistant"
     assert chunks[-2].choices[0].finish_reason == "stop"
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens > 0
@@ -68,8 +82,9 @@ def test_stream_with_usage(client: Any) -> None:
 
 
 def test_stop_sequence(client: Any) -> None:
-    r = client.chat.completions.create(model="gpt-4o", stop=["rivers"],
-                                       messages=[{"role": "user", "content": "Tell me about rivers"}])
+    r = client.chat.completions.create(
+        model="gpt-4o", stop=["rivers"], messages=[{"role": "user", "content": "Tell me about rivers"}]
+    )
     assert r.choices[0].message.content == "You said: Tell me about "
 
 
@@ -85,16 +100,22 @@ def test_tools_round_trip(client: Any) -> None:
 
 
 def test_tools_stream(client: Any) -> None:
-    with client.chat.completions.stream(model="gpt-4o", tools=[WEATHER], messages=[
-            {"role": "user", "content": "weather in Shanghai? use get_weather"}]) as s:
+    with client.chat.completions.stream(
+        model="gpt-4o",
+        tools=[WEATHER],
+        messages=[{"role": "user", "content": "weather in Shanghai? use get_weather"}],
+    ) as s:
         final = s.get_final_completion()
     assert final.choices[0].finish_reason == "tool_calls"
     assert final.choices[0].message.tool_calls[0].function.name == "get_weather"
 
 
 def test_json_mode(client: Any) -> None:
-    r = client.chat.completions.create(model="gpt-4o", response_format={"type": "json_object"},
-                                       messages=[{"role": "user", "content": "Answer in JSON"}])
+    r = client.chat.completions.create(
+        model="gpt-4o",
+        response_format={"type": "json_object"},
+        messages=[{"role": "user", "content": "Answer in JSON"}],
+    )
     assert isinstance(json.loads(r.choices[0].message.content), dict)
 
 
@@ -108,21 +129,28 @@ def test_embeddings(client: Any) -> None:
 
 
 def test_native_extras(client: Any) -> None:
-    r = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}],
-                                       extra_body={"top_k": 5, "with_search_enhance": True})
+    r = client.chat.completions.create(
+        model="gpt-4o",
+        messages=[{"role": "user", "content": "hi"}],
+        extra_body={"top_k": 5, "with_search_enhance": True},
+    )
     assert r.choices[0].message.content
 
 
-@pytest.mark.parametrize(("scenario", "exc", "code"), [
-    ("rate_limited", "RateLimitError", "rate_limit_exceeded"),
-    ("insufficient_quota", "RateLimitError", "insufficient_quota"),
-    ("bad_key", "AuthenticationError", "invalid_api_key"),
-    ("server_error", "InternalServerError", "upstream_error"),
-])
+@pytest.mark.parametrize(
+    ("scenario", "exc", "code"),
+    [
+        ("rate_limited", "RateLimitError", "rate_limit_exceeded"),
+        ("insufficient_quota", "RateLimitError", "insufficient_quota"),
+        ("bad_key", "AuthenticationError", "invalid_api_key"),
+        ("server_error", "InternalServerError", "upstream_error"),
+    ],
+)
 def test_errors(client: Any, scenario: str, exc: str, code: str) -> None:
     with pytest.raises(getattr(openai, exc)) as ei:
-        client.chat.completions.create(model="gpt-4o", messages=[
-            {"role": "user", "content": f"hi [[emulate:{scenario}]]"}])
+        client.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": f"hi [[emulate:{scenario}]]"}]
+        )
     assert ei.value.code == code
     assert BAICHUAN_KEY not in str(ei.value)
 
@@ -134,8 +162,9 @@ def test_unsupported_parameter_is_400(client: Any) -> None:
 
 
 def test_content_filter_finish_reason(client: Any) -> None:
-    r = client.chat.completions.create(model="gpt-4o", messages=[
-        {"role": "user", "content": "x [[emulate:filtered]]"}])
+    r = client.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "x [[emulate:filtered]]"}]
+    )
     assert r.choices[0].finish_reason == "content_filter"
 
 

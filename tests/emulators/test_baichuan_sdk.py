@@ -47,9 +47,17 @@ WEATHER = {
 
 
 def test_chat_non_stream(client: Any) -> None:
-    raw = client.chat.completions.with_raw_response.create(model="Baichuan4", messages=[
-        {"role": "system", "content": "You are helpful."}, {"role": "user", "content": "世界第一高峰是?"}],
-        temperature=0.3, top_p=0.85, max_tokens=256, extra_body={"top_k": 5})
+    raw = client.chat.completions.with_raw_response.create(
+        model="Baichuan4",
+        messages=[
+            {"role": "system", "content": "You are helpful."},
+            {"role": "user", "content": "世界第一高峰是?"},
+        ],
+        temperature=0.3,
+        top_p=0.85,
+        max_tokens=256,
+        extra_body={"top_k": 5},
+    )
     assert raw.headers["x-bc-request-id"]
     r = raw.parse()
     assert APP.seen[-1]["top_k"] == 5 and "stream" not in APP.seen[-1]
@@ -61,8 +69,11 @@ def test_chat_non_stream(client: Any) -> None:
 
 
 def test_chat_stream_usage_on_last_chunk(client: Any) -> None:
-    chunks = list(client.chat.completions.create(
-        model="Baichuan4-Air", messages=[{"role": "user", "content": "Tell me about rivers"}], stream=True))
+    chunks = list(
+        client.chat.completions.create(
+            model="Baichuan4-Air", messages=[{"role": "user", "content": "Tell me about rivers"}], stream=True
+        )
+    )
     assert len(chunks) > 2
     text = "".join(c.choices[0].delta.content or "" for c in chunks)
     assert text.startswith("You said: Tell me about rivers")
@@ -74,14 +85,17 @@ def test_chat_stream_usage_on_last_chunk(client: Any) -> None:
 
 
 def test_tools_round_trip(client: Any) -> None:
-    msgs: list[dict[str, Any]] = [{"role": "user",
-                                   "content": "What is the weather in Beijing? use get_weather"}]
+    msgs: list[dict[str, Any]] = [
+        {"role": "user", "content": "What is the weather in Beijing? use get_weather"}
+    ]
     r = client.chat.completions.create(model="Baichuan4", messages=msgs, tools=[WEATHER])
     call = r.choices[0].message.tool_calls[0]
     assert r.choices[0].finish_reason == "tool_calls"
     assert call.function.name == "get_weather" and not call.id.startswith("call_")
-    msgs += [r.choices[0].message.model_dump(exclude_none=True),
-             {"role": "tool", "tool_call_id": call.id, "content": '{"temp": 21}'}]
+    msgs += [
+        r.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": '{"temp": 21}'},
+    ]
     r2 = client.chat.completions.create(model="Baichuan4", messages=msgs, tools=[WEATHER])
     assert r2.choices[0].finish_reason == "stop"
     assert "21" in r2.choices[0].message.content
@@ -89,8 +103,11 @@ def test_tools_round_trip(client: Any) -> None:
 
 def test_tools_stream(client: Any) -> None:
     stream = client.chat.completions.create(
-        model="Baichuan3-Turbo", messages=[{"role": "user", "content": "weather in Shanghai? get_weather"}],
-        tools=[WEATHER], stream=True)
+        model="Baichuan3-Turbo",
+        messages=[{"role": "user", "content": "weather in Shanghai? get_weather"}],
+        tools=[WEATHER],
+        stream=True,
+    )
     calls = [t for c in stream for t in (c.choices[0].delta.tool_calls or [])]
     assert calls and calls[0].function.name == "get_weather" and calls[0].id
     assert '"city"' in calls[0].function.arguments
@@ -99,8 +116,11 @@ def test_tools_stream(client: Any) -> None:
 def test_json_mode(client: Any) -> None:
     import json
 
-    r = client.chat.completions.create(model="Baichuan4-Turbo", response_format={"type": "json_object"},
-                                       messages=[{"role": "user", "content": "Reply in JSON"}])
+    r = client.chat.completions.create(
+        model="Baichuan4-Turbo",
+        response_format={"type": "json_object"},
+        messages=[{"role": "user", "content": "Reply in JSON"}],
+    )
     assert isinstance(json.loads(r.choices[0].message.content), dict)
 
 
@@ -133,35 +153,50 @@ def test_bad_key(root: str) -> None:
     assert ei.value.body["type"] == "invalid_api_key"  # type: ignore[index]
 
 
-@pytest.mark.parametrize(("scenario", "exc", "code"), [
-    ("rate_limited", "RateLimitError", "rate_limit_reached"),
-    ("insufficient_quota", "RateLimitError", "insufficient_quota"),
-    ("server_error", "InternalServerError", "internal_server_error"),
-])
+@pytest.mark.parametrize(
+    ("scenario", "exc", "code"),
+    [
+        ("rate_limited", "RateLimitError", "rate_limit_reached"),
+        ("insufficient_quota", "RateLimitError", "insufficient_quota"),
+        ("server_error", "InternalServerError", "internal_server_error"),
+    ],
+)
 def test_error_scenarios(client: Any, scenario: str, exc: str, code: str) -> None:
     with pytest.raises(getattr(openai, exc)) as ei:
-        client.chat.completions.create(model="Baichuan4", messages=[{"role": "user", "content": "hi"}],
-                                       extra_headers={"X-Emulator-Scenario": scenario})
+        client.chat.completions.create(
+            model="Baichuan4",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_headers={"X-Emulator-Scenario": scenario},
+        )
     assert ei.value.code == code
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"temperature": 1.5}, {"top_p": 1.0}, {"frequency_penalty": 0}, {"max_tokens": 4096},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"temperature": 1.5},
+        {"top_p": 1.0},
+        {"frequency_penalty": 0},
+        {"max_tokens": 4096},
+    ],
+)
 def test_out_of_range_parameters_are_400(client: Any, kwargs: dict[str, Any]) -> None:
     with pytest.raises(openai.BadRequestError):
-        client.chat.completions.create(model="Baichuan4", messages=[{"role": "user", "content": "hi"}],
-                                       **kwargs)
+        client.chat.completions.create(
+            model="Baichuan4", messages=[{"role": "user", "content": "hi"}], **kwargs
+        )
 
 
 def test_tools_refused_on_model_without_function_calling(client: Any) -> None:
     with pytest.raises(openai.BadRequestError):
-        client.chat.completions.create(model="Baichuan2-Turbo", tools=[WEATHER],
-                                       messages=[{"role": "user", "content": "hi"}])
+        client.chat.completions.create(
+            model="Baichuan2-Turbo", tools=[WEATHER], messages=[{"role": "user", "content": "hi"}]
+        )
 
 
 def test_filtered_is_finish_reason(client: Any) -> None:
-    r = client.chat.completions.create(model="Baichuan4", messages=[
-        {"role": "user", "content": "bad [[emulate:filtered]]"}])
+    r = client.chat.completions.create(
+        model="Baichuan4", messages=[{"role": "user", "content": "bad [[emulate:filtered]]"}]
+    )
     assert r.choices[0].finish_reason == "content_filter"
     assert r.choices[0].message.content == ""

@@ -50,18 +50,25 @@ def built(r: ChatRequest, c: Call | None = None) -> dict[str, Any]:
     return out
 
 
-WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "weather of a city",
-                                            "strict": True,
-                                            "parameters": {"type": "object",
-                                                           "properties": {"city": {"type": "string"}}}}}
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "weather of a city",
+        "strict": True,
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
 
 
 # ---- build_chat ------------------------------------------------------------------------------------------
 def test_minimal_body_and_url() -> None:
     wire = provider.build_chat(req(), call())
     assert wire.url == "http://127.0.0.1:9/v1/chat/completions"
-    assert orjson.loads(wire.body or b"") == {"model": "Baichuan4",
-                                              "messages": [{"role": "user", "content": "hi"}]}
+    assert orjson.loads(wire.body or b"") == {
+        "model": "Baichuan4",
+        "messages": [{"role": "user", "content": "hi"}],
+    }
     assert not wire.stream
 
 
@@ -96,19 +103,40 @@ def test_stop_sent_as_list() -> None:
 
 
 def test_messages_translated() -> None:
-    body = built(req(messages=[
-        {"role": "developer", "content": "be brief"},
-        {"role": "user", "name": "alice", "content": [{"type": "text", "text": "hello "},
-                                                      {"type": "text", "text": "there"}]},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "3951017OF8doB0A", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
-        {"role": "tool", "tool_call_id": "3951017OF8doB0A", "content": "42"},
-    ]))
+    body = built(
+        req(
+            messages=[
+                {"role": "developer", "content": "be brief"},
+                {
+                    "role": "user",
+                    "name": "alice",
+                    "content": [{"type": "text", "text": "hello "}, {"type": "text", "text": "there"}],
+                },
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "3951017OF8doB0A",
+                            "type": "function",
+                            "function": {"name": "f", "arguments": "{}"},
+                        }
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "3951017OF8doB0A", "content": "42"},
+            ]
+        )
+    )
     assert body["messages"] == [
         {"role": "system", "content": "be brief"},
         {"role": "user", "content": "hello there"},
-        {"role": "assistant", "content": "", "tool_calls": [
-            {"id": "3951017OF8doB0A", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {"id": "3951017OF8doB0A", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+            ],
+        },
         {"role": "tool", "content": "42", "tool_call_id": "3951017OF8doB0A"},
     ]
 
@@ -120,9 +148,16 @@ def test_legacy_function_role_refused() -> None:
 
 def test_tools_and_tool_choice() -> None:
     body = built(req(tools=[WEATHER]))
-    assert body["tools"] == [{"type": "function", "function": {
-        "name": "get_weather", "description": "weather of a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
+    assert body["tools"] == [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "weather of a city",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+            },
+        }
+    ]
     assert "tool_choice" not in body
     assert "tools" not in built(req(tools=[WEATHER], tool_choice="none"))
     assert "tools" in built(req(tools=[WEATHER], tool_choice="auto"))
@@ -132,9 +167,18 @@ def test_tools_and_tool_choice() -> None:
 
 
 def test_response_format_and_extras_and_stream() -> None:
-    body = built(req(response_format={"type": "json_object"}, top_k=5, with_search_enhance=True,
-                     knowledge_base={"ids": ["kb-1"]}, user="u1", stream=True,
-                     stream_options={"include_usage": True}), call(stream=True))
+    body = built(
+        req(
+            response_format={"type": "json_object"},
+            top_k=5,
+            with_search_enhance=True,
+            knowledge_base={"ids": ["kb-1"]},
+            user="u1",
+            stream=True,
+            stream_options={"include_usage": True},
+        ),
+        call(stream=True),
+    )
     assert body["response_format"] == {"type": "json_object"}
     assert body["top_k"] == 5 and body["with_search_enhance"] is True
     assert body["knowledge_base"] == {"ids": ["kb-1"]}
@@ -143,11 +187,18 @@ def test_response_format_and_extras_and_stream() -> None:
     assert "response_format" not in built(req(response_format={"type": "text"}))
 
 
-@pytest.mark.parametrize("field", ["n", "seed", "logit_bias", "presence_penalty", "logprobs",
-                                   "parallel_tool_calls"])
+@pytest.mark.parametrize(
+    "field", ["n", "seed", "logit_bias", "presence_penalty", "logprobs", "parallel_tool_calls"]
+)
 def test_unsupported_fields_refused_by_policy(field: str) -> None:
-    values = {"n": 2, "seed": 1, "logit_bias": {"1": 1}, "presence_penalty": 0.5, "logprobs": True,
-              "parallel_tool_calls": False}
+    values = {
+        "n": 2,
+        "seed": 1,
+        "logit_bias": {"1": 1},
+        "presence_penalty": 0.5,
+        "logprobs": True,
+        "parallel_tool_calls": False,
+    }
     r = req(**{field: values[field]})
     spec = provider.spec("Baichuan4")
     assert spec is not None
@@ -162,8 +213,13 @@ def test_capabilities_per_model() -> None:
     with pytest.raises(UnsupportedParameter):
         apply_param_policy(req(model="Baichuan2-Turbo", tools=[WEATHER]), provider, spec, False, "x")
     with pytest.raises(UnsupportedParameter):
-        apply_param_policy(req(response_format={"type": "json_schema", "json_schema": {"name": "x"}}),
-                           provider, provider.spec("Baichuan4"), False, "x")  # type: ignore[arg-type]
+        apply_param_policy(
+            req(response_format={"type": "json_schema", "json_schema": {"name": "x"}}),
+            provider,
+            provider.spec("Baichuan4"),
+            False,
+            "x",
+        )  # type: ignore[arg-type]
     emb = provider.spec("Baichuan-Text-Embedding")
     assert emb is not None and emb.dimensions == 1024 and emb.embedding_batch == 16 and emb.caps.embeddings
     for m in provider.models:
@@ -172,11 +228,17 @@ def test_capabilities_per_model() -> None:
 
 # ---- parse_chat ------------------------------------------------------------------------------------------
 def answer(content: str | None, finish: str = "stop", **msg: Any) -> WireResponse:
-    body = {"id": "chatcmpl-M7b2", "object": "chat.completion", "created": 1719300000, "model": "Baichuan4",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content, **msg},
-                         "finish_reason": finish}],
-            "usage": {"prompt_tokens": 31, "completion_tokens": 14, "total_tokens": 45},
-            "knowledge_base": {"cites": [{"title": "t", "content": "c", "file_id": "file-1"}]}}
+    body = {
+        "id": "chatcmpl-M7b2",
+        "object": "chat.completion",
+        "created": 1719300000,
+        "model": "Baichuan4",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": content, **msg}, "finish_reason": finish}
+        ],
+        "usage": {"prompt_tokens": 31, "completion_tokens": 14, "total_tokens": 45},
+        "knowledge_base": {"cites": [{"title": "t", "content": "c", "file_id": "file-1"}]},
+    }
     return WireResponse(200, {}, orjson.dumps(body))
 
 
@@ -188,9 +250,21 @@ def test_parse_chat_plain_and_usage() -> None:
 
 
 def test_parse_chat_tool_call_ids_pass_through() -> None:
-    out = provider.parse_chat(answer("", "tool_calls", tool_calls=[
-        {"id": "3951017OF8doB0A", "type": "function", "function": {"name": "f", "arguments": '{"a":1}'}}]),
-        req(), call())
+    out = provider.parse_chat(
+        answer(
+            "",
+            "tool_calls",
+            tool_calls=[
+                {
+                    "id": "3951017OF8doB0A",
+                    "type": "function",
+                    "function": {"name": "f", "arguments": '{"a":1}'},
+                }
+            ],
+        ),
+        req(),
+        call(),
+    )
     assert out.choices[0].finish_reason == "tool_calls"
     assert out.choices[0].message.tool_calls[0].id == "3951017OF8doB0A"
 
@@ -204,8 +278,10 @@ def test_parse_chat_enforces_stop() -> None:
 
 
 def test_parse_chat_content_filter_kept() -> None:
-    assert provider.parse_chat(answer("", "content_filter"), req(), call()).choices[0].finish_reason == \
-        "content_filter"
+    assert (
+        provider.parse_chat(answer("", "content_filter"), req(), call()).choices[0].finish_reason
+        == "content_filter"
+    )
 
 
 # ---- streams: the emulator's bytes, cut at every boundary ------------------------------------------------
@@ -215,8 +291,11 @@ async def emulator_bytes(body: dict[str, Any], headers: dict[str, str] | None = 
     app = create_app()
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://emu") as client:
-        r = await client.post("/v1/chat/completions", json=body,
-                              headers={"Authorization": f"Bearer {DEFAULT_CREDENTIAL}", **(headers or {})})
+        r = await client.post(
+            "/v1/chat/completions",
+            json=body,
+            headers={"Authorization": f"Bearer {DEFAULT_CREDENTIAL}", **(headers or {})},
+        )
         assert r.status_code == 200, r.text
         return r.content
 
@@ -228,7 +307,7 @@ def replay(raw: bytes, r: ChatRequest, sizes: list[int]) -> tuple[bytes, StreamS
     out = b""
     pos = 0
     for n in sizes:
-        piece, pos = raw[pos:pos + n], pos + n
+        piece, pos = raw[pos : pos + n], pos + n
         for ev in dec.feed(piece):
             for ch in provider.parse_event(ev, state):
                 out += asm.feed(ch)
@@ -258,8 +337,11 @@ def cuts(raw: bytes, seed: int) -> list[list[int]]:
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_text_stream_at_every_boundary(seed: int) -> None:
-    body = {"model": "Baichuan4", "messages": [{"role": "user", "content": "写一首关于长江的诗"}],
-            "stream": True}
+    body = {
+        "model": "Baichuan4",
+        "messages": [{"role": "user", "content": "写一首关于长江的诗"}],
+        "stream": True,
+    }
     raw = await emulator_bytes(body)
     assert raw.startswith(b"data:{") and raw.endswith(b"data: [DONE]\n\n")
     results = [replay(raw, req(**body), sizes) for sizes in cuts(raw, seed)]
@@ -276,14 +358,21 @@ async def test_text_stream_at_every_boundary(seed: int) -> None:
 
 
 async def test_tool_call_stream() -> None:
-    body = {"model": "Baichuan4", "stream": True, "tools": [WEATHER],
-            "messages": [{"role": "user", "content": "weather in Beijing? get_weather"}]}
+    body = {
+        "model": "Baichuan4",
+        "stream": True,
+        "tools": [WEATHER],
+        "messages": [{"role": "user", "content": "weather in Beijing? get_weather"}],
+    }
     raw = await emulator_bytes(body)
     for sizes in cuts(raw, 7):
         out, _ = replay(raw, req(**body), sizes)
         fs = frames(out)
-        tc = [f["choices"][0]["delta"]["tool_calls"][0] for f in fs[:-1] if f["choices"]
-              and "tool_calls" in f["choices"][0]["delta"]]
+        tc = [
+            f["choices"][0]["delta"]["tool_calls"][0]
+            for f in fs[:-1]
+            if f["choices"] and "tool_calls" in f["choices"][0]["delta"]
+        ]
         assert tc[0]["function"]["name"] == "get_weather" and tc[0]["id"] and tc[0]["type"] == "function"
         assert orjson.loads(tc[0]["function"]["arguments"])["city"]
         finishes = [f["choices"][0]["finish_reason"] for f in fs[:-1] if f["choices"]]
@@ -291,8 +380,11 @@ async def test_tool_call_stream() -> None:
 
 
 async def test_filtered_midway_stream_ends_with_content_filter() -> None:
-    body = {"model": "Baichuan4", "stream": True,
-            "messages": [{"role": "user", "content": "tell a long story"}]}
+    body = {
+        "model": "Baichuan4",
+        "stream": True,
+        "messages": [{"role": "user", "content": "tell a long story"}],
+    }
     raw = await emulator_bytes(body, {"X-Emulator-Scenario": "filtered_midway"})
     out, _ = replay(raw, req(**body), [7] * len(raw))
     fs = frames(out)
@@ -304,9 +396,15 @@ def sse(*chunks: dict[str, Any]) -> bytes:
 
 
 def chunk(content: str, finish: str = "", usage: dict[str, int] | None = None) -> dict[str, Any]:
-    c: dict[str, Any] = {"id": "x", "object": "chat.completion.chunk", "created": 1, "model": "Baichuan4",
-                         "choices": [{"index": 0, "delta": {"role": "assistant", "content": content},
-                                      "finish_reason": finish}]}
+    c: dict[str, Any] = {
+        "id": "x",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "Baichuan4",
+        "choices": [
+            {"index": 0, "delta": {"role": "assistant", "content": content}, "finish_reason": finish}
+        ],
+    }
     if usage:
         c["usage"] = usage
     return c
@@ -314,8 +412,12 @@ def chunk(content: str, finish: str = "", usage: dict[str, int] | None = None) -
 
 @pytest.mark.parametrize("sizes", [[1], [3], [1000]])
 def test_stream_stop_enforced_across_deltas(sizes: list[int]) -> None:
-    raw = sse(chunk("alpha be"), chunk("ta ST"), chunk("OP gamma"),
-              chunk(" delta", "stop", {"prompt_tokens": 5, "completion_tokens": 9, "total_tokens": 14}))
+    raw = sse(
+        chunk("alpha be"),
+        chunk("ta ST"),
+        chunk("OP gamma"),
+        chunk(" delta", "stop", {"prompt_tokens": 5, "completion_tokens": 9, "total_tokens": 14}),
+    )
     r = req(stop=["STOP"], stream=True, stream_options={"include_usage": True})
     out, _ = replay(raw, r, sizes * len(raw))
     fs = frames(out)
@@ -327,8 +429,10 @@ def test_stream_stop_enforced_across_deltas(sizes: list[int]) -> None:
 
 
 def test_stream_held_prefix_released_at_end() -> None:
-    raw = sse(chunk("ends with ST"), chunk("", "length", {"prompt_tokens": 1, "completion_tokens": 2,
-                                                          "total_tokens": 3}))
+    raw = sse(
+        chunk("ends with ST"),
+        chunk("", "length", {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}),
+    )
     out, _ = replay(raw, req(stop=["STOP"]), [1000])
     fs = frames(out)
     text = "".join(f["choices"][0]["delta"].get("content", "") for f in fs if f != "[DONE]" and f["choices"])
@@ -338,38 +442,55 @@ def test_stream_held_prefix_released_at_end() -> None:
 
 def test_error_event_in_stream_is_classified() -> None:
     state = StreamState(call(stream=True), req())
-    ev = SSEEvent(orjson.dumps({"error": {
-        "code": "insufficient_quota", "type": "insufficient_quota",
-        "message": "Insufficient account balance, please recharge"}}).decode())
+    ev = SSEEvent(
+        orjson.dumps(
+            {
+                "error": {
+                    "code": "insufficient_quota",
+                    "type": "insufficient_quota",
+                    "message": "Insufficient account balance, please recharge",
+                }
+            }
+        ).decode()
+    )
     with pytest.raises(InsufficientQuota):
         provider.parse_event(ev, state)
 
 
 # ---- classify --------------------------------------------------------------------------------------------
-def err(status: int, type_: str, message: str, code: str | None = None,
-        headers: dict[str, str] | None = None) -> WireResponse:
-    return WireResponse(status, headers or {}, orjson.dumps(
-        {"error": {"code": code or type_, "message": message, "param": None, "type": type_}}))
+def err(
+    status: int, type_: str, message: str, code: str | None = None, headers: dict[str, str] | None = None
+) -> WireResponse:
+    return WireResponse(
+        status,
+        headers or {},
+        orjson.dumps({"error": {"code": code or type_, "message": message, "param": None, "type": type_}}),
+    )
 
 
-@pytest.mark.parametrize(("resp", "cls"), [
-    (err(401, "invalid_api_key", "Incorrect API key provided"), AuthenticationFailed),
-    (err(401, "invalid_authentication", "Invalid Authentication"), AuthenticationFailed),
-    (err(401, "api_key_empty", "no key"), AuthenticationFailed),
-    (err(429, "rate_limit_reached", "Rate limit reached for requests"), RateLimited),
-    (err(429, "insufficient_quota", "Insufficient account balance, please recharge"), InsufficientQuota),
-    (err(429, "", "Insufficient account balance, please recharge", code=""), InsufficientQuota),
-    (err(429, "", "账户余额不足", code=""), InsufficientQuota),
-    (err(429, "", "Rate limit reached for requests", code=""), RateLimited),
-    (err(500, "internal_server_error", "Internal Server Error"), UpstreamError),
-    (err(503, "server_overloaded", "overloaded"), ServiceUnavailable),
-    (err(400, "invalid_request_error", "temperature must be in [0, 1]"), InvalidRequest),
-    (err(404, "invalid_request_error", "Model not found: X", code="model_not_found"), ModelNotFound),
-    (err(400, "invalid_request_error", "Input length exceeds the model's maximum context length"),
-     ContextLengthExceeded),
-    (err(400, "content_filter", "sensitive content"), ContentFiltered),
-    (WireResponse(502, {}, b"<html>bad gateway</html>"), UpstreamError),
-])
+@pytest.mark.parametrize(
+    ("resp", "cls"),
+    [
+        (err(401, "invalid_api_key", "Incorrect API key provided"), AuthenticationFailed),
+        (err(401, "invalid_authentication", "Invalid Authentication"), AuthenticationFailed),
+        (err(401, "api_key_empty", "no key"), AuthenticationFailed),
+        (err(429, "rate_limit_reached", "Rate limit reached for requests"), RateLimited),
+        (err(429, "insufficient_quota", "Insufficient account balance, please recharge"), InsufficientQuota),
+        (err(429, "", "Insufficient account balance, please recharge", code=""), InsufficientQuota),
+        (err(429, "", "账户余额不足", code=""), InsufficientQuota),
+        (err(429, "", "Rate limit reached for requests", code=""), RateLimited),
+        (err(500, "internal_server_error", "Internal Server Error"), UpstreamError),
+        (err(503, "server_overloaded", "overloaded"), ServiceUnavailable),
+        (err(400, "invalid_request_error", "temperature must be in [0, 1]"), InvalidRequest),
+        (err(404, "invalid_request_error", "Model not found: X", code="model_not_found"), ModelNotFound),
+        (
+            err(400, "invalid_request_error", "Input length exceeds the model's maximum context length"),
+            ContextLengthExceeded,
+        ),
+        (err(400, "content_filter", "sensitive content"), ContentFiltered),
+        (WireResponse(502, {}, b"<html>bad gateway</html>"), UpstreamError),
+    ],
+)
 def test_classify(resp: WireResponse, cls: type[Exception]) -> None:
     e = provider.classify(resp, call())
     assert type(e) is cls
@@ -377,8 +498,9 @@ def test_classify(resp: WireResponse, cls: type[Exception]) -> None:
 
 
 def test_rate_limit_retry_after_and_retryability() -> None:
-    rl = provider.classify(err(429, "rate_limit_reached", "Rate limit reached", headers={"retry-after": "3"}),
-                           call())
+    rl = provider.classify(
+        err(429, "rate_limit_reached", "Rate limit reached", headers={"retry-after": "3"}), call()
+    )
     assert isinstance(rl, RateLimited) and rl.retry_after == 3 and rl.retryable
     q = provider.classify(err(429, "insufficient_quota", "Insufficient account balance"), call())
     assert isinstance(q, InsufficientQuota) and not q.retryable
@@ -414,13 +536,25 @@ async def test_legacy_key_pair_refused_without_leaking() -> None:
 # ---- embeddings ------------------------------------------------------------------------------------------
 def test_embeddings_build_and_parse() -> None:
     c = call("Baichuan-Text-Embedding")
-    wire = provider.build_embeddings(EmbeddingRequest(model="x", input=["a", "b"], dimensions=256,
-                                                      encoding_format="base64"), ["a", "b"], c)
+    wire = provider.build_embeddings(
+        EmbeddingRequest(model="x", input=["a", "b"], dimensions=256, encoding_format="base64"), ["a", "b"], c
+    )
     assert wire.url.endswith("/v1/embeddings")
     assert orjson.loads(wire.body or b"") == {"model": "Baichuan-Text-Embedding", "input": ["a", "b"]}
-    resp = WireResponse(200, {}, orjson.dumps({"object": "list", "model": "Baichuan-Text-Embedding", "data": [
-        {"object": "embedding", "index": 1, "embedding": [0.0, 1.0]},
-        {"object": "embedding", "index": 0, "embedding": [1.0, 0.0]}],
-        "usage": {"prompt_tokens": 2, "total_tokens": 2}}))
+    resp = WireResponse(
+        200,
+        {},
+        orjson.dumps(
+            {
+                "object": "list",
+                "model": "Baichuan-Text-Embedding",
+                "data": [
+                    {"object": "embedding", "index": 1, "embedding": [0.0, 1.0]},
+                    {"object": "embedding", "index": 0, "embedding": [1.0, 0.0]},
+                ],
+                "usage": {"prompt_tokens": 2, "total_tokens": 2},
+            }
+        ),
+    )
     res = provider.parse_embeddings(resp, c)
     assert res.vectors == [[1.0, 0.0], [0.0, 1.0]] and res.usage.prompt_tokens == 2

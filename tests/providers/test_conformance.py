@@ -45,12 +45,19 @@ CAPABILITIES = ("chat", "stream", "tools", "json_mode", "vision", "embeddings")
 _PREFERRED = {"embeddings": ("text-embedding-3-small",)}
 _PREFERRED_CHAT = ("gpt-4o", "gpt-4o-mini")
 
-WEATHER = {"type": "function", "function": {
-    "name": "get_weather", "description": "Get the current weather of a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Get the current weather of a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
 # 1×1 red PNG.
-PIXEL = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx"
-         "0gAAAABJRU5ErkJggg==")
+PIXEL = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx"
+    "0gAAAABJRU5ErkJggg=="
+)
 
 
 def _specs(p: Provider) -> list[ModelSpec]:
@@ -147,8 +154,11 @@ def ctx() -> RequestContext:
 
 
 def chat_request(slug: str, model: str, **kw: Any) -> ChatRequest:
-    body = {"model": f"{slug}/{model}", "messages": [{"role": "user", "content": "Tell me about rivers"}],
-            **kw}
+    body = {
+        "model": f"{slug}/{model}",
+        "messages": [{"role": "user", "content": "Tell me about rivers"}],
+        **kw,
+    }
     return ChatRequest.from_raw(body)
 
 
@@ -178,7 +188,7 @@ def parse_frames(raw: bytes) -> list[Any]:
     out: list[Any] = []
     for block in raw.decode().split("\n\n")[:-1]:
         assert block.startswith("data: ") and "\n" not in block, block
-        data = block[len("data: "):]
+        data = block[len("data: ") :]
         out.append(data if data == "[DONE]" else orjson.loads(data))
     return out
 
@@ -241,7 +251,8 @@ def test_every_request_field_is_translated_or_unsupported(slug: str) -> None:
     handled = set(p.unsupported) | set(p.translations)
     missing = [f for f in ChatRequest.model_fields if f not in HARMLESS and f not in handled]
     assert "*" in p.translations or not missing, (
-        f"{slug}: these ChatRequest fields are neither in `translations` nor in `unsupported`: {missing}")
+        f"{slug}: these ChatRequest fields are neither in `translations` nor in `unsupported`: {missing}"
+    )
     both = set(p.unsupported) & set(p.translations)
     assert not both, f"{slug}: fields both translated and unsupported: {sorted(both)}"
 
@@ -261,8 +272,9 @@ async def test_chat(emulators: Emulators, slug: str, cap: str, model: str) -> No
 
 @pytest.mark.parametrize(("slug", "cap", "model"), _cases_for("stream"))
 @pytest.mark.parametrize("include_usage", [True, False], ids=["usage", "no-usage"])
-async def test_stream_framing(emulators: Emulators, slug: str, cap: str, model: str,
-                              include_usage: bool) -> None:
+async def test_stream_framing(
+    emulators: Emulators, slug: str, cap: str, model: str, include_usage: bool
+) -> None:
     kw: dict[str, Any] = {"stream": True}
     if include_usage:
         kw["stream_options"] = {"include_usage": True}
@@ -284,8 +296,11 @@ async def test_tools_round_trip(emulators: Emulators, slug: str, cap: str, model
         call = choice["message"]["tool_calls"][0]
         assert call["id"] and call["type"] == "function" and call["function"]["name"] == "get_weather"
         assert isinstance(json.loads(call["function"]["arguments"]), dict)
-        turn2 = [ask, {"role": "assistant", "content": None, "tool_calls": [call]},
-                 {"role": "tool", "tool_call_id": call["id"], "content": '{"temperature_c": 21}'}]
+        turn2 = [
+            ask,
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": call["id"], "content": '{"temperature_c": 21}'},
+        ]
         second = (await gw.chat(chat_request(slug, model, messages=turn2, tools=[WEATHER]), ctx())).to_dict()
         assert second["choices"][0]["finish_reason"] in ("stop", "length")
         assert second["choices"][0]["message"]["content"]
@@ -299,8 +314,12 @@ async def test_tools_round_trip(emulators: Emulators, slug: str, cap: str, model
 
 @pytest.mark.parametrize(("slug", "cap", "model"), _cases_for("json_mode"))
 async def test_json_mode(emulators: Emulators, slug: str, cap: str, model: str) -> None:
-    req = chat_request(slug, model, response_format={"type": "json_object"},
-                       messages=[{"role": "user", "content": "Describe a river. Reply in JSON."}])
+    req = chat_request(
+        slug,
+        model,
+        response_format={"type": "json_object"},
+        messages=[{"role": "user", "content": "Describe a river. Reply in JSON."}],
+    )
     async with gateway_for(emulators, slug) as gw:
         out = (await gw.chat(req, ctx())).to_dict()
     assert isinstance(json.loads(out["choices"][0]["message"]["content"]), dict | list)
@@ -308,9 +327,19 @@ async def test_json_mode(emulators: Emulators, slug: str, cap: str, model: str) 
 
 @pytest.mark.parametrize(("slug", "cap", "model"), _cases_for("vision"))
 async def test_vision(emulators: Emulators, slug: str, cap: str, model: str) -> None:
-    req = chat_request(slug, model, messages=[{"role": "user", "content": [
-        {"type": "text", "text": "What is in this picture?"},
-        {"type": "image_url", "image_url": {"url": PIXEL}}]}])
+    req = chat_request(
+        slug,
+        model,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is in this picture?"},
+                    {"type": "image_url", "image_url": {"url": PIXEL}},
+                ],
+            }
+        ],
+    )
     async with gateway_for(emulators, slug) as gw:
         out = (await gw.chat(req, ctx())).to_dict()
     assert out["choices"][0]["message"]["content"]

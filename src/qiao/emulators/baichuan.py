@@ -71,10 +71,16 @@ EMBEDDING_MAX_TOKENS = 512
 MAX_TOKENS = 2048
 
 
-def _err(status: int, message: str, type_: str, code: str | None = None,
-         headers: list[tuple[str, str]] | None = None) -> Response:
-    return json_response({"error": {"code": code or type_, "message": message, "param": None, "type": type_}},
-                         status, headers)
+def _err(
+    status: int,
+    message: str,
+    type_: str,
+    code: str | None = None,
+    headers: list[tuple[str, str]] | None = None,
+) -> Response:
+    return json_response(
+        {"error": {"code": code or type_, "message": message, "param": None, "type": type_}}, status, headers
+    )
 
 
 def _bad(message: str) -> Response:
@@ -103,8 +109,9 @@ def _validate(body: Any) -> Response | None:
         c = m.get("content")
         if c is not None and not isinstance(c, str | list):
             return _bad(f"messages[{i}].content must be a string")
-        if isinstance(c, list) and any(not isinstance(p, dict) or p.get("type") not in ("text", "file")
-                                       for p in c):
+        if isinstance(c, list) and any(
+            not isinstance(p, dict) or p.get("type") not in ("text", "file") for p in c
+        ):
             return _bad(f"messages[{i}].content parts must be of type text or file")
         if m["role"] == "tool" and not m.get("tool_call_id"):
             return _bad(f"messages[{i}].tool_call_id is required for tool messages")
@@ -124,8 +131,10 @@ def _validate(body: Any) -> Response | None:
     if fp is not None and not (_num(fp) and 1 <= fp <= 2):
         return _bad("frequency_penalty must be between 1 and 2")
     stop = body.get("stop")
-    if stop is not None and not (isinstance(stop, str) or (isinstance(stop, list) and len(stop) <= 4
-                                                           and all(isinstance(s, str) for s in stop))):
+    if stop is not None and not (
+        isinstance(stop, str)
+        or (isinstance(stop, list) and len(stop) <= 4 and all(isinstance(s, str) for s in stop))
+    ):
         return _bad("stop must be a string or a list of at most 4 strings")
     tools = body.get("tools")
     if tools:
@@ -175,8 +184,12 @@ def create_app(options: EmulatorOptions | None = None) -> BaichuanEmulator:
             return None
         got = req.header("authorization") or ""
         if not got.strip() or got.strip() == "Bearer":
-            return _err(401, "You didn't provide an API key. Provide it in the Authorization header "
-                             "(Authorization: Bearer YOUR_KEY)", "api_key_empty")
+            return _err(
+                401,
+                "You didn't provide an API key. Provide it in the Authorization header "
+                "(Authorization: Bearer YOUR_KEY)",
+                "api_key_empty",
+            )
         if got != f"Bearer {expected}":
             return _err(401, "Incorrect API key provided", "invalid_api_key")
         return None
@@ -202,8 +215,16 @@ def create_app(options: EmulatorOptions | None = None) -> BaichuanEmulator:
     async def list_models(req: Request) -> Response:
         if (e := auth_error(req)) is not None:
             return with_id(e, rid())
-        data = [{"model": m, "model_show_name": i.show_name, "max_input_length": i.context,
-                 "max_tokens": MAX_TOKENS, "function_call": i.tools} for m, i in MODELS.items()]
+        data = [
+            {
+                "model": m,
+                "model_show_name": i.show_name,
+                "max_input_length": i.context,
+                "max_tokens": MAX_TOKENS,
+                "function_call": i.tools,
+            }
+            for m, i in MODELS.items()
+        ]
         return with_id(json_response({"object": "list", "data": data}), rid())
 
     @app.route("POST", "/v1/chat/completions")
@@ -234,8 +255,13 @@ def create_app(options: EmulatorOptions | None = None) -> BaichuanEmulator:
             return with_id(r, request_id)
         limit = g.max_tokens or 0
         if g.prompt_tokens + limit > MODELS[model].context:
-            return with_id(_bad(f"Input length exceeds the model's maximum context length "
-                                f"({MODELS[model].context} tokens)"), request_id)
+            return with_id(
+                _bad(
+                    f"Input length exceeds the model's maximum context length "
+                    f"({MODELS[model].context} tokens)"
+                ),
+                request_id,
+            )
         choice = generate(g)[0]
         if scn == "filtered":
             choice = GenChoice("", "content_filter")
@@ -243,21 +269,36 @@ def create_app(options: EmulatorOptions | None = None) -> BaichuanEmulator:
         delay = (arg or opts.slow_first_byte) if scn == "slow_first_byte" else 0.0
         if scn == "hang":
             delay = 3600.0
-        usage = {"prompt_tokens": g.prompt_tokens, "completion_tokens": choice.completion_tokens,
-                 "total_tokens": g.prompt_tokens + choice.completion_tokens}
+        usage = {
+            "prompt_tokens": g.prompt_tokens,
+            "completion_tokens": choice.completion_tokens,
+            "total_tokens": g.prompt_tokens + choice.completion_tokens,
+        }
         if not body.get("stream"):
             msg: dict[str, Any] = {"role": "assistant", "content": choice.text}
             if choice.tool_calls:
-                msg["tool_calls"] = [{"id": _tool_id(n, a, j), "type": "function",
-                                      "function": {"name": n, "arguments": a}}
-                                     for j, (n, a) in enumerate(choice.tool_calls)]
-            out: dict[str, Any] = {"id": cid, "object": "chat.completion", "created": int(time.time()),
-                                   "model": model, "choices": [{"index": 0, "message": msg,
-                                                                "finish_reason": choice.finish}],
-                                   "usage": usage}
+                msg["tool_calls"] = [
+                    {"id": _tool_id(n, a, j), "type": "function", "function": {"name": n, "arguments": a}}
+                    for j, (n, a) in enumerate(choice.tool_calls)
+                ]
+            out: dict[str, Any] = {
+                "id": cid,
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [{"index": 0, "message": msg, "finish_reason": choice.finish}],
+                "usage": usage,
+            }
             if body.get("knowledge_base"):
-                out["knowledge_base"] = {"cites": [{"title": "emulated.pdf", "content": choice.text[:40],
-                                                    "file_id": "file-emulated0000000000000"}]}
+                out["knowledge_base"] = {
+                    "cites": [
+                        {
+                            "title": "emulated.pdf",
+                            "content": choice.text[:40],
+                            "file_id": "file-emulated0000000000000",
+                        }
+                    ]
+                }
             resp = with_id(json_response(out), request_id)
             resp.delay = delay
             return resp
@@ -273,8 +314,13 @@ def create_app(options: EmulatorOptions | None = None) -> BaichuanEmulator:
                 raise CutStream()
             if scn == "filtered_midway" and i == half:
                 last = dict(events[-1])
-                last["choices"] = [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                    "finish_reason": "content_filter"}]
+                last["choices"] = [
+                    {
+                        "index": 0,
+                        "delta": {"role": "assistant", "content": ""},
+                        "finish_reason": "content_filter",
+                    }
+                ]
                 yield b"data:" + orjson.dumps(last) + b"\n\n"
                 break
             yield b"data:" + orjson.dumps(ev) + b"\n\n"
@@ -293,8 +339,12 @@ def create_app(options: EmulatorOptions | None = None) -> BaichuanEmulator:
             return with_id(_bad("Invalid request body: JSON object expected"), request_id)
         app.seen.append(body)
         if body.get("model") != EMBEDDING_MODEL:
-            return with_id(_err(404, f"Model not found: {body.get('model')}", "invalid_request_error",
-                                "model_not_found"), request_id)
+            return with_id(
+                _err(
+                    404, f"Model not found: {body.get('model')}", "invalid_request_error", "model_not_found"
+                ),
+                request_id,
+            )
         inp = body.get("input")
         inputs = [inp] if isinstance(inp, str) else inp
         if not isinstance(inputs, list) or not inputs or not all(isinstance(s, str) and s for s in inputs):
@@ -312,8 +362,12 @@ def create_app(options: EmulatorOptions | None = None) -> BaichuanEmulator:
                 return with_id(_bad(f"input[{i}] is longer than {EMBEDDING_MAX_TOKENS} tokens"), request_id)
             tokens += n
             data.append({"object": "embedding", "index": i, "embedding": embed(text, EMBEDDING_DIM)})
-        out = {"object": "list", "model": EMBEDDING_MODEL, "data": data,
-               "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+        out = {
+            "object": "list",
+            "model": EMBEDDING_MODEL,
+            "data": data,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
         return with_id(json_response(out), request_id)
 
     return app
@@ -323,18 +377,35 @@ def _chunks(choice: GenChoice, model: str, cid: str, usage: dict[str, int]) -> l
     created = int(time.time())
 
     def chunk(delta: dict[str, Any], finish: str = "", last: bool = False) -> dict[str, Any]:
-        c: dict[str, Any] = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                             "choices": [{"index": 0, "delta": {"role": "assistant", **delta},
-                                          "finish_reason": finish}]}
+        c: dict[str, Any] = {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": {"role": "assistant", **delta}, "finish_reason": finish}],
+        }
         if last:
             c["usage"] = usage
         return c
 
     out: list[dict[str, Any]] = []
     if choice.tool_calls:
-        out.append(chunk({"content": "", "tool_calls": [
-            {"index": j, "id": _tool_id(n, a, j), "type": "function", "function": {"name": n, "arguments": a}}
-            for j, (n, a) in enumerate(choice.tool_calls)]}))
+        out.append(
+            chunk(
+                {
+                    "content": "",
+                    "tool_calls": [
+                        {
+                            "index": j,
+                            "id": _tool_id(n, a, j),
+                            "type": "function",
+                            "function": {"name": n, "arguments": a},
+                        }
+                        for j, (n, a) in enumerate(choice.tool_calls)
+                    ],
+                }
+            )
+        )
         out.append(chunk({"content": ""}, choice.finish, True))
         return out
     pieces = split_for_stream(choice.text, 12) or [""]

@@ -99,29 +99,60 @@ def _cny(price: str, since: str, source: str) -> PriceTier:
 
 
 MODELS: tuple[ModelSpec, ...] = (
-    ModelSpec("Baichuan4", context=32_768, caps=_TOOLS, max_output=2048,
-              price=_cny("100", "2024-05-22", _LOBE)),
-    ModelSpec("Baichuan4-Turbo", context=32_768, caps=_TOOLS, max_output=2048,
-              price=_cny("15", "2024-10-01", _LOBE)),
-    ModelSpec("Baichuan4-Air", context=32_768, caps=_TOOLS, max_output=2048,
-              price=_cny("0.98", "2024-10-01", _LOBE)),
-    ModelSpec("Baichuan3-Turbo", context=32_768, caps=_TOOLS, max_output=2048,
-              price=_cny("12", "2024-07-01", _LOBE)),
-    ModelSpec("Baichuan3-Turbo-128k", context=128_000, caps=_PLAIN_JSON, max_output=2048,
-              price=_cny("24", "2024-07-01", _LOBE)),
-    ModelSpec("Baichuan2-Turbo", context=32_768, caps=Capabilities(stream_usage=True), max_output=2048,
-              price=_cny("8", "2024-01-01", _ONEAPI)),
-    ModelSpec("Baichuan-Text-Embedding", context=512,
-              caps=Capabilities(chat=False, stream=False, embeddings=True, stream_usage=False),
-              dimensions=1024, embedding_batch=16, max_output=0,
-              price=PriceTier.per_mtok("0.5", "0", since="2024-01-01", source=_PRICES)),
+    ModelSpec(
+        "Baichuan4", context=32_768, caps=_TOOLS, max_output=2048, price=_cny("100", "2024-05-22", _LOBE)
+    ),
+    ModelSpec(
+        "Baichuan4-Turbo", context=32_768, caps=_TOOLS, max_output=2048, price=_cny("15", "2024-10-01", _LOBE)
+    ),
+    ModelSpec(
+        "Baichuan4-Air", context=32_768, caps=_TOOLS, max_output=2048, price=_cny("0.98", "2024-10-01", _LOBE)
+    ),
+    ModelSpec(
+        "Baichuan3-Turbo", context=32_768, caps=_TOOLS, max_output=2048, price=_cny("12", "2024-07-01", _LOBE)
+    ),
+    ModelSpec(
+        "Baichuan3-Turbo-128k",
+        context=128_000,
+        caps=_PLAIN_JSON,
+        max_output=2048,
+        price=_cny("24", "2024-07-01", _LOBE),
+    ),
+    ModelSpec(
+        "Baichuan2-Turbo",
+        context=32_768,
+        caps=Capabilities(stream_usage=True),
+        max_output=2048,
+        price=_cny("8", "2024-01-01", _ONEAPI),
+    ),
+    ModelSpec(
+        "Baichuan-Text-Embedding",
+        context=512,
+        caps=Capabilities(chat=False, stream=False, embeddings=True, stream_usage=False),
+        dimensions=1024,
+        embedding_batch=16,
+        max_output=0,
+        price=PriceTier.per_mtok("0.5", "0", since="2024-01-01", source=_PRICES),
+    ),
 )
 
-_FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "content_filter": "content_filter",
-           "function_call": "tool_calls", "sensitive": "content_filter"}
-_TYPE_STATUS = {"invalid_request_error": 400, "invalid_api_key": 401, "invalid_authentication": 401,
-                "api_key_empty": 401, "insufficient_quota": 429, "rate_limit_reached": 429,
-                "rate_limit_exceeded": 429}
+_FINISH = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "content_filter": "content_filter",
+    "function_call": "tool_calls",
+    "sensitive": "content_filter",
+}
+_TYPE_STATUS = {
+    "invalid_request_error": 400,
+    "invalid_api_key": 401,
+    "invalid_authentication": 401,
+    "api_key_empty": 401,
+    "insufficient_quota": 429,
+    "rate_limit_reached": 429,
+    "rate_limit_exceeded": 429,
+}
 _QUOTA_WORDS = ("insufficient_quota", "balance", "recharge", "余额", "欠费", "arrears", "quota")
 
 
@@ -155,20 +186,34 @@ class Baichuan(OpenAICompatible):
     }
     demo_models: ClassVar[tuple[str, ...] | None] = None
     stream_usage_supported: ClassVar[bool] = False
-    unsupported = frozenset({
-        "n", "presence_penalty", "logit_bias", "logprobs", "top_logprobs", "seed", "parallel_tool_calls",
-        "functions", "function_call", "reasoning_effort", "modalities", "audio", "prediction",
-        "web_search_options", "verbosity",
-    })
+    unsupported = frozenset(
+        {
+            "n",
+            "presence_penalty",
+            "logit_bias",
+            "logprobs",
+            "top_logprobs",
+            "seed",
+            "parallel_tool_calls",
+            "functions",
+            "function_call",
+            "reasoning_effort",
+            "modalities",
+            "audio",
+            "prediction",
+            "web_search_options",
+            "verbosity",
+        }
+    )
     native_extras = frozenset({"top_k", "with_search_enhance", "knowledge_base"})
     translations: ClassVar[dict[str, str]] = {
         "model": "the Baichuan model id",
         "messages": "kept (system stays a message; developer → system); content parts flattened to text; "
-                    "message `name` not sent",
+        "message `name` not sent",
         "temperature": "clamped to Baichuan's [0, 1]",
         "top_p": "Baichuan's range is [0, 1): 1 is sent as 0.99",
         "frequency_penalty": "0 not sent; (0, 2] → 1 + value/2 (Baichuan accepts only [1, 2]); "
-                             "negative → 400",
+        "negative → 400",
         "max_tokens": "→ `max_tokens` (Baichuan: [1, 2048])",
         "max_completion_tokens": "→ `max_tokens` (wins over max_tokens)",
         "stop": "sent as a list (≤ 4) and also enforced on the answer by the gateway",
@@ -185,8 +230,7 @@ class Baichuan(OpenAICompatible):
 
     # ---- chat -----------------------------------------------------------------------------------------
     def build_chat(self, req: ChatRequest, call: Call) -> WireRequest:
-        body: dict[str, Any] = {"model": call.spec.wire_name,
-                                "messages": [_message(m) for m in req.messages]}
+        body: dict[str, Any] = {"model": call.spec.wire_name, "messages": [_message(m) for m in req.messages]}
         if req.temperature is not None:
             body["temperature"] = min(float(req.temperature), 1.0)
         if req.top_p is not None:
@@ -197,7 +241,8 @@ class Baichuan(OpenAICompatible):
                 raise UnsupportedParameter(
                     f"{call.account.name}/{call.spec.id} cannot encourage repetition: Baichuan's "
                     "frequency_penalty accepts only [1, 2] (no penalty to strong penalty); send a value >= 0",
-                    param="frequency_penalty")
+                    param="frequency_penalty",
+                )
             body["frequency_penalty"] = round(1.0 + float(fp) / 2.0, 4)
         if req.output_limit is not None:
             body["max_tokens"] = req.output_limit
@@ -222,7 +267,9 @@ class Baichuan(OpenAICompatible):
         if req.tool_choice is not None and req.tool_choice != "auto":
             raise UnsupportedParameter(
                 f"{call.account.name}/{call.spec.id} cannot force a tool call (Baichuan supports only "
-                "automatic tool choice); use tool_choice 'auto' or 'none'", param="tool_choice")
+                "automatic tool choice); use tool_choice 'auto' or 'none'",
+                param="tool_choice",
+            )
         out = []
         for t in req.tools:
             fn: dict[str, Any] = {"name": t.function.name}
@@ -273,21 +320,36 @@ class Baichuan(OpenAICompatible):
         message = str(err.get("message") or "")
         code = str(err.get("code") or "")
         etype = str(err.get("type") or "")
-        kw: dict[str, Any] = {"vendor_code": code or etype or None, "upstream_status": status,
-                              "body": resp.body if resp is not None else None}
+        kw: dict[str, Any] = {
+            "vendor_code": code or etype or None,
+            "upstream_status": status,
+            "body": resp.body if resp is not None else None,
+        }
         low = f"{code} {etype} {message}".lower()
         if status < 400:  # an error in a 200 body: judge by its type
             status = _TYPE_STATUS.get(etype, _TYPE_STATUS.get(code, 500))
         if status == 429 or "rate_limit" in low or "insufficient_quota" in low:
             if any(w in low for w in _QUOTA_WORDS):
-                return provider_error(InsufficientQuota, self.name,
-                                      f"the Baichuan account's balance is exhausted: {message}", **kw)
-            return provider_error(RateLimited, self.name, message or "rate limit reached",
-                                  retry_after=_retry_after(resp), **kw)
-        if status == 401 or code in ("invalid_api_key", "invalid_authentication", "api_key_empty") or \
-                etype in ("invalid_api_key", "invalid_authentication", "api_key_empty"):
-            return provider_error(AuthenticationFailed, self.name,
-                                  f"the upstream rejected the gateway's credential: {message}", **kw)
+                return provider_error(
+                    InsufficientQuota,
+                    self.name,
+                    f"the Baichuan account's balance is exhausted: {message}",
+                    **kw,
+                )
+            return provider_error(
+                RateLimited, self.name, message or "rate limit reached", retry_after=_retry_after(resp), **kw
+            )
+        if (
+            status == 401
+            or code in ("invalid_api_key", "invalid_authentication", "api_key_empty")
+            or etype in ("invalid_api_key", "invalid_authentication", "api_key_empty")
+        ):
+            return provider_error(
+                AuthenticationFailed,
+                self.name,
+                f"the upstream rejected the gateway's credential: {message}",
+                **kw,
+            )
         if "content_filter" in low or "sensitive" in low or "敏感" in message:
             return provider_error(ContentFiltered, self.name, message, **kw)
         if "context" in low and ("length" in low or "exceed" in low):
@@ -299,20 +361,28 @@ class Baichuan(OpenAICompatible):
     # ---- embeddings -----------------------------------------------------------------------------------
     def build_embeddings(self, req: EmbeddingRequest, inputs: list[str], call: Call) -> WireRequest:
         body = {"model": call.spec.wire_name, "input": inputs}
-        return WireRequest("POST", self.base_url(call.account) + self.embeddings_path, self.headers(call),
-                           orjson.dumps(body))
+        return WireRequest(
+            "POST", self.base_url(call.account) + self.embeddings_path, self.headers(call), orjson.dumps(body)
+        )
 
 
 def _message(m: Message) -> dict[str, Any]:
     role = "system" if m.role == "developer" else m.role
     if role == "function":
-        raise UnsupportedParameter("legacy 'function' role messages are not supported by Baichuan; use tools "
-                                   "and 'tool' messages", param="messages")
+        raise UnsupportedParameter(
+            "legacy 'function' role messages are not supported by Baichuan; use tools and 'tool' messages",
+            param="messages",
+        )
     out: dict[str, Any] = {"role": role, "content": message_text(m.content)}
     if m.tool_calls:
-        out["tool_calls"] = [{"id": t.id, "type": "function",
-                              "function": {"name": t.function.name, "arguments": t.function.arguments}}
-                             for t in m.tool_calls]
+        out["tool_calls"] = [
+            {
+                "id": t.id,
+                "type": "function",
+                "function": {"name": t.function.name, "arguments": t.function.arguments},
+            }
+            for t in m.tool_calls
+        ]
     if role == "tool" and m.tool_call_id is not None:
         out["tool_call_id"] = m.tool_call_id
     return out
