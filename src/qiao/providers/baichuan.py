@@ -52,7 +52,10 @@ back; the gateway shortens vectors itself when ``dimensions`` < 1024).
 Sources: apifox mirror of Baichuan's API docs (parameter ranges, status codes, 120 RPM, stream example),
 docs.cloudsway.net MaaS_Baichuan (ranges, max_tokens), LangChain/Dify/LobeChat clients (errors, tools,
 JSON mode, batch size, models). ``since`` on prices is the earliest date the cited source attests the
-price (the launch date where known), not necessarily the day it took effect.
+price (the launch date where known), not necessarily the day it took effect. Embedding price: one-api's
+Baichuan table (which cites Baichuan's price page) has 0.001 CNY/1K tokens; a fork (one-hub) has 0.0005;
+the higher one is used so that budgets are not under-reserved. Output caps: Baichuan's own API page gives
+``max_tokens`` [1, 2048] for every listed model (LobeChat lists 4096–8192); the official range is used.
 """
 
 from __future__ import annotations
@@ -86,7 +89,6 @@ from .openai_compat import BearerAuth, OpenAICompatible, _retry_after
 
 __all__ = ["MODELS", "Baichuan", "BaichuanAuth", "provider"]
 
-_PRICES = "https://platform.baichuan-ai.com/price"
 _LOBE = "https://github.com/lobehub/lobe-chat/blob/main/packages/model-bank/src/aiModels/baichuan.ts"
 _ONEAPI = "https://github.com/songquanpeng/one-api/blob/main/relay/adaptor/baichuan/constants.go"
 
@@ -132,7 +134,7 @@ MODELS: tuple[ModelSpec, ...] = (
         dimensions=1024,
         embedding_batch=16,
         max_output=0,
-        price=PriceTier.per_mtok("0.5", "0", since="2024-01-01", source=_PRICES),
+        price=PriceTier.per_mtok("1", "0", since="2024-01-01", source=_ONEAPI),
     ),
 )
 
