@@ -172,3 +172,35 @@ def test_bad_gateway_key(gateway: str) -> None:
     c = openai.OpenAI(base_url=gateway, api_key="sk-wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         c.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+
+
+def test_stream_cut_midway_ends_with_error_event(client: Any) -> None:
+    stream = client.chat.completions.create(
+        model="gpt-4o",
+        stream=True,
+        messages=[{"role": "user", "content": "a long story [[emulate:cut_stream]]"}],
+    )
+    got: list[Any] = []
+    with pytest.raises(openai.APIError) as ei:
+        for chunk in stream:
+            got.append(chunk)
+    assert got and got[0].choices[0].delta.role == "assistant"
+    assert "baichuan" in str(ei.value) and "closed" in str(ei.value)
+
+
+def test_stream_filtered_midway(client: Any) -> None:
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-4o",
+            stream=True,
+            messages=[{"role": "user", "content": "a long story [[emulate:filtered_midway]]"}],
+        )
+    )
+    assert chunks[-1].choices[0].finish_reason == "content_filter"
+
+
+def test_slow_first_byte_still_answers(client: Any) -> None:
+    r = client.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "hi [[emulate:slow_first_byte=0.2]]"}]
+    )
+    assert r.choices[0].message.content
