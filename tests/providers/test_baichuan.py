@@ -440,6 +440,19 @@ def test_stream_held_prefix_released_at_end() -> None:
     assert fs[-3]["choices"][0]["finish_reason"] == "length"
 
 
+def test_stream_held_prefix_released_at_done_without_finish_reason() -> None:
+    raw = sse(chunk("ends with ST"))
+    out, _ = replay(raw, req(stop=["STOP"]), [1000])
+    fs = frames(out)
+    text = "".join(f["choices"][0]["delta"].get("content", "") for f in fs if f != "[DONE]" and f["choices"])
+    assert text == "ends with ST"
+
+
+def test_quota_word_alone_is_a_rate_limit() -> None:
+    e = provider.classify(err(429, "rate_limit_reached", "TPM quota exceeded, slow down"), call())
+    assert isinstance(e, RateLimited)
+
+
 def test_error_event_in_stream_is_classified() -> None:
     state = StreamState(call(stream=True), req())
     ev = SSEEvent(

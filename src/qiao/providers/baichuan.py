@@ -80,6 +80,8 @@ from ..types import (
     ChatChunk,
     ChatRequest,
     ChatResponse,
+    ChunkChoice,
+    Delta,
     EmbeddingRequest,
     Message,
     message_text,
@@ -155,7 +157,8 @@ _TYPE_STATUS = {
     "rate_limit_reached": 429,
     "rate_limit_exceeded": 429,
 }
-_QUOTA_WORDS = ("insufficient_quota", "balance", "recharge", "余额", "欠费", "arrears", "quota")
+# Words that mark an empty balance (not a rate limit): "quota" alone is not one ("TPM quota exceeded").
+_QUOTA_WORDS = ("insufficient_quota", "insufficient quota", "balance", "recharge", "余额", "欠费", "arrears")
 
 
 class BaichuanAuth(BearerAuth):
@@ -294,6 +297,11 @@ class Baichuan(OpenAICompatible):
         return out
 
     def parse_event(self, event: SSEEvent, state: StreamState) -> list[ChatChunk]:
+        if event.data == "[DONE]" and state.extra.get("stop_held"):
+            # The stream ended without a finish reason: text held back as a possible stop prefix is not one.
+            held: dict[int, str] = state.extra.pop("stop_held")
+            state.done = True
+            return [ChatChunk([ChunkChoice(i, Delta(content=t)) for i, t in sorted(held.items()) if t])]
         chunks = super().parse_event(event, state)  # [DONE], JSON, errors in the stream (classify_body)
         for ch in chunks:
             for c in ch.choices:
