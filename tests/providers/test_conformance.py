@@ -257,6 +257,77 @@ def test_every_request_field_is_translated_or_unsupported(slug: str) -> None:
     assert not both, f"{slug}: fields both translated and unsupported: {sorted(both)}"
 
 
+# A typical, valid OpenAI value per field: what migrating apps actually send.
+ACCEPT_SAMPLES: dict[str, Any] = {
+    "temperature": 0.7,
+    "top_p": 0.9,
+    "max_tokens": 64,
+    "max_completion_tokens": 64,
+    "stop": ["\n\n\n"],
+    "presence_penalty": 0.5,
+    "frequency_penalty": 0.5,
+    "seed": 42,
+    "user": "user-123456",
+}
+REFUSE_SAMPLES: dict[str, dict[str, Any]] = {
+    **{k: {k: v} for k, v in ACCEPT_SAMPLES.items()},
+    "n": {"n": 2},
+    "logit_bias": {"logit_bias": {"50256": -100}},
+    "logprobs": {"logprobs": True},
+    "top_logprobs": {"logprobs": True, "top_logprobs": 2},
+    "parallel_tool_calls": {"parallel_tool_calls": False, "tools": [WEATHER]},
+    "reasoning_effort": {"reasoning_effort": "low"},
+    "modalities": {"modalities": ["text"]},
+    "audio": {"audio": {"voice": "alloy", "format": "wav"}},
+    "prediction": {"prediction": {"type": "content", "content": "draft"}},
+    "web_search_options": {"web_search_options": {"search_context_size": "low"}},
+    "verbosity": {"verbosity": "low"},
+    "functions": {"functions": [WEATHER["function"]]},
+    "function_call": {"function_call": "auto", "functions": [WEATHER["function"]]},
+}
+
+
+def _field_cases(accepted: bool) -> list[Any]:
+    out = []
+    for p in PROVIDERS:
+        spec = spec_for(p, "chat")
+        if spec is None:
+            continue
+        if accepted:
+            fields = [
+                f
+                for f in ACCEPT_SAMPLES
+                if f not in p.unsupported and (f in p.translations or "*" in p.translations)
+            ]
+        else:
+            fields = [f for f in sorted(p.unsupported) if f in REFUSE_SAMPLES]
+        out += [pytest.param(p.name, spec.id, f, id=f"{p.name}-{f}") for f in fields]
+    return out
+
+
+@pytest.mark.parametrize(("slug", "model", "field"), _field_cases(accepted=False))
+def test_unsupported_fields_are_refused(slug: str, model: str, field: str) -> None:
+    from qiao.errors import UnsupportedParameter
+    from qiao.gateway.params import apply_param_policy
+
+    p = get_provider(slug)
+    spec = p.spec(model) or generic_spec(model)
+    req = chat_request(slug, model, **REFUSE_SAMPLES[field])
+    with pytest.raises(UnsupportedParameter):
+        apply_param_policy(req, p, spec, False, f"{slug}/{model}")
+    assert field in apply_param_policy(req, p, spec, True, f"{slug}/{model}").dropped
+
+
+@pytest.mark.parametrize(("slug", "model", "field"), _field_cases(accepted=True))
+async def test_translated_fields_reach_the_emulator(
+    emulators: Emulators, slug: str, model: str, field: str
+) -> None:
+    """A translated field with a typical value must produce a request the provider (emulator) accepts."""
+    async with gateway_for(emulators, slug) as gw:
+        out = (await gw.chat(chat_request(slug, model, **{field: ACCEPT_SAMPLES[field]}), ctx())).to_dict()
+    assert out["choices"][0]["message"]["content"]
+
+
 @pytest.mark.parametrize(("slug", "cap", "model"), _cases_for("chat"))
 async def test_chat(emulators: Emulators, slug: str, cap: str, model: str) -> None:
     async with gateway_for(emulators, slug) as gw:
