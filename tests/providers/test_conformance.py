@@ -14,7 +14,9 @@ driven directly:
 
 It also fails when a provider has no emulator, or when a :class:`~qiao.types.ChatRequest` field is neither
 translated (a key of ``translations``, or the passthrough marker ``"*"``) nor ``unsupported`` (the
-bookkeeping fields in ``gateway/params.py``'s ``HARMLESS`` excepted). New providers join by registering.
+bookkeeping fields in ``gateway/params.py``'s ``HARMLESS`` excepted); every ``unsupported`` field is refused
+with 400 ``unsupported_parameter`` (or dropped under ``drop_params``), and every translated field, sent with a
+typical value, yields a request the provider's emulator accepts. New providers join by registering.
 """
 
 from __future__ import annotations
