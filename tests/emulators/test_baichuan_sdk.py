@@ -200,3 +200,18 @@ def test_filtered_is_finish_reason(client: Any) -> None:
     )
     assert r.choices[0].finish_reason == "content_filter"
     assert r.choices[0].message.content == ""
+
+
+def test_unknown_model_is_not_found(client: Any) -> None:
+    with pytest.raises(openai.NotFoundError) as ei:
+        client.chat.completions.create(model="Baichuan9", messages=[{"role": "user", "content": "hi"}])
+    assert ei.value.code == "model_not_found"
+
+
+def test_stream_error_before_first_byte(client: Any) -> None:
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(
+            model="Baichuan4",
+            stream=True,
+            messages=[{"role": "user", "content": "hi [[emulate:rate_limited]]"}],
+        )
