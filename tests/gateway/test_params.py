@@ -97,3 +97,12 @@ def test_context_checks() -> None:
     with pytest.raises(UnsupportedParameter) as ei:
         fits_cheaply(req(max_tokens=501), SPEC)
     assert ei.value.param == "max_tokens"
+
+
+def test_all_providers_failed_answers_with_last_status() -> None:
+    from qiao.errors import AllProvidersFailed, ContextLengthExceeded, UpstreamError
+
+    err = AllProvidersFailed([UpstreamError("a", provider="p1"), ContextLengthExceeded("b", provider="p2")])
+    assert err.status == 400 and err.code == "context_length_exceeded"
+    assert err.to_openai()["error"]["type"] == "invalid_request_error"
+    assert "p1: a" in err.message and "p2: b" in err.message

@@ -13,7 +13,7 @@ driven directly:
   declared dimension, across the provider's batch limit.
 
 It also fails when a provider has no emulator, or when a :class:`~qiao.types.ChatRequest` field is neither
-translated (a key of ``translations``, or the passthrough marker ``"*"``) nor ``unsupported`` (the
+translated (named by a key of ``translations``, or the passthrough marker ``"*"``) nor ``unsupported`` (the
 bookkeeping fields in ``gateway/params.py``'s ``HARMLESS`` excepted); every ``unsupported`` field is refused
 with 400 ``unsupported_parameter`` (or dropped under ``drop_params``), and every translated field, sent with a
 typical value, yields a request the provider's emulator accepts. New providers join by registering.
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -60,6 +61,18 @@ PIXEL = (
     "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx"
     "0gAAAABJRU5ErkJggg=="
 )
+
+
+def translated(p: Provider) -> set[str]:
+    """Field names a provider's ``translations`` keys mention: a key may name several (``"tools / tool_choice"``)
+    or a sub-field (``"stream_options.include_usage"``); ``"*"`` (forward everything) is kept as is."""
+    out: set[str] = set()
+    for key in p.translations:
+        for part in re.split(r"[/,]", key):
+            name = part.strip().split(".", 1)[0].strip("` ")
+            if name:
+                out.add(name)
+    return out
 
 
 def _specs(p: Provider) -> list[ModelSpec]:
@@ -250,12 +263,12 @@ def test_provider_has_emulator(slug: str) -> None:
 @pytest.mark.parametrize("slug", [p.name for p in PROVIDERS])
 def test_every_request_field_is_translated_or_unsupported(slug: str) -> None:
     p = get_provider(slug)
-    handled = set(p.unsupported) | set(p.translations)
+    handled = set(p.unsupported) | translated(p)
     missing = [f for f in ChatRequest.model_fields if f not in HARMLESS and f not in handled]
     assert "*" in p.translations or not missing, (
         f"{slug}: these ChatRequest fields are neither in `translations` nor in `unsupported`: {missing}"
     )
-    both = set(p.unsupported) & set(p.translations)
+    both = set(p.unsupported) & translated(p)
     assert not both, f"{slug}: fields both translated and unsupported: {sorted(both)}"
 
 
@@ -299,7 +312,7 @@ def _field_cases(accepted: bool) -> list[Any]:
             fields = [
                 f
                 for f in ACCEPT_SAMPLES
-                if f not in p.unsupported and (f in p.translations or "*" in p.translations)
+                if f not in p.unsupported and (f in translated(p) or "*" in p.translations)
             ]
         else:
             fields = [f for f in sorted(p.unsupported) if f in REFUSE_SAMPLES]

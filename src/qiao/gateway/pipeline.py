@@ -339,6 +339,7 @@ class Gateway:
                 await start(200, ctx.headers())
                 started = True
             await send(asm.finish(usage), False)
+            await up.drain()
         except QiaoError as err:
             if not started:
                 raise
