@@ -66,6 +66,7 @@ class _Conn(asyncio.Protocol):
         "_paused",
         "_key",
         "_decoder",
+        "_keep_alive",
     )
 
     def __init__(self, key: tuple[str, str, int]) -> None:
@@ -86,6 +87,7 @@ class _Conn(asyncio.Protocol):
         self._buffered = 0
         self._paused = False
         self._decoder: zlib._Decompress | None = None
+        self._keep_alive = False
 
     # protocol callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -112,6 +114,7 @@ class _Conn(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
+        self._keep_alive = self.parser.should_keep_alive()  # only meaningful before the message completes
         self._headers_done = True
         enc = self.headers.get("content-encoding", "").lower()
         if enc in ("gzip", "x-gzip"):
@@ -160,7 +163,7 @@ class _Conn(asyncio.Protocol):
             and self.transport is not None
             and not self.transport.is_closing()
             and self._body_done
-            and self.parser.should_keep_alive()
+            and self._keep_alive
         )
 
     async def wait_headers(self) -> None:
