@@ -22,14 +22,27 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 class Server:
     """A server process in its own session, pinned with ``taskset -c CPU``."""
 
-    def __init__(self, name: str, cmd: list[str], cpu: int | None, env: dict[str, str] | None = None,
-                 cwd: str | Path | None = None, log: Path | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        cmd: list[str],
+        cpu: int | None,
+        env: dict[str, str] | None = None,
+        cwd: str | Path | None = None,
+        log: Path | None = None,
+    ) -> None:
         self.name = name
         full = (["taskset", "-c", str(cpu)] if cpu is not None else []) + cmd
         self.log_path = log
         out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen(full, env={**os.environ, **(env or {})}, cwd=cwd, stdout=out,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            full,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.pid = self.proc.pid
         self.stopped = False
 
@@ -46,7 +59,7 @@ class Server:
                 stat = Path(f"/proc/{d}/stat").read_text()
             except OSError:
                 continue
-            fields = stat[stat.rindex(")") + 2:].split()
+            fields = stat[stat.rindex(")") + 2 :].split()
             if int(fields[3]) == self.pid:
                 out.append(int(d))
         return out
@@ -57,7 +70,7 @@ class Server:
         for pid in self.pids():
             with contextlib.suppress(OSError):
                 stat = Path(f"/proc/{pid}/stat").read_text()
-                fields = stat[stat.rindex(")") + 2:].split()
+                fields = stat[stat.rindex(")") + 2 :].split()
                 ticks += int(fields[11]) + int(fields[12])
         return ticks / CLK_TCK
 
@@ -88,13 +101,13 @@ class Server:
             os.killpg(self.pid, signal.SIGCONT)
             self.stopped = False
 
-    def settle(self, quiet_ms: float = 2.0, window: float = 0.3, limit: float = 30.0) -> None:
+    def settle(self, busy_pct: float = 10.0, window: float = 0.3, limit: float = 10.0) -> None:
         """Wait until the server is (nearly) idle, e.g. after a saturating run left a backlog."""
         end = time.monotonic() + limit
         while time.monotonic() < end:
             a = self.cpu_seconds()
             time.sleep(window)
-            if (self.cpu_seconds() - a) * 1000 <= quiet_ms * window / 0.1:
+            if (self.cpu_seconds() - a) <= window * busy_pct / 100:
                 return
 
     def stop(self) -> None:
@@ -145,15 +158,41 @@ def build() -> None:
     subprocess.run([str(BENCH / "build.sh")], check=True, stdout=subprocess.DEVNULL)
 
 
-def load(kind: str, url: str, *, key: str, stream: bool, duration: float, warmup: float,
-         connections: int = 0, rate: float = 0.0, headers: list[str] | None = None,
-         label: str = "", cpu: int | None = 0, grace: float = 5.0) -> dict:
+def load(
+    kind: str,
+    url: str,
+    *,
+    key: str,
+    stream: bool,
+    duration: float,
+    warmup: float,
+    connections: int = 0,
+    rate: float = 0.0,
+    headers: list[str] | None = None,
+    label: str = "",
+    cpu: int | None = 0,
+    grace: float = 5.0,
+) -> dict:
     """Run one Rust load generator (``open`` or ``closed``) and return its JSON result."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         out = f.name
     cmd = (["taskset", "-c", str(cpu)] if cpu is not None else []) + [
-        str(TARGET / kind), "--url", url, "--key", key, "--duration", str(duration),
-        "--warmup", str(warmup), "--grace", str(grace), "--label", label, "--out", out]
+        str(TARGET / kind),
+        "--url",
+        url,
+        "--key",
+        key,
+        "--duration",
+        str(duration),
+        "--warmup",
+        str(warmup),
+        "--grace",
+        str(grace),
+        "--label",
+        label,
+        "--out",
+        out,
+    ]
     if stream:
         cmd.append("--stream")
     if connections:

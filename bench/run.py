@@ -75,8 +75,12 @@ class Scenario:
 
 def scenarios(quick: bool) -> list[Scenario]:
     if quick:
-        return [Scenario("closed", 32, False), Scenario("closed", 32, True),
-                Scenario("open", 200, False), Scenario("open", 200, True)]
+        return [
+            Scenario("closed", 32, False),
+            Scenario("closed", 32, True),
+            Scenario("open", 200, False),
+            Scenario("open", 200, True),
+        ]
     out = []
     for stream in (False, True):
         out += [Scenario("closed", 32, stream), Scenario("closed", 128, stream)]
@@ -122,11 +126,23 @@ def start_targets(args: argparse.Namespace, logs: Path, env: dict[str, str]) -> 
         if not ((src / "qiao" / "__main__.py").exists() or (src / "qiao" / "cli" / "main.py").exists()):
             t.skipped = f"no `python -m qiao` in {src}"
         else:
-            t.server = Server("qiao", [args.qiao_python, "-m", "qiao", "serve", "--config",
-                                       str(BENCH / "configs" / "fake-upstream.yaml"), "--port", str(PORTS["qiao"])],
-                              cpu=1, env={**env, "PYTHONPATH": str(src),
-                                          "QIAO_BENCH_DB": f"sqlite:///{logs / 'qiao-bench.db'}"},
-                              cwd=logs, log=logs / "qiao.log")
+            t.server = Server(
+                "qiao",
+                [
+                    args.qiao_python,
+                    "-m",
+                    "qiao",
+                    "serve",
+                    "--config",
+                    str(BENCH / "configs" / "fake-upstream.yaml"),
+                    "--port",
+                    str(PORTS["qiao"]),
+                ],
+                cpu=1,
+                env={**env, "PYTHONPATH": str(src), "QIAO_BENCH_DB": f"sqlite:///{logs / 'qiao-bench.db'}"},
+                cwd=logs,
+                log=logs / "qiao.log",
+            )
         targets["qiao"] = t
     if "litellm" in wanted:
         t = Target("litellm", f"http://127.0.0.1:{PORTS['litellm']}/v1/chat/completions")
@@ -134,11 +150,27 @@ def start_targets(args: argparse.Namespace, logs: Path, env: dict[str, str]) -> 
         if not exe.exists():
             t.skipped = f"{exe} not installed (see bench/README.md)"
         else:
-            t.server = Server("litellm", [str(exe), "--config", str(BENCH / "configs" / "litellm.yaml"),
-                                          "--port", str(PORTS["litellm"]), "--num_workers", "1"],
-                              cpu=1, env={**env, "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-                                          "LITELLM_TELEMETRY": "False", "LITELLM_LOG": "ERROR"},
-                              cwd=logs, log=logs / "litellm.log")
+            t.server = Server(
+                "litellm",
+                [
+                    str(exe),
+                    "--config",
+                    str(BENCH / "configs" / "litellm.yaml"),
+                    "--port",
+                    str(PORTS["litellm"]),
+                    "--num_workers",
+                    "1",
+                ],
+                cpu=1,
+                env={
+                    **env,
+                    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+                    "LITELLM_TELEMETRY": "False",
+                    "LITELLM_LOG": "ERROR",
+                },
+                cwd=logs,
+                log=logs / "litellm.log",
+            )
         targets["litellm"] = t
     if "portkey" in wanted:
         t = Target("portkey", f"http://127.0.0.1:{PORTS['portkey']}/v1/chat/completions")
@@ -149,8 +181,14 @@ def start_targets(args: argparse.Namespace, logs: Path, env: dict[str, str]) -> 
         if not entry.exists() or not node:
             t.skipped = "@portkey-ai/gateway or node not installed (see bench/README.md)"
         else:
-            t.server = Server("portkey", [node, str(entry), f"--port={PORTS['portkey']}", *conf["args"]],
-                              cpu=1, env=env, cwd=logs, log=logs / "portkey.log")
+            t.server = Server(
+                "portkey",
+                [node, str(entry), f"--port={PORTS['portkey']}", *conf["args"]],
+                cpu=1,
+                env=env,
+                cwd=logs,
+                log=logs / "portkey.log",
+            )
         targets["portkey"] = t
     for t in targets.values():
         if t.server is None:
@@ -176,20 +214,34 @@ def start_targets(args: argparse.Namespace, logs: Path, env: dict[str, str]) -> 
 def versions(args: argparse.Namespace) -> dict[str, str]:
     src = Path(args.qiao_src)
     py = args.qiao_python
-    mods = "import importlib.metadata as m\nfor p in ('uvicorn','aiohttp','httptools','uvloop','orjson'):\n" \
-           "    try: print(p, m.version(p))\n    except Exception: print(p, '-')"
+    mods = (
+        "import importlib.metadata as m\nfor p in ('uvicorn','aiohttp','httptools','uvloop','orjson'):\n"
+        "    try: print(p, m.version(p))\n    except Exception: print(p, '-')"
+    )
     v = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "qiao_commit": sh(["git", "rev-parse", "--short", "HEAD"], cwd=src) or "?",
         "qiao_dirty": "yes" if sh(["git", "status", "--porcelain", "--", "."], cwd=src) else "no",
         "bench_commit": sh(["git", "rev-parse", "--short", "HEAD"], cwd=BENCH) or "?",
         "python": sh([py, "-c", "import sys; print(sys.version.split()[0])"]),
-        "litellm": sh([str(Path(args.litellm_venv) / "bin" / "python"), "-c",
-                       "import importlib.metadata as m; print(m.version('litellm'))"]) or "-",
+        "litellm": sh(
+            [
+                str(Path(args.litellm_venv) / "bin" / "python"),
+                "-c",
+                "import importlib.metadata as m; print(m.version('litellm'))",
+            ]
+        )
+        or "-",
         "node": sh(["node", "--version"]) or "-",
         "kernel": platform.release(),
-        "cpu": next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                     if ln.startswith("model name")), "?"),
+        "cpu": next(
+            (
+                ln.split(":", 1)[1].strip()
+                for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")
+            ),
+            "?",
+        ),
         "cores": str(os.cpu_count()),
         "rustc": sh(["rustc", "--version"]),
     }
@@ -210,8 +262,15 @@ def run_one(t: Target, sc: Scenario, args: argparse.Namespace) -> dict:
     cpu0 = srv.cpu_seconds() if srv else 0.0
     busy0, wall0 = core_busy_seconds(1), time.monotonic()
     if sc.kind == "closed":
-        r = load("closed", t.url, duration=args.duration, warmup=args.warmup, connections=int(sc.level),
-                 grace=args.grace, **common)
+        r = load(
+            "closed",
+            t.url,
+            duration=args.duration,
+            warmup=args.warmup,
+            connections=int(sc.level),
+            grace=args.grace,
+            **common,
+        )
     else:
         dur = args.duration * (2 if sc.level <= 20 and not args.quick else 1)
         r = load("open", t.url, duration=dur, warmup=args.warmup, rate=sc.level, grace=args.grace, **common)
@@ -271,11 +330,19 @@ def summarize(results: list[dict], targets: dict[str, Target], scs: list[Scenari
             d = by.get(("direct", sc.name))
             if not r:
                 continue
-            e = {"throughput_rps": r["throughput_rps"], "p50_ms": r["latency_ms"]["p50"],
-                 "p99_ms": r["latency_ms"]["p99"], "ttfb_p50_ms": r["ttfb_ms"]["p50"],
-                 "ttfb_p99_ms": r["ttfb_ms"]["p99"], "errors": r["errors"], "incomplete": r["incomplete"],
-                 "cpu_ms_per_req": r.get("cpu_ms_per_req"), "peak_rss_mb": r.get("peak_rss_mb"),
-                 "core1_other_pct": r.get("core1_other_pct"), "throughput_rps_all": r["throughput_rps_all"]}
+            e = {
+                "throughput_rps": r["throughput_rps"],
+                "p50_ms": r["latency_ms"]["p50"],
+                "p99_ms": r["latency_ms"]["p99"],
+                "ttfb_p50_ms": r["ttfb_ms"]["p50"],
+                "ttfb_p99_ms": r["ttfb_ms"]["p99"],
+                "errors": r["errors"],
+                "incomplete": r["incomplete"],
+                "cpu_ms_per_req": r.get("cpu_ms_per_req"),
+                "peak_rss_mb": r.get("peak_rss_mb"),
+                "core1_other_pct": r.get("core1_other_pct"),
+                "throughput_rps_all": r["throughput_rps_all"],
+            }
             if sc.kind == "open":
                 e["saturated"] = bool(r["incomplete"] or r["throughput_rps"] < 0.95 * sc.level)
             if d and sc.kind == "open":
@@ -295,9 +362,14 @@ def pick(s: dict, scenario: str, key: str) -> float | None:
 
 
 def best_closed(s: dict, stream: bool) -> float | None:
-    vals = [v["throughput_rps"] for k, v in s.items()
-            if isinstance(v, dict) and k.startswith("closed") and k.endswith(" stream") == stream
-            and k.split()[-1] in ("stream", "non-stream")]
+    vals = [
+        v["throughput_rps"]
+        for k, v in s.items()
+        if isinstance(v, dict)
+        and k.startswith("closed")
+        and k.endswith(" stream") == stream
+        and k.split()[-1] in ("stream", "non-stream")
+    ]
     return max(vals) if vals else None
 
 
@@ -309,48 +381,71 @@ def cpu_at(s: dict, stream: bool) -> float | None:
 def markdown(summary: dict, targets: dict[str, Target], scs: list[Scenario], meta: dict) -> str:
     L: list[str] = []
     live = list(summary)
-    L.append(f"Run {meta['date']}; qiao {meta['qiao_commit']}{' (dirty)' if meta['qiao_dirty'] == 'yes' else ''},"
-             f" litellm {meta['litellm']}, portkey {meta['portkey']}, python {meta['python']},"
-             f" uvicorn {meta.get('uvicorn')}, aiohttp {meta.get('aiohttp')}; {meta['cpu']}, {meta['cores']} cores.")
+    L.append(
+        f"Run {meta['date']}; qiao {meta['qiao_commit']}{' (dirty)' if meta['qiao_dirty'] == 'yes' else ''},"
+        f" litellm {meta['litellm']}, portkey {meta['portkey']}, python {meta['python']},"
+        f" uvicorn {meta.get('uvicorn')}, aiohttp {meta.get('aiohttp')};"
+        f" {meta['cpu']}, {meta['cores']} cores."
+    )
     for n, t in targets.items():
         if t.skipped:
             L.append(f"\n**{n} skipped:** {t.skipped}")
         if t.skipped_stream:
             L.append(f"\n**{n} streaming skipped:** {t.skipped_stream.splitlines()[0][:300]}")
     L.append("\n### Summary (one worker pinned to one core)\n")
-    L.append("| target | closed req/s non-stream (best of c=32/128) | closed req/s stream | added p50 / p99 ms "
-             "@200/s | added TTFB p50 / p99 ms @200/s stream | CPU ms/req @200/s (non-stream / stream) "
-             "| peak RSS MB |")
+    L.append(
+        "| target | closed req/s non-stream (best of c=32/128) | closed req/s stream | added p50 / p99 ms "
+        "@200/s | added TTFB p50 / p99 ms @200/s stream | CPU ms/req @200/s (non-stream / stream) "
+        "| peak RSS MB |"
+    )
     L.append("|---|---:|---:|---:|---:|---:|---:|")
     for n in live:
         s = summary[n]
         ns, st = "open 200/s non-stream", "open 200/s stream"
-        added = "-" if n == "direct" else (f"{fmt(pick(s, ns, 'added_p50_ms'), 3)} / "
-                                            f"{fmt(pick(s, ns, 'added_p99_ms'), 3)}")
-        ttfb = "-" if n == "direct" else (f"{fmt(pick(s, st, 'added_ttfb_p50_ms'), 3)} / "
-                                           f"{fmt(pick(s, st, 'added_ttfb_p99_ms'), 3)}")
+        added = (
+            "-"
+            if n == "direct"
+            else (f"{fmt(pick(s, ns, 'added_p50_ms'), 3)} / {fmt(pick(s, ns, 'added_p99_ms'), 3)}")
+        )
+        ttfb = (
+            "-"
+            if n == "direct"
+            else (f"{fmt(pick(s, st, 'added_ttfb_p50_ms'), 3)} / {fmt(pick(s, st, 'added_ttfb_p99_ms'), 3)}")
+        )
         sat = " (saturated)" if pick(s, ns, "saturated") else ""
-        L.append(f"| {n} | {fmt(best_closed(s, False), 0)} | {fmt(best_closed(s, True), 0)} | {added}{sat} | "
-                 f"{ttfb} | {fmt(cpu_at(s, False), 3)} / {fmt(cpu_at(s, True), 3)} | {fmt(s['peak_rss_mb'], 0)} |")
+        L.append(
+            f"| {n} | {fmt(best_closed(s, False), 0)} | {fmt(best_closed(s, True), 0)} | {added}{sat} | "
+            f"{ttfb} | {fmt(cpu_at(s, False), 3)} / {fmt(cpu_at(s, True), 3)} | {fmt(s['peak_rss_mb'], 0)} |"
+        )
     L.append("\n### Every scenario\n")
-    L.append("| scenario | target | req/s | p50 ms | p99 ms | added p50 / p99 ms | TTFB p50 / p99 ms "
-             "| added TTFB p50 / p99 | errors | CPU ms/req |")
+    L.append(
+        "| scenario | target | req/s | p50 ms | p99 ms | added p50 / p99 ms | TTFB p50 / p99 ms "
+        "| added TTFB p50 / p99 | errors | CPU ms/req |"
+    )
     L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for sc in scs:
         for n in live:
             e = summary[n].get(sc.name)
             if not e:
                 continue
-            added = (f"{fmt(e.get('added_p50_ms'), 3)} / {fmt(e.get('added_p99_ms'), 3)}"
-                     if "added_p50_ms" in e and n != "direct" else "")
+            added = (
+                f"{fmt(e.get('added_p50_ms'), 3)} / {fmt(e.get('added_p99_ms'), 3)}"
+                if "added_p50_ms" in e and n != "direct"
+                else ""
+            )
             if e.get("saturated"):
                 added += " sat."
             ttfb = f"{fmt(e['ttfb_p50_ms'], 3)} / {fmt(e['ttfb_p99_ms'], 3)}" if sc.stream else ""
-            at = (f"{fmt(e.get('added_ttfb_p50_ms'), 3)} / {fmt(e.get('added_ttfb_p99_ms'), 3)}"
-                  if sc.stream and "added_ttfb_p50_ms" in e and n != "direct" else "")
+            at = (
+                f"{fmt(e.get('added_ttfb_p50_ms'), 3)} / {fmt(e.get('added_ttfb_p99_ms'), 3)}"
+                if sc.stream and "added_ttfb_p50_ms" in e and n != "direct"
+                else ""
+            )
             errs = f"{e['errors']}" + (f" ({e['incomplete']} cut)" if e["incomplete"] else "")
-            L.append(f"| {sc.name} | {n} | {fmt(e['throughput_rps'], 0)} | {fmt(e['p50_ms'], 3)} | "
-                     f"{fmt(e['p99_ms'], 3)} | {added} | {ttfb} | {at} | {errs} | {fmt(e['cpu_ms_per_req'], 3)} |")
+            L.append(
+                f"| {sc.name} | {n} | {fmt(e['throughput_rps'], 0)} | {fmt(e['p50_ms'], 3)} | "
+                f"{fmt(e['p99_ms'], 3)} | {added} | {ttfb} | {at} | {errs} | {fmt(e['cpu_ms_per_req'], 3)} |"
+            )
     if "qiao" in summary:
         q = summary["qiao"]
         peers = [p for p in PEERS if p in summary]
@@ -358,11 +453,16 @@ def markdown(summary: dict, targets: dict[str, Target], scs: list[Scenario], met
             L.append("\n### qiao relative to each peer\n")
             L.append("| measure | " + " | ".join(f"qiao / {p}" for p in peers) + " |")
             L.append("|---|" + "---:|" * len(peers))
-            rows = [(sc.name + " req/s", lambda s, sc=sc: pick(s, sc.name, "throughput_rps"))
-                    for sc in scs if sc.kind == "closed"]
-            rows += [("CPU ms/req @200/s non-stream (lower is better)", lambda s: cpu_at(s, False)),
-                     ("CPU ms/req @200/s stream (lower is better)", lambda s: cpu_at(s, True)),
-                     ("peak RSS (lower is better)", lambda s: s["peak_rss_mb"])]
+            rows = [
+                (sc.name + " req/s", lambda s, sc=sc: pick(s, sc.name, "throughput_rps"))
+                for sc in scs
+                if sc.kind == "closed"
+            ]
+            rows += [
+                ("CPU ms/req @200/s non-stream (lower is better)", lambda s: cpu_at(s, False)),
+                ("CPU ms/req @200/s stream (lower is better)", lambda s: cpu_at(s, True)),
+                ("peak RSS (lower is better)", lambda s: s["peak_rss_mb"]),
+            ]
             for label, f in rows:
                 cells = []
                 for p in peers:
@@ -383,8 +483,12 @@ def goals(summary: dict) -> list[str]:
         out.append(f"{label}: {fmt(val, 3)} (goal {goal}): **{state}**")
 
     ns, st = best_closed(q, False), best_closed(q, True)
-    check("closed-loop non-stream req/s", ns, None if ns is None else ns >= GOALS["closed_rps_non_stream"],
-          "≥ 2000")
+    check(
+        "closed-loop non-stream req/s",
+        ns,
+        None if ns is None else ns >= GOALS["closed_rps_non_stream"],
+        "≥ 2000",
+    )
     check("closed-loop stream req/s", st, None if st is None else st >= GOALS["closed_rps_stream"], "≥ 800")
     for p in PEERS:
         if p not in summary:
@@ -404,14 +508,26 @@ def goals(summary: dict) -> list[str]:
     t50 = pick(q, "open 200/s stream", "added_ttfb_p50_ms")
     check("added latency p50 @200/s", a50, None if a50 is None else a50 <= GOALS["added_p50_ms"], "≤ 0.5 ms")
     check("added latency p99 @200/s", a99, None if a99 is None else a99 <= GOALS["added_p99_ms"], "≤ 2 ms")
-    check("added first-byte time p50 @200/s stream", t50, None if t50 is None else t50 <= GOALS["added_ttfb_ms"],
-          "≤ 1 ms")
+    check(
+        "added first-byte time p50 @200/s stream",
+        t50,
+        None if t50 is None else t50 <= GOALS["added_ttfb_ms"],
+        "≤ 1 ms",
+    )
     for stream in (False, True):
         c = cpu_at(q, stream)
-        check(f"CPU per request @200/s {'stream' if stream else 'non-stream'}", c,
-              None if c is None else c <= GOALS["cpu_ms_per_req"], "≤ 0.5 ms")
-    check("peak RSS MB", q["peak_rss_mb"], None if q["peak_rss_mb"] is None else q["peak_rss_mb"] <= GOALS["rss_mb"],
-          "≤ 120 MB")
+        check(
+            f"CPU per request @200/s {'stream' if stream else 'non-stream'}",
+            c,
+            None if c is None else c <= GOALS["cpu_ms_per_req"],
+            "≤ 0.5 ms",
+        )
+    check(
+        "peak RSS MB",
+        q["peak_rss_mb"],
+        None if q["peak_rss_mb"] is None else q["peak_rss_mb"] <= GOALS["rss_mb"],
+        "≤ 120 MB",
+    )
     return out
 
 
@@ -421,11 +537,16 @@ def main() -> None:
     ap.add_argument("--targets", default=",".join(ALL_TARGETS), help="comma-separated subset of %(default)s")
     ap.add_argument("--duration", type=float, help="seconds per measurement (default 10, quick 1.5)")
     ap.add_argument("--warmup", type=float, help="seconds of warm-up before each measurement (default 1)")
-    ap.add_argument("--rounds", type=int, help="interleaved rounds; medians are reported (default 3, quick 1)")
+    ap.add_argument(
+        "--rounds", type=int, help="interleaved rounds; medians are reported (default 3, quick 1)"
+    )
     ap.add_argument("--grace", type=float, default=5.0, help="open loop: seconds a backlog may drain")
     ap.add_argument("--qiao-python", default=os.environ.get("QIAO_PYTHON", "/work/venv/bin/python"))
-    ap.add_argument("--qiao-src", default=os.environ.get("QIAO_SRC", str(ROOT / "src")),
-                    help="directory put on PYTHONPATH for qiao (default: this checkout's src/)")
+    ap.add_argument(
+        "--qiao-src",
+        default=os.environ.get("QIAO_SRC", str(ROOT / "src")),
+        help="directory put on PYTHONPATH for qiao (default: this checkout's src/)",
+    )
     ap.add_argument("--litellm-venv", default=str(BENCH / ".venv-litellm"))
     ap.add_argument("--out", help="result JSON (default bench/results/run-<time>.json)")
     args = ap.parse_args()
@@ -442,8 +563,12 @@ def main() -> None:
     logs.mkdir(parents=True, exist_ok=True)
     build()
     env = {"FAKE_API_BASE": f"http://127.0.0.1:{UPSTREAM_PORT}/v1", "BENCH_KEY": KEY, "PYTHONUNBUFFERED": "1"}
-    upstream = Server("upstream", [str(TARGET / "fake_upstream"), "--port", str(UPSTREAM_PORT)], cpu=0,
-                      log=logs / "upstream.log")
+    upstream = Server(
+        "upstream",
+        [str(TARGET / "fake_upstream"), "--port", str(UPSTREAM_PORT)],
+        cpu=0,
+        log=logs / "upstream.log",
+    )
     targets: dict[str, Target] = {}
     try:
         if not wait_http(f"http://127.0.0.1:{UPSTREAM_PORT}/health", upstream, 10):
@@ -466,19 +591,33 @@ def main() -> None:
                     r = run_one(t, sc, args)
                     r["round"] = rnd
                     results.append(r)
-                    print(f"r{rnd} {sc.name:28s} {t.name:8s} {r['throughput_rps']:8.1f} req/s  p50 {r['latency_ms']['p50']:8.3f}"
-                          f"  p99 {r['latency_ms']['p99']:9.3f} ms  ttfb50 {r['ttfb_ms']['p50']:8.3f}  "
-                          f"err {r['errors']:<5d} cpu/req {fmt(r.get('cpu_ms_per_req'), 3)} ms  "
-                          f"core1 other {r['core1_other_pct']:.0f}%", flush=True)
+                    print(
+                        f"r{rnd} {sc.name:28s} {t.name:8s} {r['throughput_rps']:8.1f} req/s"
+                        f"  p50 {r['latency_ms']['p50']:8.3f}"
+                        f"  p99 {r['latency_ms']['p99']:9.3f} ms  ttfb50 {r['ttfb_ms']['p50']:8.3f}  "
+                        f"err {r['errors']:<5d} cpu/req {fmt(r.get('cpu_ms_per_req'), 3)} ms  "
+                        f"core1 other {r['core1_other_pct']:.0f}%",
+                        flush=True,
+                    )
         summary = summarize(results, targets, scs)
         meta["elapsed_s"] = f"{time.monotonic() - t_start:.0f}"
         md = markdown(summary, targets, scs, meta)
-        out = Path(args.out) if args.out else results_dir / f"run-{stamp}{'-quick' if args.quick else ''}.json"
-        out.write_text(json.dumps({"meta": meta, "args": vars(args),
-                                   "skipped": {n: t.skipped for n, t in targets.items() if t.skipped},
-                                   "skipped_stream": {n: t.skipped_stream for n, t in targets.items()
-                                                      if t.skipped_stream},
-                                   "summary": summary, "runs": results}, indent=2))
+        out = (
+            Path(args.out) if args.out else results_dir / f"run-{stamp}{'-quick' if args.quick else ''}.json"
+        )
+        out.write_text(
+            json.dumps(
+                {
+                    "meta": meta,
+                    "args": vars(args),
+                    "skipped": {n: t.skipped for n, t in targets.items() if t.skipped},
+                    "skipped_stream": {n: t.skipped_stream for n, t in targets.items() if t.skipped_stream},
+                    "summary": summary,
+                    "runs": results,
+                },
+                indent=2,
+            )
+        )
         out.with_suffix(".md").write_text(md + "\n")
         print("\n" + md)
         print(f"\nresults: {out} (+ .md), logs: {logs}")

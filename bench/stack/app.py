@@ -58,12 +58,22 @@ async def _proxy_aiohttp(client: Any, body: bytes, stream: bool, send: Any) -> N
         ctype = resp.headers.get("content-type", "application/json").encode()
         if not stream:
             data = await resp.read()
-            await send({"type": "http.response.start", "status": resp.status,
-                        "headers": [(b"content-type", ctype), (b"content-length", str(len(data)).encode())]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": resp.status,
+                    "headers": [(b"content-type", ctype), (b"content-length", str(len(data)).encode())],
+                }
+            )
             await send({"type": "http.response.body", "body": data})
             return
-        await send({"type": "http.response.start", "status": resp.status,
-                    "headers": [(b"content-type", ctype), (b"cache-control", b"no-cache")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": resp.status,
+                "headers": [(b"content-type", ctype), (b"cache-control", b"no-cache")],
+            }
+        )
         async for chunk in resp.content.iter_any():
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
@@ -74,14 +84,24 @@ async def _proxy_httpx(client: Any, body: bytes, stream: bool, send: Any) -> Non
         resp = await client.post(URL, content=body, headers=HEADERS)
         data = resp.content
         ctype = resp.headers.get("content-type", "application/json").encode()
-        await send({"type": "http.response.start", "status": resp.status_code,
-                    "headers": [(b"content-type", ctype), (b"content-length", str(len(data)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": resp.status_code,
+                "headers": [(b"content-type", ctype), (b"content-length", str(len(data)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": data})
         return
     async with client.stream("POST", URL, content=body, headers=HEADERS) as resp:
         ctype = resp.headers.get("content-type", "text/event-stream").encode()
-        await send({"type": "http.response.start", "status": resp.status_code,
-                    "headers": [(b"content-type", ctype), (b"cache-control", b"no-cache")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": resp.status_code,
+                "headers": [(b"content-type", ctype), (b"cache-control", b"no-cache")],
+            }
+        )
         async for chunk in resp.aiter_raw():
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})

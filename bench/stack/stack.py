@@ -20,12 +20,42 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from procs import BENCH, TARGET, Server, build, load, wait_http  # noqa: E402
 
 SERVERS = {
-    "uvicorn": lambda py, port: [py, "-m", "uvicorn", "app:app", "--port", str(port), "--loop", "uvloop",
-                                 "--http", "httptools", "--workers", "1", "--no-access-log",
-                                 "--log-level", "warning", "--lifespan", "on"],
-    "granian": lambda py, port: [str(Path(py).parent / "granian"), "--interface", "asgi", "--port", str(port),
-                                 "--loop", "uvloop", "--workers", "1", "--runtime-threads", "1",
-                                 "--no-ws", "--log-level", "warning", "app:app"],
+    "uvicorn": lambda py, port: [
+        py,
+        "-m",
+        "uvicorn",
+        "app:app",
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--workers",
+        "1",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--lifespan",
+        "on",
+    ],
+    "granian": lambda py, port: [
+        str(Path(py).parent / "granian"),
+        "--interface",
+        "asgi",
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop",
+        "--workers",
+        "1",
+        "--runtime-threads",
+        "1",
+        "--no-ws",
+        "--log-level",
+        "warning",
+        "app:app",
+    ],
 }
 CLIENTS = ["aiohttp", "httpx"]
 
@@ -42,16 +72,23 @@ def main() -> None:
     build()
     logs = BENCH / "results" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    up = Server("upstream", [str(TARGET / "fake_upstream"), "--port", "9001"], cpu=0, log=logs / "stack-up.log")
+    up = Server(
+        "upstream", [str(TARGET / "fake_upstream"), "--port", "9001"], cpu=0, log=logs / "stack-up.log"
+    )
     combos = [(s, c) for s in SERVERS for c in CLIENTS]
     servers: dict[tuple[str, str], Server] = {}
     port = 9201
     try:
         wait_http("http://127.0.0.1:9001/health", up, 5)
         for s, c in combos:
-            srv = Server(f"{s}+{c}", SERVERS[s](args.python, port), cpu=1, cwd=Path(__file__).parent,
-                         env={"STACK_CLIENT": c, "STACK_UPSTREAM": "http://127.0.0.1:9001/v1"},
-                         log=logs / f"stack-{s}-{c}.log")
+            srv = Server(
+                f"{s}+{c}",
+                SERVERS[s](args.python, port),
+                cpu=1,
+                cwd=Path(__file__).parent,
+                env={"STACK_CLIENT": c, "STACK_UPSTREAM": "http://127.0.0.1:9001/v1"},
+                log=logs / f"stack-{s}-{c}.log",
+            )
             if not wait_http(f"http://127.0.0.1:{port}/", srv, 20):
                 raise SystemExit(f"{s}+{c} did not start:\n{srv.tail()}")
             srv.url = f"http://127.0.0.1:{port}/v1/chat/completions"  # type: ignore[attr-defined]
@@ -65,9 +102,16 @@ def main() -> None:
                     srv = servers[(s, c)]
                     srv.resume()
                     cpu0 = srv.cpu_seconds()
-                    r = load("closed", srv.url, key="sk-bench", stream=stream,  # type: ignore[attr-defined]
-                             duration=args.duration, warmup=args.warmup, connections=args.concurrency,
-                             label=f"{s}+{c}")
+                    r = load(
+                        "closed",
+                        srv.url,
+                        key="sk-bench",
+                        stream=stream,  # type: ignore[attr-defined]
+                        duration=args.duration,
+                        warmup=args.warmup,
+                        connections=args.concurrency,
+                        label=f"{s}+{c}",
+                    )
                     cpu = srv.cpu_seconds() - cpu0
                     reqs = r["ok"] * (args.duration + args.warmup) / args.duration
                     r["cpu_ms_per_req"] = cpu * 1000 / reqs if reqs else None
@@ -76,27 +120,47 @@ def main() -> None:
                     srv.pause()
                     key = f"{s}+{c}" + (" stream" if stream else "")
                     results.setdefault(key, []).append(r)
-                    print(f"round {rnd + 1} {key:28s} {r['throughput_rps']:8.0f} req/s  "
-                          f"p50 {r['latency_ms']['p50']:.2f} ms  errors {r['errors']}  "
-                          f"cpu {r['cpu_ms_per_req'] or 0:.3f} ms/req", flush=True)
-        summary = {k: {"rps_median": statistics.median(x["throughput_rps"] for x in v),
-                       "rps_all": [x["throughput_rps"] for x in v],
-                       "cpu_ms_per_req": statistics.median(x["cpu_ms_per_req"] or 0 for x in v),
-                       "p50_ms": statistics.median(x["latency_ms"]["p50"] for x in v),
-                       "errors": sum(x["errors"] for x in v),
-                       "peak_rss_mb": max(x["peak_rss_mb"] for x in v)}
-                   for k, v in results.items()}
+                    print(
+                        f"round {rnd + 1} {key:28s} {r['throughput_rps']:8.0f} req/s  "
+                        f"p50 {r['latency_ms']['p50']:.2f} ms  errors {r['errors']}  "
+                        f"cpu {r['cpu_ms_per_req'] or 0:.3f} ms/req",
+                        flush=True,
+                    )
+        summary = {
+            k: {
+                "rps_median": statistics.median(x["throughput_rps"] for x in v),
+                "rps_all": [x["throughput_rps"] for x in v],
+                "cpu_ms_per_req": statistics.median(x["cpu_ms_per_req"] or 0 for x in v),
+                "p50_ms": statistics.median(x["latency_ms"]["p50"] for x in v),
+                "errors": sum(x["errors"] for x in v),
+                "peak_rss_mb": max(x["peak_rss_mb"] for x in v),
+            }
+            for k, v in results.items()
+        }
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps({"time": time.strftime("%Y-%m-%d %H:%M:%S"),
-                                              "concurrency": args.concurrency, "duration_s": args.duration,
-                                              "summary": summary, "runs": results}, indent=2))
-        print(f"\n| stack (c={args.concurrency}, 1 worker, 1 core) | non-stream req/s | CPU ms/req "
-              "| stream req/s | CPU ms/req |")
+        Path(args.out).write_text(
+            json.dumps(
+                {
+                    "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+                    "concurrency": args.concurrency,
+                    "duration_s": args.duration,
+                    "summary": summary,
+                    "runs": results,
+                },
+                indent=2,
+            )
+        )
+        print(
+            f"\n| stack (c={args.concurrency}, 1 worker, 1 core) | non-stream req/s | CPU ms/req "
+            "| stream req/s | CPU ms/req |"
+        )
         print("|---|---:|---:|---:|---:|")
         for s, c in combos:
             a, b = summary[f"{s}+{c}"], summary[f"{s}+{c} stream"]
-            print(f"| {s} + {c} | {a['rps_median']:.0f} | {a['cpu_ms_per_req']:.3f} "
-                  f"| {b['rps_median']:.0f} | {b['cpu_ms_per_req']:.3f} |")
+            print(
+                f"| {s} + {c} | {a['rps_median']:.0f} | {a['cpu_ms_per_req']:.3f} "
+                f"| {b['rps_median']:.0f} | {b['cpu_ms_per_req']:.3f} |"
+            )
     finally:
         for srv in servers.values():
             srv.stop()
