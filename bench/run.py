@@ -345,7 +345,7 @@ def summarize(results: list[dict], targets: dict[str, Target], scs: list[Scenari
             }
             if sc.kind == "open":
                 e["saturated"] = bool(r["incomplete"] or r["throughput_rps"] < 0.95 * sc.level)
-            if d and sc.kind == "open":
+            if d and sc.kind == "open" and r["ok"]:
                 e["added_p50_ms"] = r["latency_ms"]["p50"] - d["latency_ms"]["p50"]
                 e["added_p99_ms"] = r["latency_ms"]["p99"] - d["latency_ms"]["p99"]
                 e["added_ttfb_p50_ms"] = r["ttfb_ms"]["p50"] - d["ttfb_ms"]["p50"]
@@ -467,7 +467,7 @@ def markdown(summary: dict, targets: dict[str, Target], scs: list[Scenario], met
                 cells = []
                 for p in peers:
                     a, b = f(q), f(summary[p])
-                    cells.append(f"{a / b:.1f}×" if a and b else "-")
+                    cells.append(f"{a / b:.2g}×" if a and b else "-")
                 L.append(f"| {label} | " + " | ".join(cells) + " |")
         L.append("\n### qiao against its targets\n")
         L.extend(f"- {line}" for line in goals(summary))
@@ -549,7 +549,22 @@ def main() -> None:
     )
     ap.add_argument("--litellm-venv", default=str(BENCH / ".venv-litellm"))
     ap.add_argument("--out", help="result JSON (default bench/results/run-<time>.json)")
+    ap.add_argument("--report", metavar="RUN_JSON", help="only re-render the Markdown of an earlier run")
     args = ap.parse_args()
+    if args.report:
+        data = json.loads(Path(args.report).read_text())
+        tg = {n: Target(n, "") for n in data["summary"]}
+        for n, why in data.get("skipped", {}).items():
+            tg[n] = Target(n, "", skipped=why)
+        for n, why in data.get("skipped_stream", {}).items():
+            tg[n].skipped_stream = why
+        a = argparse.Namespace(**data["args"])
+        groups: dict[str, list[dict]] = {}
+        for r in data["runs"]:
+            groups.setdefault(r["target"], []).append(r)
+        scs = scenarios(a.quick)
+        print(markdown(summarize(data["runs"], tg, scs), tg, scs, data["meta"]))
+        return
     args.duration = args.duration or (1.5 if args.quick else 5.0)
     args.rounds = args.rounds or (1 if args.quick else 3)
     args.warmup = args.warmup or (0.5 if args.quick else 1.0)
