@@ -541,7 +541,7 @@ def main() -> None:
         "--rounds", type=int, help="interleaved rounds; medians are reported (default 3, quick 1)"
     )
     ap.add_argument("--grace", type=float, default=5.0, help="open loop: seconds a backlog may drain")
-    ap.add_argument("--qiao-python", default=os.environ.get("QIAO_PYTHON", "/work/venv/bin/python"))
+    ap.add_argument("--qiao-python", default=os.environ.get("QIAO_PYTHON", sys.executable))
     ap.add_argument(
         "--qiao-src",
         default=os.environ.get("QIAO_SRC", str(ROOT / "src")),
