@@ -234,7 +234,7 @@ def classify_code(provider: str, code: int, message: str, body: bytes | None, st
     """Map an ERNIE ``error_code`` (an int, in a 200 body on v1) to the error tree."""
     cls, meaning = _CODES.get(code, (UpstreamError if code < 336000 or code >= 336200 else InvalidRequest,
                                      "error"))
-    text = message or meaning
+    text = f"{message} ({meaning})" if message and code == 17 else (message or meaning)
     low = text.lower()
     if cls is InvalidRequest and ("too long" in low or "exceed" in low and "length" in low):
         cls = ContextLengthExceeded
