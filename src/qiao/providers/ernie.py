@@ -39,7 +39,14 @@ from typing import Any, ClassVar
 import orjson
 
 from ..catalogue import Capabilities, ModelSpec, PriceTier
-from ..errors import ContentFiltered, QiaoError, UpstreamError, provider_error
+from ..errors import (
+    ContentFiltered,
+    InsufficientQuota,
+    ModelNotFound,
+    QiaoError,
+    UpstreamError,
+    provider_error,
+)
 from ..types import ChatChunk, ChatRequest, ChatResponse
 from ._ernie_wire import FINISH, clamp_temperature, classify_code, content_filtered, repair_messages
 from .base import Call, SSEEvent, StreamState, WireResponse
@@ -231,12 +238,14 @@ class Ernie(OpenAICompatible):
         err = obj.get("error") if isinstance(obj, dict) else None
         if isinstance(err, dict):
             words = f"{err.get('code') or ''} {err.get('type') or ''} {err.get('message') or ''}".lower()
+            kw: dict[str, Any] = {"vendor_code": err.get("code"), "upstream_status": status,
+                                  "body": resp.body if resp else None}
             if "insufficient" in words or "arrear" in words or "欠费" in words:
-                from ..errors import InsufficientQuota
-
                 return provider_error(InsufficientQuota, self.name, str(err.get("message") or "insufficient"),
-                                      vendor_code=err.get("code"), upstream_status=status,
-                                      body=resp.body if resp else None)
+                                      **kw)
+            if err.get("code") == "invalid_model":
+                return provider_error(ModelNotFound, self.name, str(err.get("message") or "invalid model"),
+                                      param="model", **kw)
         return super().classify_body(obj, status, resp, call)
 
 
