@@ -117,7 +117,8 @@ def test_build_chat_tools_and_choice() -> None:
 def test_build_chat_tool_round_trip_and_parallel_calls() -> None:
     fa = {"name": "get_weather", "arguments": '{"city":"A"}'}
     fb = {"name": "get_time", "arguments": '{"tz":"B"}'}
-    calls = [{"id": "c1", "type": "function", "function": fa}, {"id": "c2", "type": "function", "function": fb}]
+    calls = [{"id": "c1", "type": "function", "function": fa},
+             {"id": "c2", "type": "function", "function": fb}]
     _, b = body_of(req([
         {"role": "user", "content": "weather and time?"},
         {"role": "assistant", "content": None, "tool_calls": calls},
