@@ -226,3 +226,15 @@ def test_stream_filtered_midway_and_cut(client: OpenAI, slug: str) -> None:
         list(client.chat.completions.create(
             model=CHAT[slug], stream=True,
             messages=[{"role": "user", "content": "Tell me a long story [[emulate:cut_stream]]"}]))
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_stream_error_before_the_first_byte_has_a_status(client: OpenAI, slug: str) -> None:
+    # v1 answers a failed stream start with a plain JSON body in HTTP 200; v2 with HTTP 429
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(model=CHAT[slug], stream=True,
+                                       messages=[{"role": "user", "content": "hi [[emulate:rate_limited]]"}])
+    with pytest.raises(openai.BadRequestError) as ei:
+        client.chat.completions.create(model=CHAT[slug], stream=True,
+                                       messages=[{"role": "user", "content": "hi [[emulate:filtered]]"}])
+    assert ei.value.code == "content_filter"

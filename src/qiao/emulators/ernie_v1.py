@@ -8,7 +8,8 @@ Paths:
   ``"Client authentication failed"``, another grant type → 400 ``unsupported_grant_type``.
 * ``POST /rpc/2.0/ai_custom/v1/wenxinworkshop/chat/{slug}?access_token=…`` and ``…/embeddings/{slug}``.
 
-The credential (``options.credential``) is ``API_KEY:SECRET_KEY``; default ``ernie-demo-ak:ernie-demo-sk``.
+The credential (``options.credential``) is ``API_KEY:SECRET_KEY``; default ``ernie-demo-ak:ernie-demo-sk``
+(``""``: any key pair gets a token; tokens are still checked).
 Tokens are remembered with their expiry (``app.tokens``; ``app.token_lifetime`` seconds, 30 days by
 default): a missing or unknown token → ``error_code`` 110, an expired one → 111. **Every error is an
 HTTP 200 JSON body** ``{"error_code", "error_msg", "id"}``, including on a stream request (plain JSON,
@@ -179,9 +180,9 @@ def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
         if req.q("grant_type") != "client_credentials":
             return json_response({"error": "unsupported_grant_type",
                                   "error_description": "The authorization grant type is not supported"}, 400)
-        if req.q("client_id") != ak:
+        if cred and req.q("client_id") != ak:
             return json_response({"error": "invalid_client", "error_description": "unknown client id"}, 401)
-        if req.q("client_secret") != sk:
+        if cred and req.q("client_secret") != sk:
             return json_response({"error": "invalid_client",
                                   "error_description": "Client authentication failed"}, 401)
         counter["tok"] += 1

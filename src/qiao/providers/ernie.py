@@ -150,7 +150,7 @@ class Ernie(OpenAICompatible):
         super().__init__(auth=BearerAuth(), models=MODELS)
         self.unsupported = UNSUPPORTED
         self.native_extras = frozenset({"penalty_score", "web_search", "disable_search", "enable_citation",
-                                        "enable_trace", "extra_parameters", "metadata"})
+                                        "enable_trace", "extra_parameters"})
 
     # ---- request --------------------------------------------------------------------------------------
     def adjust_body(self, body: dict[str, Any], req: ChatRequest, call: Call) -> None:
@@ -164,7 +164,7 @@ class Ernie(OpenAICompatible):
             body["max_completion_tokens"] = max(2, limit)
         body.pop("parallel_tool_calls", None)
         body.pop("n", None)  # only n=1 gets here (capabilities)
-        for k in ("store", "service_tier", "prompt_cache_key", "safety_identifier"):
+        for k in ("store", "service_tier", "prompt_cache_key", "safety_identifier", "metadata"):
             body.pop(k, None)
 
     # ---- answers --------------------------------------------------------------------------------------

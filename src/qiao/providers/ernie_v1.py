@@ -304,8 +304,7 @@ class ErnieV1(Provider):
         self.auth = BaiduOAuth()
         self.unsupported = UNSUPPORTED
         self.native_extras = frozenset({"penalty_score", "disable_search", "enable_citation", "enable_trace",
-                                        "enable_system_memory", "system_memory_id", "min_output_tokens",
-                                        "metadata"})
+                                        "enable_system_memory", "system_memory_id", "min_output_tokens"})
 
     def _url(self, call: Call, kind: str) -> str:
         return f"{self.base_url(call.account)}{RPC}/{kind}/{call.spec.wire_name}"
@@ -372,7 +371,7 @@ class ErnieV1(Provider):
                 body["tool_choice"] = {"type": "function", "function": {"name": name}}
         if req.response_format is not None and req.response_format.type == "json_object":
             body["response_format"] = "json_object"
-        for k in self.native_extras - {"metadata"}:
+        for k in self.native_extras:
             if req.model_extra and req.model_extra.get(k) is not None:
                 body[k] = req.model_extra[k]
         return body
