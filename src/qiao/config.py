@@ -59,26 +59,35 @@ def hash_key(key: str) -> str:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class ServerConfig(_Strict):
     host: str = "127.0.0.1"
+    """Interface to bind (``0.0.0.0`` for all)."""
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    """TCP port."""
     workers: Annotated[int, Field(ge=1, le=64)] = 1
+    """Worker processes sharing the port (one event loop each)."""
     graceful_timeout_s: Annotated[float, Field(ge=0)] = 30.0
     """On SIGTERM: how long in-flight requests and streams may run on before they are cut."""
     max_body_bytes: Annotated[int, Field(ge=1024)] = 32 * 1024 * 1024
+    """Larger request bodies get 413."""
     drop_params: bool = False
     """Default for every route: drop parameters a provider cannot honour (named in
     ``x-qiao-dropped-params``) instead of answering 400 ``unsupported_parameter``."""
     connect_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    """Upstream TCP/TLS connect timeout."""
     first_byte_timeout_s: Annotated[float, Field(gt=0)] = 120.0
+    """Upstream time to answer headers / first stream event."""
     total_timeout_s: Annotated[float, Field(gt=0)] = 600.0
+    """Upstream time for a whole non-streaming answer."""
     allow_anonymous: bool = False
     """Serve requests without an API key (a private, local gateway). Off by default."""
     access_log: bool = False
+    """uvicorn's access log (off: hot-path numbers go to metrics)."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """Level of the JSON logs on stderr."""
 
 
 class DatabaseConfig(_Strict):
@@ -119,8 +128,11 @@ class AccountLimits(_Strict):
     """Outbound caps matching the account's real quota (filled by the routing feature)."""
 
     rpm: Annotated[int, Field(ge=1)] | None = None
+    """Requests per minute."""
     tpm: Annotated[int, Field(ge=1)] | None = None
+    """Tokens per minute."""
     concurrency: Annotated[int, Field(ge=1)] | None = None
+    """Requests in flight at once."""
 
 
 class GrantConfig(_Strict):
@@ -144,17 +156,25 @@ class AccountConfig(_Strict):
     credential: SecretStr | None = None
     """In the provider's own format, e.g. ``API_KEY:SECRET_KEY`` for ernie_v1. Use ``${ENV_VAR}``."""
     base_url: str | None = None
+    """Override the provider's default API root (e.g. a private deployment or an emulator)."""
     proxy: str | None = None
+    """HTTP(S) proxy URL for this account (``http://user:pass@host:port``)."""
     ca_bundle: str | None = None
+    """PEM file of CA certificates to trust for this account (e.g. a corporate proxy)."""
     headers: dict[str, str] = {}
+    """Extra headers sent upstream with every request of this account."""
     options: dict[str, Any] = {}
     """Provider-specific options (e.g. ``api_version`` for Azure)."""
     models: list[str] | None = None
     """Restrict this account to these model ids (default: the provider's whole catalogue)."""
     weight: Annotated[int, Field(ge=0)] = 1
+    """Share of requests among accounts of the same provider (0 = standby)."""
     limits: AccountLimits = AccountLimits()
+    """Outbound caps matching the account's real quota."""
     balance: str | None = None
+    """Paid balance, if known (for the ledger), in CNY."""
     grants: list[GrantConfig] = []
+    """Free grants of this account (token or money amounts, models covered, validity)."""
 
     @property
     def account_name(self) -> str:
@@ -166,7 +186,9 @@ class TargetConfig(_Strict):
 
     target: str
     weight: Annotated[int, Field(ge=0)] = 1
+    """Share of requests for the ``weighted`` strategy."""
     params: dict[str, Any] = {}
+    """Request parameters forced on this target (e.g. ``temperature: 0.3``)."""
 
     @field_validator("target")
     @classmethod
@@ -181,10 +203,15 @@ class RouteConfig(_Strict):
 
     targets: Annotated[list[TargetConfig], Field(min_length=1)]
     strategy: Literal["priority", "weighted", "least_latency", "cheapest", "grants_first"] = "priority"
+    """How a target is chosen (``priority``: in order, the next on failure)."""
     drop_params: bool | None = None
+    """Override ``server.drop_params`` for this route."""
     max_attempts: Annotated[int, Field(ge=1)] = 3
+    """Upstream attempts per request, fallbacks included."""
     fallback_on_content_filter: bool = False
+    """Try the next target when a provider refuses on content safety."""
     fallback_on_context_length: bool = True
+    """Try the next target when the prompt exceeds a model's context window."""
     connect_timeout_s: float | None = None
     first_byte_timeout_s: float | None = None
     total_timeout_s: float | None = None
@@ -216,15 +243,23 @@ class Settings(_Strict):
     """The whole configuration."""
 
     server: ServerConfig = ServerConfig()
+    """HTTP server and request handling."""
     database: DatabaseConfig = DatabaseConfig()
+    """Where state lives."""
     admin: AdminConfig = AdminConfig()
+    """The admin API."""
     keys: list[GatewayKey] = []
+    """Static gateway API keys (clients send one as ``Authorization: Bearer``)."""
     accounts: list[AccountConfig] = []
+    """Provider accounts."""
     aliases: dict[str, AliasValue] = {}
     """Public name → target(s), e.g. ``gpt-4o: [zhipu/glm-4-plus, ernie/ernie-4.0-8k]`` (in order)."""
     routes: dict[str, RouteConfig] = {}
+    """Public name (``*`` wildcards allowed) → route with strategy and targets."""
     tenants: list[TenantConfig] = []
+    """Tenants with budgets and limits (used by the key and ledger system)."""
     limits: LimitsConfig = LimitsConfig()
+    """Reservation and currency settings of the ledger."""
     source: str | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")

@@ -58,7 +58,7 @@ __all__ = [
 class QiaoError(Exception):
     """Base error: knows its HTTP status, OpenAI error type and code, and whether a retry may help."""
 
-    status: ClassVar[int] = 500
+    status: int = 500
     type: ClassVar[str] = "server_error"
     default_code: ClassVar[str | None] = None
     retryable_default: ClassVar[bool] = False
@@ -205,15 +205,13 @@ class AllProvidersFailed(QiaoError):
         )
         self.attempts = attempts
         self._last = last
+        self.status = last.status  # the client sees the status of the last attempt's class
+        self.retryable = last.retryable
 
     def to_openai(self) -> dict[str, Any]:
         body = super().to_openai()
         body["error"]["type"] = self._last.type
         return body
-
-    @property
-    def status_of_last(self) -> int:
-        return self._last.status
 
 
 _SECRETISH = re.compile(

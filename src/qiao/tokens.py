@@ -4,8 +4,10 @@ Two estimators:
 
 * :func:`count` — exact for OpenAI's ``o200k_base`` (GPT-4o family) using the ``bpe-openai`` wheel, which
   carries the vocabulary inside the package: nothing is downloaded (tiktoken downloads its vocabularies on
-  first use, which fails offline and on air-gapped servers). Loading takes a couple of seconds, so the
-  server loads it in a thread at start; until it is loaded, :func:`count` falls back to :func:`quick`.
+  first use, which fails offline and on air-gapped servers). Loading takes a couple of seconds and about
+  70 MB, so it happens in a background thread the first time an exact count is wanted (most requests
+  never need one: a request that obviously fits its context window is not tokenised, and providers
+  report usage); until it is loaded, :func:`count` falls back to :func:`quick`.
 * :func:`quick` — a regex estimate: one token per CJK character, per word, per digit and per symbol.
   Microseconds, no vocabulary. Its error against o200k is measured by ``tests/test_tokens.py`` and
   documented in ``docs/tokens.md``.
@@ -48,9 +50,13 @@ def load_exact() -> bool:
     with _lock:
         if _enc is None:
             try:
-                import bpe_openai
+                import warnings
 
-                _enc = bpe_openai.get_encoding("o200k_base")
+                with warnings.catch_warnings():  # it uses a deprecated importlib.resources call
+                    warnings.simplefilter("ignore")
+                    import bpe_openai
+
+                    _enc = bpe_openai.get_encoding("o200k_base")
             except Exception:  # pragma: no cover - the wheel is a dependency; degrade to quick()
                 return False
     return True
@@ -60,12 +66,25 @@ def is_exact() -> bool:
     return _enc is not None
 
 
+_loading: threading.Thread | None = None
+
+
+def _start_loading() -> None:
+    global _loading
+    with _lock:
+        if _loading is None:
+            _loading = threading.Thread(target=load_exact, name="qiao-vocabulary", daemon=True)
+            _loading.start()
+
+
 def count(text: str) -> int:
-    """Exact o200k count when the vocabulary is loaded, else :func:`quick`."""
+    """Exact o200k count when the vocabulary is loaded, else :func:`quick` (and start loading it)."""
     if not text:
         return 0
     enc = _enc
     if enc is None:
+        if _loading is None:
+            _start_loading()
         return quick(text)
     return len(enc.encode_ordinary(text))
 

@@ -298,7 +298,11 @@ class ToolCall:
     arguments: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
 
 
 @dataclass(slots=True)
@@ -343,7 +347,7 @@ class ChatResponse:
     system_fingerprint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "id": self.id,
             "object": "chat.completion",
             "created": self.created,
@@ -351,8 +355,10 @@ class ChatResponse:
             "choices": [c.to_dict() for c in self.choices],
             "usage": self.usage.to_dict(),
             "service_tier": "default",
-            "system_fingerprint": self.system_fingerprint,
         }
+        if self.system_fingerprint:
+            out["system_fingerprint"] = self.system_fingerprint
+        return out
 
 
 @dataclass(slots=True)
@@ -411,8 +417,12 @@ class ChunkChoice:
     finish_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "delta": self.delta.to_dict(), "logprobs": None,
-                "finish_reason": self.finish_reason}
+        return {
+            "index": self.index,
+            "delta": self.delta.to_dict(),
+            "logprobs": None,
+            "finish_reason": self.finish_reason,
+        }
 
 
 @dataclass(slots=True)

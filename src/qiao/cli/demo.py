@@ -40,8 +40,9 @@ def _free_socket(host: str, port: int = 0) -> socket.socket:
     return s
 
 
-def build_demo_config(emulator_urls: dict[str, str], key: str, data_dir: Path, host: str,
-                      port: int) -> dict[str, Any]:
+def build_demo_config(
+    emulator_urls: dict[str, str], key: str, data_dir: Path, host: str, port: int
+) -> dict[str, Any]:
     """The demo's config: one account per provider with an emulator, aliases to the best candidates."""
     from ..config import hash_key
     from ..providers._registry import get_provider
@@ -98,8 +99,10 @@ def run_demo(host: str, port: int, key: str | None, data_dir: str | None) -> int
     real_port = gw_sock.getsockname()[1]
     cfg = build_demo_config(urls, key, ddir, host, real_port)
     cfg_path = ddir / "qiao.yaml"
-    header = ("# Written by `qiao demo`. Credentials here belong to the built-in emulators, not to real "
-              "providers.\n# The gateway key is stored only as its SHA-256.\n")
+    header = (
+        "# Written by `qiao demo`. Credentials here belong to the built-in emulators, not to real "
+        "providers.\n# The gateway key is stored only as its SHA-256.\n"
+    )
     cfg_path.write_text(header + yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True), encoding="utf-8")
     settings = load_settings(cfg_path)
     setup_logging(settings.server.log_level)
@@ -107,8 +110,11 @@ def run_demo(host: str, port: int, key: str | None, data_dir: str | None) -> int
     gw_app = GatewayApp(settings)
     gw = QiaoServer(uvicorn_config(gw_app, settings, host, real_port), gw_app)
     emu_servers = [
-        _QuietServer(uvicorn.Config(app, log_level="warning", lifespan="on", loop="uvloop", http="httptools",
-                                    access_log=False))
+        _QuietServer(
+            uvicorn.Config(
+                app, log_level="warning", lifespan="on", loop="uvloop", http="httptools", access_log=False
+            )
+        )
         for _, app, _ in emulators
     ]
 
@@ -116,10 +122,12 @@ def run_demo(host: str, port: int, key: str | None, data_dir: str | None) -> int
     aliases = ", ".join(sorted(cfg["aliases"]))
 
     async def main() -> None:
-        tasks = [asyncio.ensure_future(s.serve(sockets=[sock])) for s, (_, _, sock) in zip(emu_servers,
-                                                                                            emulators, strict=True)]
+        tasks = [
+            asyncio.ensure_future(s.serve(sockets=[sock]))
+            for s, (_, _, sock) in zip(emu_servers, emulators, strict=True)
+        ]
         gw_task = asyncio.ensure_future(gw.serve(sockets=[gw_sock]))
-        while not gw.started and not gw_task.done():
+        while not gw.started and not gw_task.done():  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
             await asyncio.sleep(0.05)
         if gw.started:
             _banner(base, key, ddir, cfg_path, [n for n, _, _ in emulators], aliases)
@@ -149,13 +157,15 @@ def _banner(base: str, key: str, ddir: Path, cfg_path: Path, providers: list[str
         f"  aliases  : {aliases}   (and every model as PROVIDER/MODEL: GET {base}/models)",
         "",
         "curl:",
-        f"  curl {base}/chat/completions -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\",
-        "    -d '{\"model\": \"gpt-4o\", \"messages\": [{\"role\": \"user\", \"content\": \"你好\"}]}'",
+        f"  curl {base}/chat/completions -H 'Authorization: Bearer {key}' \\",
+        "    -H 'Content-Type: application/json' \\",
+        '    -d \'{"model": "gpt-4o", "messages": [{"role": "user", "content": "你好"}]}\'',
         "",
         "Python (openai SDK):",
         "  from openai import OpenAI",
-        f"  client = OpenAI(base_url=\"{base}\", api_key=\"{key}\")",
-        "  r = client.chat.completions.create(model=\"gpt-4o\", messages=[{\"role\": \"user\", \"content\": \"你好\"}])",
+        f'  client = OpenAI(base_url="{base}", api_key="{key}")',
+        '  r = client.chat.completions.create(model="gpt-4o",',
+        '                                     messages=[{"role": "user", "content": "你好"}])',
         "  print(r.choices[0].message.content)",
         "",
         "Press Ctrl+C to stop.",

@@ -31,8 +31,14 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--config", "config", required=True, type=click.Path(dir_okay=False),
-              envvar="QIAO_CONFIG", help="YAML or TOML config file.")
+@click.option(
+    "--config",
+    "config",
+    required=True,
+    type=click.Path(dir_okay=False),
+    envvar="QIAO_CONFIG",
+    help="YAML or TOML config file.",
+)
 @click.option("--host", default=None, help="Interface to bind (default: server.host).")
 @click.option("--port", default=None, type=int, help="Port (default: server.port).")
 @click.option("--workers", default=None, type=int, help="Worker processes (default: server.workers).")
@@ -48,8 +54,12 @@ def serve(config: str, host: str | None, port: int | None, workers: int | None) 
 @click.option("--port", default=8000, show_default=True, type=int, help="Gateway port (0 = any free port).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--key", default=None, help="API key to accept (default: a fresh sk-qiao-… key).")
-@click.option("--data-dir", default=None, type=click.Path(file_okay=False),
-              help="Where qiao.yaml and the SQLite file go (default: a temporary directory).")
+@click.option(
+    "--data-dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Where qiao.yaml and the SQLite file go (default: a temporary directory).",
+)
 def demo(port: int, host: str, key: str | None, data_dir: str | None) -> None:
     """Gateway + every provider emulator, offline, in one command."""
     from .demo import run_demo
@@ -61,19 +71,26 @@ def demo(port: int, host: str, key: str | None, data_dir: str | None) -> None:
 @click.argument("provider")
 @click.option("--port", default=9000, show_default=True, type=int)
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--credential", default=None,
-              help="Credential the emulator accepts, in the provider's own format: openai_compat and the "
-                   "OpenAI-shaped providers take the key; ernie the bearer key (bce-v3/ALTAK-…/…); ernie_v1 "
-                   "API_KEY:SECRET_KEY; zhipu id.secret; sensenova ACCESS_KEY_ID:SECRET; spark "
-                   "APP_ID:API_KEY:API_SECRET; ignored by providers without auth. Default: the provider's "
-                   "demo credential (shown at start).")
-@click.option("--scenario", default=None,
-              help="Fault for every request: rate_limited, bad_key, filtered, filtered_midway, server_error, "
-                   "overloaded, insufficient_quota, slow_first_byte[=SECONDS], cut_stream, hang. Per request: "
-                   "header 'X-Emulator-Scenario: NAME' or the marker [[emulate:NAME]] in the prompt.")
+@click.option(
+    "--credential",
+    default=None,
+    help="Credential the emulator accepts, in the provider's own format: openai_compat and the "
+    "OpenAI-shaped providers take the key; ernie the bearer key (bce-v3/ALTAK-…/…); ernie_v1 "
+    "API_KEY:SECRET_KEY; zhipu id.secret; sensenova ACCESS_KEY_ID:SECRET; spark "
+    "APP_ID:API_KEY:API_SECRET; ignored by providers without auth. Default: the provider's "
+    "demo credential (shown at start).",
+)
+@click.option(
+    "--scenario",
+    default=None,
+    help="Fault for every request: rate_limited, bad_key, filtered, filtered_midway, server_error, "
+    "overloaded, insufficient_quota, slow_first_byte[=SECONDS], cut_stream, hang. Per request: "
+    "header 'X-Emulator-Scenario: NAME' or the marker [[emulate:NAME]] in the prompt.",
+)
 @click.option("--chunk-delay", default=0.0, type=float, help="Seconds between stream events.")
-def emulate(provider: str, port: int, host: str, credential: str | None, scenario: str | None,
-            chunk_delay: float) -> None:
+def emulate(
+    provider: str, port: int, host: str, credential: str | None, scenario: str | None, chunk_delay: float
+) -> None:
     """Run one provider's emulator standalone (test your code offline against it)."""
     from .emulate import run_emulator
 
@@ -112,7 +129,9 @@ def config_check(config: str) -> None:
         r = Resolver(settings)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"ok: {len(settings.accounts)} accounts, {len(r.served)} served models, {len(r.routes)} routes")
+    click.echo(
+        f"ok: {len(settings.accounts)} accounts, {len(r.served)} served models, {len(r.routes)} routes"
+    )
 
 
 @main.command("providers")
@@ -121,8 +140,10 @@ def providers_cmd(as_json: bool) -> None:
     """List the provider adapters this qiao knows."""
     from ..providers._registry import all_providers
 
-    rows = [{"slug": p.name, "name": p.display_name, "models": len(p.models), "credential": p.credential_format}
-            for p in all_providers()]
+    rows = [
+        {"slug": p.name, "name": p.display_name, "models": len(p.models), "credential": p.credential_format}
+        for p in all_providers()
+    ]
     if as_json:
         import orjson
 
@@ -149,10 +170,33 @@ def models_cmd(config: str, as_json: bool) -> None:
     if as_json:
         import orjson
 
-        click.echo(orjson.dumps([{"id": n, "owned_by": o} for n, o in names], option=orjson.OPT_INDENT_2).decode())
+        click.echo(
+            orjson.dumps([{"id": n, "owned_by": o} for n, o in names], option=orjson.OPT_INDENT_2).decode()
+        )
         return
     for n, o in names:
         click.echo(f"{n}\t{o}")
+
+
+@main.command("docs")
+@click.option("--write", is_flag=True, help="Regenerate the files (default: check they are current).")
+def docs_cmd(write: bool) -> None:
+    """Regenerate or check docs/configuration.md and docs/providers.md (generated from the code)."""
+    from ..docgen import GENERATED, write_all
+
+    root = Path.cwd()
+    if write:
+        changed = write_all(root)
+        click.echo("updated: " + ", ".join(changed) if changed else "docs are current")
+        return
+    stale = [
+        rel
+        for rel, fn in GENERATED.items()
+        if not (root / rel).exists() or (root / rel).read_text(encoding="utf-8") != fn()
+    ]
+    if stale:
+        raise click.ClickException(f"stale: {', '.join(stale)}; run `qiao docs --write`")
+    click.echo("docs are current")
 
 
 def _register_optional() -> None:

@@ -71,8 +71,12 @@ class Response:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def json_response(obj: Any, status: int = 200, headers: list[tuple[str, str]] | None = None,
-                  content_type: str = "application/json") -> Response:
+def json_response(
+    obj: Any,
+    status: int = 200,
+    headers: list[tuple[str, str]] | None = None,
+    content_type: str = "application/json",
+) -> Response:
     return Response(status, orjson.dumps(obj), content_type, headers or [])
 
 
@@ -80,8 +84,12 @@ def text_response(text: str, status: int = 200, content_type: str = "text/plain;
     return Response(status, text.encode(), content_type)
 
 
-def stream_response(events: AsyncIterator[bytes], content_type: str = "text/event-stream; charset=utf-8",
-                    delay: float = 0.0, headers: list[tuple[str, str]] | None = None) -> Response:
+def stream_response(
+    events: AsyncIterator[bytes],
+    content_type: str = "text/event-stream; charset=utf-8",
+    delay: float = 0.0,
+    headers: list[tuple[str, str]] | None = None,
+) -> Response:
     return Response(200, b"", content_type, headers or [], events, delay)
 
 
@@ -94,6 +102,8 @@ class EmulatorApp:
         self._exact: dict[tuple[str, str], Handler] = {}
         self._patterns: list[tuple[str, list[str], Handler]] = []
         self.requests_seen = 0
+        self.active_streams = 0
+        self.abandoned_streams = 0
 
     def route(self, method: str, path: str) -> Callable[[Handler], Handler]:
         def deco(fn: Handler) -> Handler:
@@ -161,14 +171,29 @@ class EmulatorApp:
             await send({"type": "http.response.body", "body": resp.body})
             return
         await send({"type": "http.response.start", "status": resp.status, "headers": hdrs})
+        gone = asyncio.Event()
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone.set()
+
+        watcher = asyncio.ensure_future(watch())
+        self.active_streams += 1
         try:
             async for piece in resp.stream:
+                if gone.is_set():
+                    self.abandoned_streams += 1
+                    return
                 await send({"type": "http.response.body", "body": piece, "more_body": True})
                 if self.options.chunk_delay:
                     await asyncio.sleep(self.options.chunk_delay)
+            await send({"type": "http.response.body", "body": b""})
         except _CutStream:
             return  # drop the connection without a proper end: the "stream cut midway" scenario
-        await send({"type": "http.response.body", "body": b""})
+        finally:
+            self.active_streams -= 1
+            watcher.cancel()
 
 
 class _CutStream(Exception):

@@ -247,7 +247,10 @@ def generate(req: GenRequest) -> list[GenChoice]:
         if tools:
             _, last = req.last()
             calls = [
-                (t.name, orjson.dumps(schema_instance(t.parameters or {}, _rng(t.name, last, i), last)).decode())
+                (
+                    t.name,
+                    orjson.dumps(schema_instance(t.parameters or {}, _rng(t.name, last, i), last)).decode(),
+                )
                 for t in tools
             ]
             out.append(GenChoice("", "tool_calls", calls, reasoning))
@@ -276,8 +279,14 @@ def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def schema_instance(schema: dict[str, Any], rng: random.Random, hint: str = "", _root: Any = None,
-                    _name: str = "", _depth: int = 0) -> Any:
+def schema_instance(
+    schema: dict[str, Any],
+    rng: random.Random,
+    hint: str = "",
+    _root: Any = None,
+    _name: str = "",
+    _depth: int = 0,
+) -> Any:
     """A value valid against a JSON schema (the subset tools and structured outputs use)."""
     root = schema if _root is None else _root
     schema = _resolve(schema, root)
@@ -313,7 +322,9 @@ def schema_instance(schema: dict[str, Any], rng: random.Random, hint: str = "", 
             n = min(n, int(schema["maxItems"]))
         return [schema_instance(items, rng, hint, root, _name, _depth + 1) for _ in range(n)]
     if typ == "integer":
-        lo = schema.get("minimum", schema.get("exclusiveMinimum", 0) + (1 if "exclusiveMinimum" in schema else 0))
+        lo = schema.get(
+            "minimum", schema.get("exclusiveMinimum", 0) + (1 if "exclusiveMinimum" in schema else 0)
+        )
         hi = schema.get("maximum", lo + 100)
         return int(rng.randint(int(math.ceil(lo)), int(max(math.ceil(lo), math.floor(hi)))))
     if typ == "number":
@@ -343,7 +354,7 @@ def schema_instance(schema: dict[str, Any], rng: random.Random, hint: str = "", 
 
 
 def _string_for(name: str, hint: str, rng: random.Random) -> str:
-    words = re.findall(r"[A-Z][a-z]+|[\u4e00-\u9fff]{2,4}", hint)
+    words: list[str] = re.findall(r"[A-Z][a-z]+|[\u4e00-\u9fff]{2,4}", hint)
     if name.lower() in ("city", "location", "place", "城市") and words:
         return words[-1]
     if words:

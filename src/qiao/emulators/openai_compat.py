@@ -36,13 +36,44 @@ __all__ = [
 
 DEFAULT_CREDENTIAL = "sk-emulator"
 
-KNOWN_PARAMS = frozenset({
-    "model", "messages", "temperature", "top_p", "n", "stream", "stream_options", "stop", "max_tokens",
-    "max_completion_tokens", "presence_penalty", "frequency_penalty", "logit_bias", "logprobs",
-    "top_logprobs", "user", "seed", "tools", "tool_choice", "parallel_tool_calls", "response_format",
-    "functions", "function_call", "reasoning_effort", "modalities", "audio", "prediction", "store",
-    "metadata", "service_tier", "web_search_options", "verbosity", "prompt_cache_key", "safety_identifier",
-})
+KNOWN_PARAMS = frozenset(
+    {
+        "model",
+        "messages",
+        "temperature",
+        "top_p",
+        "n",
+        "stream",
+        "stream_options",
+        "stop",
+        "max_tokens",
+        "max_completion_tokens",
+        "presence_penalty",
+        "frequency_penalty",
+        "logit_bias",
+        "logprobs",
+        "top_logprobs",
+        "user",
+        "seed",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "response_format",
+        "functions",
+        "function_call",
+        "reasoning_effort",
+        "modalities",
+        "audio",
+        "prediction",
+        "store",
+        "metadata",
+        "service_tier",
+        "web_search_options",
+        "verbosity",
+        "prompt_cache_key",
+        "safety_identifier",
+    }
+)
 
 # model id → (context window, embedding dimension or None, reasoning)
 MODELS: dict[str, tuple[int, int | None, bool]] = {
@@ -83,7 +114,11 @@ def message_texts(messages: list[dict[str, Any]]) -> tuple[list[tuple[str, str]]
 def gen_request(body: dict[str, Any], reasoning: bool = False) -> GenRequest:
     msgs, images = message_texts(body.get("messages") or [])
     tools = [
-        ToolDef(t["function"]["name"], t["function"].get("description") or "", t["function"].get("parameters") or {})
+        ToolDef(
+            t["function"]["name"],
+            t["function"].get("description") or "",
+            t["function"].get("parameters") or {},
+        )
         for t in body.get("tools") or []
         if t.get("type") == "function"
     ]
@@ -115,14 +150,22 @@ def _call_id(name: str, args: str, i: int) -> str:
     return "call_" + hashlib.sha256(f"{name}{args}{i}".encode()).hexdigest()[:24]
 
 
-def completion_body(choices: list[GenChoice], model: str, prompt_tokens: int, rid: str,
-                    reasoning_field: str = "reasoning_content") -> dict[str, Any]:
+def completion_body(
+    choices: list[GenChoice],
+    model: str,
+    prompt_tokens: int,
+    rid: str,
+    reasoning_field: str = "reasoning_content",
+) -> dict[str, Any]:
     out_choices = []
     completion = 0
     reasoning_tokens = 0
     for i, c in enumerate(choices):
-        msg: dict[str, Any] = {"role": "assistant", "content": c.text if not c.tool_calls else None,
-                               "refusal": None}
+        msg: dict[str, Any] = {
+            "role": "assistant",
+            "content": c.text if not c.tool_calls else None,
+            "refusal": None,
+        }
         if c.tool_calls:
             msg["tool_calls"] = [
                 {"id": _call_id(n, a, j), "type": "function", "function": {"name": n, "arguments": a}}
@@ -150,72 +193,155 @@ def completion_body(choices: list[GenChoice], model: str, prompt_tokens: int, ri
     }
 
 
-def chunk_events(choices: list[GenChoice], model: str, prompt_tokens: int, rid: str, include_usage: bool,
-                 reasoning_field: str = "reasoning_content") -> list[dict[str, Any]]:
+def chunk_events(
+    choices: list[GenChoice],
+    model: str,
+    prompt_tokens: int,
+    rid: str,
+    include_usage: bool,
+    reasoning_field: str = "reasoning_content",
+) -> list[dict[str, Any]]:
     """The chat.completion.chunk objects OpenAI would stream for these choices."""
     created = int(time.time())
 
     def chunk(choices_: list[dict[str, Any]], usage: Any = None) -> dict[str, Any]:
-        c: dict[str, Any] = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": model,
-                             "system_fingerprint": "fp_emulator", "choices": choices_}
+        c: dict[str, Any] = {
+            "id": rid,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": "fp_emulator",
+            "choices": choices_,
+        }
         if include_usage:
             c["usage"] = usage
         return c
 
     out = []
     for i, c in enumerate(choices):
-        out.append(chunk([{"index": i, "delta": {"role": "assistant", "content": "", "refusal": None},
-                           "logprobs": None, "finish_reason": None}]))
+        out.append(
+            chunk(
+                [
+                    {
+                        "index": i,
+                        "delta": {"role": "assistant", "content": "", "refusal": None},
+                        "logprobs": None,
+                        "finish_reason": None,
+                    }
+                ]
+            )
+        )
         if c.reasoning:
             for piece in split_for_stream(c.reasoning):
-                out.append(chunk([{"index": i, "delta": {reasoning_field: piece}, "logprobs": None,
-                                   "finish_reason": None}]))
+                out.append(
+                    chunk(
+                        [
+                            {
+                                "index": i,
+                                "delta": {reasoning_field: piece},
+                                "logprobs": None,
+                                "finish_reason": None,
+                            }
+                        ]
+                    )
+                )
         for j, (name, args) in enumerate(c.tool_calls):
-            out.append(chunk([{"index": i, "delta": {"tool_calls": [
-                {"index": j, "id": _call_id(name, args, j), "type": "function",
-                 "function": {"name": name, "arguments": ""}}]}, "logprobs": None, "finish_reason": None}]))
+            out.append(
+                chunk(
+                    [
+                        {
+                            "index": i,
+                            "delta": {
+                                "tool_calls": [
+                                    {
+                                        "index": j,
+                                        "id": _call_id(name, args, j),
+                                        "type": "function",
+                                        "function": {"name": name, "arguments": ""},
+                                    }
+                                ]
+                            },
+                            "logprobs": None,
+                            "finish_reason": None,
+                        }
+                    ]
+                )
+            )
             for piece in split_for_stream(args, 4):
-                out.append(chunk([{"index": i, "delta": {"tool_calls": [
-                    {"index": j, "function": {"arguments": piece}}]}, "logprobs": None, "finish_reason": None}]))
+                out.append(
+                    chunk(
+                        [
+                            {
+                                "index": i,
+                                "delta": {"tool_calls": [{"index": j, "function": {"arguments": piece}}]},
+                                "logprobs": None,
+                                "finish_reason": None,
+                            }
+                        ]
+                    )
+                )
         for piece in split_for_stream(c.text):
-            out.append(chunk([{"index": i, "delta": {"content": piece}, "logprobs": None, "finish_reason": None}]))
+            out.append(
+                chunk([{"index": i, "delta": {"content": piece}, "logprobs": None, "finish_reason": None}])
+            )
         out.append(chunk([{"index": i, "delta": {}, "logprobs": None, "finish_reason": c.finish}]))
     if include_usage:
         completion = sum(c.completion_tokens for c in choices)
-        out.append(chunk([], {"prompt_tokens": prompt_tokens, "completion_tokens": completion,
-                              "total_tokens": prompt_tokens + completion}))
+        out.append(
+            chunk(
+                [],
+                {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion,
+                    "total_tokens": prompt_tokens + completion,
+                },
+            )
+        )
     return out
 
 
 def _validate(body: Any, models: dict[str, tuple[int, int | None, bool]]) -> Response | None:
     if not isinstance(body, dict):
-        return json_response(error_body("We could not parse the JSON body of your request.",
-                                        "invalid_request_error"), 400)
+        return json_response(
+            error_body("We could not parse the JSON body of your request.", "invalid_request_error"), 400
+        )
     for k in body:
         if k not in KNOWN_PARAMS:
-            return json_response(error_body(f"Unrecognized request argument supplied: {k}",
-                                            "invalid_request_error"), 400)
+            return json_response(
+                error_body(f"Unrecognized request argument supplied: {k}", "invalid_request_error"), 400
+            )
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        return json_response(error_body("you must provide a model parameter", "invalid_request_error",
-                                        "model"), 400)
+        return json_response(
+            error_body("you must provide a model parameter", "invalid_request_error", "model"), 400
+        )
     msgs = body.get("messages")
     if not isinstance(msgs, list) or not msgs:
-        return json_response(error_body("'messages' must be a non-empty array", "invalid_request_error",
-                                        "messages"), 400)
+        return json_response(
+            error_body("'messages' must be a non-empty array", "invalid_request_error", "messages"), 400
+        )
     t = body.get("temperature")
     if t is not None and not (isinstance(t, int | float) and 0 <= t <= 2):
-        return json_response(error_body(f"{t} is not a valid temperature (0 to 2)", "invalid_request_error",
-                                        "temperature", "decimal_above_max_value"), 400)
+        return json_response(
+            error_body(
+                f"{t} is not a valid temperature (0 to 2)",
+                "invalid_request_error",
+                "temperature",
+                "decimal_above_max_value",
+            ),
+            400,
+        )
     n = body.get("n")
     if n is not None and not (isinstance(n, int) and 1 <= n <= 128):
         return json_response(error_body("n must be between 1 and 128", "invalid_request_error", "n"), 400)
     return None
 
 
-def create_app(options: EmulatorOptions | None = None,
-               models: dict[str, tuple[int, int | None, bool]] | None = None,
-               accept_any_model: bool = True) -> EmulatorApp:
+def create_app(
+    options: EmulatorOptions | None = None,
+    models: dict[str, tuple[int, int | None, bool]] | None = None,
+    accept_any_model: bool = True,
+) -> EmulatorApp:
     """The ASGI app. ``accept_any_model`` answers for model names it does not know (a self-hosted
     server serving whatever it was started with); otherwise unknown models are 404."""
     opts = options or EmulatorOptions()
@@ -229,8 +355,10 @@ def create_app(options: EmulatorOptions | None = None,
             return None
         got = req.header("authorization") or ""
         if got != f"Bearer {expected}":
-            return json_response(error_body("Incorrect API key provided.", "invalid_request_error", None,
-                                            "invalid_api_key"), 401)
+            return json_response(
+                error_body("Incorrect API key provided.", "invalid_request_error", None, "invalid_api_key"),
+                401,
+            )
         return None
 
     def model_info(name: str) -> tuple[int, int | None, bool] | None:
@@ -240,32 +368,60 @@ def create_app(options: EmulatorOptions | None = None,
 
     def scenario_response(scn: str | None) -> Response | None:
         if scn == "rate_limited":
-            return json_response(error_body("Rate limit reached for requests", "requests", None,
-                                            "rate_limit_exceeded"), 429, [("retry-after", "1")])
+            return json_response(
+                error_body("Rate limit reached for requests", "requests", None, "rate_limit_exceeded"),
+                429,
+                [("retry-after", "1")],
+            )
         if scn == "insufficient_quota":
-            return json_response(error_body("You exceeded your current quota, please check your plan.",
-                                            "insufficient_quota", None, "insufficient_quota"), 429)
+            return json_response(
+                error_body(
+                    "You exceeded your current quota, please check your plan.",
+                    "insufficient_quota",
+                    None,
+                    "insufficient_quota",
+                ),
+                429,
+            )
         if scn == "bad_key":
-            return json_response(error_body("Incorrect API key provided.", "invalid_request_error", None,
-                                            "invalid_api_key"), 401)
+            return json_response(
+                error_body("Incorrect API key provided.", "invalid_request_error", None, "invalid_api_key"),
+                401,
+            )
         if scn == "filtered":
-            return json_response(error_body("The response was filtered due to the prompt triggering the content "
-                                            "management policy.", "invalid_request_error", "prompt",
-                                            "content_filter"), 400)
+            return json_response(
+                error_body(
+                    "The response was filtered due to the prompt triggering the content management policy.",
+                    "invalid_request_error",
+                    "prompt",
+                    "content_filter",
+                ),
+                400,
+            )
         if scn == "server_error":
-            return json_response(error_body("The server had an error while processing your request.",
-                                            "server_error"), 500)
+            return json_response(
+                error_body("The server had an error while processing your request.", "server_error"), 500
+            )
         if scn == "overloaded":
-            return json_response(error_body("The engine is currently overloaded, please try again later",
-                                            "server_error"), 503, [("retry-after", "1")])
+            return json_response(
+                error_body("The engine is currently overloaded, please try again later", "server_error"),
+                503,
+                [("retry-after", "1")],
+            )
         return None
 
     @app.route("GET", "/v1/models")
     async def list_models(req: Request) -> Response:
         if (e := auth_error(req)) is not None:
             return e
-        return json_response({"object": "list", "data": [
-            {"id": m, "object": "model", "created": 1715367049, "owned_by": "emulator"} for m in table]})
+        return json_response(
+            {
+                "object": "list",
+                "data": [
+                    {"id": m, "object": "model", "created": 1715367049, "owned_by": "emulator"} for m in table
+                ],
+            }
+        )
 
     @app.route("POST", "/v1/chat/completions")
     async def chat(req: Request) -> Response:
@@ -279,12 +435,25 @@ def create_app(options: EmulatorOptions | None = None,
             return bad
         info = model_info(body["model"])
         if info is None:
-            return json_response(error_body(f"The model `{body['model']}` does not exist or you do not have "
-                                            "access to it.", "invalid_request_error", None, "model_not_found"), 404)
+            return json_response(
+                error_body(
+                    f"The model `{body['model']}` does not exist or you do not have access to it.",
+                    "invalid_request_error",
+                    None,
+                    "model_not_found",
+                ),
+                404,
+            )
         if body["model"] in table and info[1] is not None:
-            return json_response(error_body("This is not a chat model and thus not supported in the "
-                                            "v1/chat/completions endpoint.", "invalid_request_error", "model",
-                                            "model_not_supported"), 404)
+            return json_response(
+                error_body(
+                    "This is not a chat model and thus not supported in the v1/chat/completions endpoint.",
+                    "invalid_request_error",
+                    "model",
+                    "model_not_supported",
+                ),
+                404,
+            )
         g = gen_request(body, reasoning=info[2])
         texts = [t for _, t in g.messages]
         scn, arg = detect_scenario(texts, req.header("x-emulator-scenario"), opts.scenario)
@@ -293,11 +462,18 @@ def create_app(options: EmulatorOptions | None = None,
         prompt_tokens = g.prompt_tokens
         limit = g.max_tokens or 0
         if prompt_tokens + limit > info[0]:
-            return json_response(error_body(
-                f"This model's maximum context length is {info[0]} tokens. However, you requested "
-                f"{prompt_tokens + limit} tokens ({prompt_tokens} in the messages, {limit} in the completion). "
-                "Please reduce the length of the messages or completion.", "invalid_request_error", "messages",
-                "context_length_exceeded"), 400)
+            return json_response(
+                error_body(
+                    f"This model's maximum context length is {info[0]} tokens. However, you requested "
+                    f"{prompt_tokens + limit} tokens ({prompt_tokens} in the messages, "
+                    f"{limit} in the completion). "
+                    "Please reduce the length of the messages or completion.",
+                    "invalid_request_error",
+                    "messages",
+                    "context_length_exceeded",
+                ),
+                400,
+            )
         counter["n"] += 1
         rid = f"chatcmpl-emu{counter['n']:06d}"
         choices = generate(g)
@@ -319,9 +495,18 @@ def create_app(options: EmulatorOptions | None = None,
         for i, ev in enumerate(events):
             if i == cut:
                 if scn == "filtered_midway":
-                    yield b"data: " + orjson.dumps(error_body(
-                        "Output data may contain inappropriate content.", "invalid_request_error", None,
-                        "content_filter")) + b"\n\n"
+                    yield (
+                        b"data: "
+                        + orjson.dumps(
+                            error_body(
+                                "Output data may contain inappropriate content.",
+                                "invalid_request_error",
+                                None,
+                                "content_filter",
+                            )
+                        )
+                        + b"\n\n"
+                    )
                     return
                 raise CutStream()
             yield b"data: " + orjson.dumps(ev) + b"\n\n"
@@ -335,11 +520,14 @@ def create_app(options: EmulatorOptions | None = None,
         inp = body.get("input")
         inputs = [inp] if isinstance(inp, str) else list(inp or [])
         if not inputs:
-            return json_response(error_body("'input' must not be empty", "invalid_request_error", "input"), 400)
+            return json_response(
+                error_body("'input' must not be empty", "invalid_request_error", "input"), 400
+            )
         info = model_info(body.get("model", ""))
         if info is None:
-            return json_response(error_body("model not found", "invalid_request_error", None,
-                                            "model_not_found"), 404)
+            return json_response(
+                error_body("model not found", "invalid_request_error", None, "model_not_found"), 404
+            )
         dim = int(body.get("dimensions") or info[1] or 1024)
         data = []
         tokens = 0
@@ -352,8 +540,14 @@ def create_app(options: EmulatorOptions | None = None,
             else:
                 emb = vec
             data.append({"object": "embedding", "index": i, "embedding": emb})
-        return json_response({"object": "list", "data": data, "model": body.get("model"),
-                              "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+        return json_response(
+            {
+                "object": "list",
+                "data": data,
+                "model": body.get("model"),
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
 
     return app
 

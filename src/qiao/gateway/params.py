@@ -15,14 +15,38 @@ from ..providers.base import Provider
 from ..tokens import count_messages
 from ..types import ChatRequest, message_text
 
-__all__ = ["apply_param_policy", "check_context", "estimate_prompt_tokens", "fits_cheaply", "unsupported_params"]
+__all__ = [
+    "apply_param_policy",
+    "check_context",
+    "estimate_prompt_tokens",
+    "fits_cheaply",
+    "unsupported_params",
+]
 
 # Parameters that change nothing about the answer: silently accepted everywhere (OpenAI bookkeeping).
-HARMLESS = frozenset({"store", "metadata", "service_tier", "prompt_cache_key", "safety_identifier", "user",
-                      "stream", "stream_options", "model", "messages"})
+HARMLESS = frozenset(
+    {
+        "store",
+        "metadata",
+        "service_tier",
+        "prompt_cache_key",
+        "safety_identifier",
+        "user",
+        "stream",
+        "stream_options",
+        "model",
+        "messages",
+    }
+)
 # Defaults that are no-ops: sending them is not asking for anything.
-_NOOP_VALUES: dict[str, object] = {"n": 1, "parallel_tool_calls": True, "logprobs": False,
-                                   "presence_penalty": 0, "frequency_penalty": 0, "tool_choice": "none"}
+_NOOP_VALUES: dict[str, object] = {
+    "n": 1,
+    "parallel_tool_calls": True,
+    "logprobs": False,
+    "presence_penalty": 0,
+    "frequency_penalty": 0,
+    "tool_choice": "none",
+}
 
 
 def unsupported_params(req: ChatRequest, provider: Provider, spec: ModelSpec) -> list[str]:
@@ -38,12 +62,23 @@ def unsupported_params(req: ChatRequest, provider: Provider, spec: ModelSpec) ->
             bad.append(name)
     if (req.tools or req.functions) and not caps.tools:
         bad.extend(n for n in ("tools", "functions", "tool_choice") if n in sent and n not in bad)
-    if req.tool_choice == "required" and caps.tools and not caps.tool_choice_required and "tool_choice" not in bad:
+    if (
+        req.tool_choice == "required"
+        and caps.tools
+        and not caps.tool_choice_required
+        and "tool_choice" not in bad
+    ):
         bad.append("tool_choice")
     if req.response_format is not None and req.response_format.type != "text":
-        if req.response_format.type == "json_schema" and not caps.json_schema and "response_format" not in bad:
+        if (
+            req.response_format.type == "json_schema"
+            and not caps.json_schema
+            and "response_format" not in bad
+        ):
             bad.append("response_format")
-        elif req.response_format.type == "json_object" and not caps.json_mode and "response_format" not in bad:
+        elif (
+            req.response_format.type == "json_object" and not caps.json_mode and "response_format" not in bad
+        ):
             bad.append("response_format")
     if req.n is not None and req.n > 1 and not caps.n and "n" not in bad:
         bad.append("n")
@@ -55,8 +90,9 @@ def unsupported_params(req: ChatRequest, provider: Provider, spec: ModelSpec) ->
     return bad
 
 
-def apply_param_policy(req: ChatRequest, provider: Provider, spec: ModelSpec, drop: bool,
-                       target_label: str) -> ChatRequest:
+def apply_param_policy(
+    req: ChatRequest, provider: Provider, spec: ModelSpec, drop: bool, target_label: str
+) -> ChatRequest:
     """Return the request to send (a copy with parameters dropped, if any), or raise 400."""
     bad = unsupported_params(req, provider, spec)
     if not bad:
@@ -93,7 +129,8 @@ def fits_cheaply(req: ChatRequest, spec: ModelSpec) -> bool:
     out = req.output_limit or 0
     if out > spec.max_output and spec.max_output:
         raise UnsupportedParameter(
-            f"max_tokens is too large: {out}. This model supports at most {spec.max_output} completion tokens",
+            f"max_tokens is too large: {out}. This model supports at most {spec.max_output} "
+            "completion tokens",
             param="max_completion_tokens" if req.max_completion_tokens is not None else "max_tokens",
             code="invalid_value",
         )

@@ -109,8 +109,9 @@ class Gateway:
                 param="model",
             )
         if not _allowed(ctx.principal, model):
-            raise PermissionDenied(f"this API key may not use the model `{model}`", param="model",
-                                   code="model_not_allowed")
+            raise PermissionDenied(
+                f"this API key may not use the model `{model}`", param="model", code="model_not_allowed"
+            )
         return route
 
     def _drop(self, route: Route) -> bool:
@@ -120,14 +121,18 @@ class Gateway:
 
     def _timeouts(self, route: Route) -> Timeouts:
         rc = route.config
-        if rc is None:
+        if rc is None or not (rc.connect_timeout_s or rc.first_byte_timeout_s or rc.total_timeout_s):
             return self.timeouts
         t = self.timeouts
-        return Timeouts(rc.connect_timeout_s or t.connect, rc.first_byte_timeout_s or t.first_byte,
-                        rc.total_timeout_s or t.total)
+        return Timeouts(
+            rc.connect_timeout_s or t.connect,
+            rc.first_byte_timeout_s or t.first_byte,
+            rc.total_timeout_s or t.total,
+        )
 
-    async def _prepare(self, req: ChatRequest, target: Target, route: Route, ctx: RequestContext,
-                       stream: bool) -> tuple[ChatRequest, Call]:
+    async def _prepare(
+        self, req: ChatRequest, target: Target, route: Route, ctx: RequestContext, stream: bool
+    ) -> tuple[ChatRequest, Call]:
         sent = apply_param_policy(req, target.provider, target.spec, self._drop(route), target.label)
         if not fits_cheaply(sent, target.spec):
             await asyncio.to_thread(check_context, sent, target.spec)
@@ -172,8 +177,9 @@ class Gateway:
                 log.warning("attempt on %s failed (%s); trying the next target", target.label, err.code)
         raise errors[0] if len(errors) == 1 else AllProvidersFailed(errors)
 
-    async def _call_chat(self, req: ChatRequest, call: Call, target: Target, ctx: RequestContext,
-                         timeouts: Timeouts) -> ChatResponse:
+    async def _call_chat(
+        self, req: ChatRequest, call: Call, target: Target, ctx: RequestContext, timeouts: Timeouts
+    ) -> ChatResponse:
         provider = target.provider
         for auth_try in range(2):
             wire = provider.build_chat(req, call)
@@ -190,15 +196,24 @@ class Gateway:
                 out.model = req.model
                 out.id = f"chatcmpl-{ctx.request_id}"
                 return out
-            if auth_try == 0 and isinstance(err, AuthenticationFailed) and provider.auth.on_auth_error(
-                    call.account, err):
+            if (
+                auth_try == 0
+                and isinstance(err, AuthenticationFailed)
+                and provider.auth.on_auth_error(call.account, err)
+            ):
                 continue
             raise err
         raise UpstreamError("unreachable")  # pragma: no cover
 
     # ---- chat, streaming ------------------------------------------------------------------------------
-    async def chat_stream(self, req: ChatRequest, ctx: RequestContext, start: StartResponse,
-                          send: SendBody, legacy: bool = False) -> None:
+    async def chat_stream(
+        self,
+        req: ChatRequest,
+        ctx: RequestContext,
+        start: StartResponse,
+        send: SendBody,
+        legacy: bool = False,
+    ) -> None:
         """Stream a chat answer. Errors before the first byte raise (the caller answers with a status);
         errors after it end the stream with an error event."""
         route = self.route_for(req.model, ctx)
@@ -217,11 +232,22 @@ class Gateway:
                 errors.append(err)
                 if not self._should_try_next(err, route, len(cands) - i - 1):
                     break
-                log.warning("stream attempt on %s failed (%s); trying the next target", target.label, err.code)
+                log.warning(
+                    "stream attempt on %s failed (%s); trying the next target", target.label, err.code
+                )
         raise errors[0] if len(errors) == 1 else AllProvidersFailed(errors)
 
-    async def _stream_one(self, req: ChatRequest, call: Call, target: Target, ctx: RequestContext,
-                          timeouts: Timeouts, start: StartResponse, send: SendBody, legacy: bool) -> None:
+    async def _stream_one(
+        self,
+        req: ChatRequest,
+        call: Call,
+        target: Target,
+        ctx: RequestContext,
+        timeouts: Timeouts,
+        start: StartResponse,
+        send: SendBody,
+        legacy: bool,
+    ) -> None:
         provider = target.provider
         wire = provider.build_chat(req, call)
         wire = await provider.auth.apply(wire, call.account, self.transport.fetcher(call.account))
@@ -232,15 +258,18 @@ class Gateway:
         try:
             ctype = up.headers.get("content-type", "")
             expected = "ndjson" if provider.stream_format == "ndjson" else "event-stream"
-            if up.status >= 400 or (expected not in ctype and "json" in ctype and provider.stream_format == "sse"):
+            if up.status >= 400 or (
+                expected not in ctype and "json" in ctype and provider.stream_format == "sse"
+            ):
                 from ..providers.base import WireResponse
 
                 body = await up.read_all()
                 resp = WireResponse(up.status, up.headers, body)
                 err = provider.classify(resp, call)
                 if err is None:
-                    err = UpstreamError(f"{provider.name} answered a stream request without a stream",
-                                        provider=provider.name)
+                    err = UpstreamError(
+                        f"{provider.name} answered a stream request without a stream", provider=provider.name
+                    )
                 if isinstance(err, AuthenticationFailed):
                     provider.auth.on_auth_error(call.account, err)
                 raise err
@@ -290,8 +319,11 @@ class Gateway:
                                 started = True
                             await send(data, True)
             if not state.done and not asm.all_finished():
-                err = UpstreamError(f"{provider.name} closed the stream before it ended",
-                                    provider=provider.name, code="upstream_stream_cut")
+                err = UpstreamError(
+                    f"{provider.name} closed the stream before it ended",
+                    provider=provider.name,
+                    code="upstream_stream_cut",
+                )
                 if not started:
                     raise err
                 await send(sse_error(err), False)
@@ -307,6 +339,7 @@ class Gateway:
                 await start(200, ctx.headers())
                 started = True
             await send(asm.finish(usage), False)
+            await up.drain()
         except QiaoError as err:
             if not started:
                 raise
@@ -325,8 +358,11 @@ class Gateway:
         for i, target in enumerate(cands):
             ctx.target = target
             if not target.spec.caps.embeddings:
-                errors.append(InvalidRequest(f"{target.label} is not an embedding model", param="model",
-                                             code="model_not_supported"))
+                errors.append(
+                    InvalidRequest(
+                        f"{target.label} is not an embedding model", param="model", code="model_not_supported"
+                    )
+                )
                 continue
             try:
                 return await self._embed_on(req, inputs, target, ctx)
@@ -336,12 +372,14 @@ class Gateway:
                     break
         raise errors[0] if len(errors) == 1 else AllProvidersFailed(errors)
 
-    async def _embed_on(self, req: EmbeddingRequest, inputs: list[str], target: Target,
-                        ctx: RequestContext) -> EmbeddingResult:
+    async def _embed_on(
+        self, req: EmbeddingRequest, inputs: list[str], target: Target, ctx: RequestContext
+    ) -> EmbeddingResult:
         spec = target.spec
         if req.dimensions is not None and spec.dimensions is not None and req.dimensions > spec.dimensions:
-            raise InvalidRequest(f"dimensions must be at most {spec.dimensions} for {target.label}",
-                                 param="dimensions")
+            raise InvalidRequest(
+                f"dimensions must be at most {spec.dimensions} for {target.label}", param="dimensions"
+            )
         call = Call(target.account, spec, req.model, ctx.request_id)
         size = max(1, spec.embedding_batch)
         batches = [inputs[i : i + size] for i in range(0, len(inputs), size)]
@@ -350,7 +388,9 @@ class Gateway:
         async def one(batch: list[str]) -> EmbeddingResult:
             async with sem:
                 wire = target.provider.build_embeddings(req, batch, call)
-                wire = await target.provider.auth.apply(wire, call.account, self.transport.fetcher(call.account))
+                wire = await target.provider.auth.apply(
+                    wire, call.account, self.transport.fetcher(call.account)
+                )
                 ctx.attempts += 1
                 t = time.perf_counter()
                 resp = await self.transport.send(wire, call.account, self.timeouts)
@@ -360,8 +400,11 @@ class Gateway:
                     raise err
                 res = target.provider.parse_embeddings(resp, call)
                 if len(res.vectors) != len(batch):
-                    raise UpstreamError(f"{target.provider.name} returned {len(res.vectors)} embeddings for "
-                                        f"{len(batch)} inputs", provider=target.provider.name)
+                    raise UpstreamError(
+                        f"{target.provider.name} returned {len(res.vectors)} embeddings for "
+                        f"{len(batch)} inputs",
+                        provider=target.provider.name,
+                    )
                 return res
 
         results = await asyncio.gather(*(one(b) for b in batches))
@@ -401,8 +444,9 @@ def _embedding_inputs(req: EmbeddingRequest) -> list[str]:
     if isinstance(inp, str):
         items: list[str] = [inp]
     elif inp and isinstance(inp[0], int | list):
-        raise UnsupportedParameter("token arrays as embedding input are not supported; send text",
-                                   param="input")
+        raise UnsupportedParameter(
+            "token arrays as embedding input are not supported; send text", param="input"
+        )
     else:
         items = list(inp)  # type: ignore[arg-type]
     if not items:

@@ -27,15 +27,34 @@ def sse_error(err: QiaoError) -> bytes:
 
 
 class StreamAssembler:
-    __slots__ = ("_head", "_tail", "_role_sent", "finished", "usage", "texts", "include_usage", "legacy",
-                 "_tool_ids", "chunks_out", "reasoning_chars")
+    __slots__ = (
+        "_head",
+        "_tail",
+        "_role_sent",
+        "finished",
+        "usage",
+        "texts",
+        "include_usage",
+        "legacy",
+        "_tool_ids",
+        "chunks_out",
+        "reasoning_chars",
+    )
 
-    def __init__(self, chunk_id: str, created: int, model: str, include_usage: bool, legacy: bool = False) -> None:
+    def __init__(
+        self, chunk_id: str, created: int, model: str, include_usage: bool, legacy: bool = False
+    ) -> None:
         obj = "text_completion" if legacy else "chat.completion.chunk"
         self._head = (
-            b'data: {"id":' + orjson.dumps(chunk_id) + b',"object":"' + obj.encode() + b'","created":'
-            + str(created).encode() + b',"model":' + orjson.dumps(model)
-            + (b',"system_fingerprint":null,"choices":[' if not legacy else b',"choices":[')
+            b'data: {"id":'
+            + orjson.dumps(chunk_id)
+            + b',"object":"'
+            + obj.encode()
+            + b'","created":'
+            + str(created).encode()
+            + b',"model":'
+            + orjson.dumps(model)
+            + b',"choices":['
         )
         self._tail = b'],"usage":null}\n\n' if include_usage else b"]}\n\n"
         self.include_usage = include_usage
@@ -54,8 +73,9 @@ class StreamAssembler:
 
     def _delta(self, index: int, delta: dict[str, Any], finish: str | None = None) -> bytes:
         if self.legacy:
-            return self._emit({"text": delta.get("content", ""), "index": index, "logprobs": None,
-                               "finish_reason": finish})
+            return self._emit(
+                {"text": delta.get("content", ""), "index": index, "logprobs": None, "finish_reason": finish}
+            )
         return self._emit({"index": index, "delta": delta, "logprobs": None, "finish_reason": finish})
 
     def _ensure_role(self, index: int, out: list[bytes]) -> None:
@@ -111,9 +131,20 @@ class StreamAssembler:
         if self.include_usage:
             u = usage or self.usage or Usage(estimated=True)
             self.chunks_out += 1
-            out.append(self._head + b'],"usage":' + orjson.dumps(u.to_dict() if not self.legacy else {
-                "prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
-                "total_tokens": u.total_tokens}) + b"}\n\n")
+            out.append(
+                self._head
+                + b'],"usage":'
+                + orjson.dumps(
+                    u.to_dict()
+                    if not self.legacy
+                    else {
+                        "prompt_tokens": u.prompt_tokens,
+                        "completion_tokens": u.completion_tokens,
+                        "total_tokens": u.total_tokens,
+                    }
+                )
+                + b"}\n\n"
+            )
         out.append(DONE)
         return b"".join(out)
 

@@ -86,8 +86,17 @@ def generic_spec(model_id: str) -> ModelSpec:
     return ModelSpec(
         model_id,
         context=131_072,
-        caps=Capabilities(tools=True, json_mode=True, json_schema=True, vision=True, embeddings=True,
-                          n=True, seed=True, parallel_tool_calls=True, tool_choice_required=True),
+        caps=Capabilities(
+            tools=True,
+            json_mode=True,
+            json_schema=True,
+            vision=True,
+            embeddings=True,
+            n=True,
+            seed=True,
+            parallel_tool_calls=True,
+            tool_choice_required=True,
+        ),
         max_output=8192,
     )
 
@@ -104,8 +113,16 @@ def parse_usage(u: Any, reasoning: int = 0) -> Usage | None:
     return Usage(pt, ct, cached, rt)
 
 
-_FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "content_filter": "content_filter",
-           "function_call": "tool_calls", "eos": "stop", "sensitive": "content_filter", "normal": "stop"}
+_FINISH = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "content_filter": "content_filter",
+    "function_call": "tool_calls",
+    "eos": "stop",
+    "sensitive": "content_filter",
+    "normal": "stop",
+}
 
 
 class OpenAICompatible(Provider):
@@ -117,10 +134,16 @@ class OpenAICompatible(Provider):
     credential_format = "the upstream's API key (sent as a Bearer token); none for servers without auth"
     emulator = "qiao.emulators.openai_compat:create_app"
     demo_aliases: ClassVar[dict[str, tuple[str, int]]] = {
-        "gpt-4o": ("gpt-4o", 1), "gpt-4o-mini": ("gpt-4o-mini", 1),
+        "gpt-4o": ("gpt-4o", 1),
+        "gpt-4o-mini": ("gpt-4o-mini", 1),
         "text-embedding-3-small": ("text-embedding-3-small", 1),
     }
-    demo_models: ClassVar[tuple[str, ...] | None] = ("gpt-4o", "gpt-4o-mini", "o3-mini", "text-embedding-3-small")
+    demo_models: ClassVar[tuple[str, ...] | None] = (
+        "gpt-4o",
+        "gpt-4o-mini",
+        "o3-mini",
+        "text-embedding-3-small",
+    )
     reasoning_field: ClassVar[str] = "reasoning_content"
     """Where the upstream puts reasoning output (vLLM: ``reasoning``); re-emitted as reasoning_content."""
     stream_usage_supported: ClassVar[bool] = True
@@ -149,8 +172,8 @@ class OpenAICompatible(Provider):
 
     # ---- chat -----------------------------------------------------------------------------------------
     def build_chat(self, req: ChatRequest, call: Call) -> WireRequest:
-        body = dict(req.raw_body()) if req.raw_body() is not None else req.model_dump(
-            mode="json", exclude_none=True, by_alias=True)
+        raw = req.raw_body()
+        body = dict(raw) if raw is not None else req.model_dump(mode="json", exclude_none=True, by_alias=True)
         body["model"] = call.spec.wire_name
         for k in req.dropped:
             body.pop(k, None)
@@ -169,12 +192,15 @@ class OpenAICompatible(Provider):
     def parse_chat(self, resp: WireResponse, req: ChatRequest, call: Call) -> ChatResponse:
         try:
             data = orjson.loads(resp.body)
-            choices = []
-            reasoning_total = 0
+            choices: list[ChatChoice] = []
             for c in data["choices"]:
                 m = c.get("message") or {}
                 tcs = [
-                    ToolCall(t.get("id") or f"call_{i}", t["function"]["name"], t["function"].get("arguments") or "")
+                    ToolCall(
+                        t.get("id") or f"call_{i}",
+                        t["function"]["name"],
+                        t["function"].get("arguments") or "",
+                    )
                     for i, t in enumerate(m.get("tool_calls") or [])
                 ]
                 reasoning = m.get(self.reasoning_field)
@@ -188,10 +214,17 @@ class OpenAICompatible(Provider):
                     )
                 )
             usage = parse_usage(data.get("usage")) or Usage(estimated=True)
-            return ChatResponse(choices, usage, data.get("id") or "", int(data.get("created") or time.time()),
-                                system_fingerprint=data.get("system_fingerprint"))
+            return ChatResponse(
+                choices,
+                usage,
+                data.get("id") or "",
+                int(data.get("created") or time.time()),
+                system_fingerprint=data.get("system_fingerprint"),
+            )
         except (KeyError, TypeError, ValueError) as exc:
-            raise provider_error(UpstreamError, self.name, f"unparsable answer ({exc})", body=resp.body) from exc
+            raise provider_error(
+                UpstreamError, self.name, f"unparsable answer ({exc})", body=resp.body
+            ) from exc
 
     def parse_event(self, event: SSEEvent, state: StreamState) -> list[ChatChunk]:
         data = event.data
@@ -201,7 +234,9 @@ class OpenAICompatible(Provider):
         try:
             obj = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
-            raise provider_error(UpstreamError, self.name, "malformed stream event", body=data.encode()) from exc
+            raise provider_error(
+                UpstreamError, self.name, "malformed stream event", body=data.encode()
+            ) from exc
         if "error" in obj and "choices" not in obj:
             err = self.classify_body(obj, 200, None, state.call)
             raise err or provider_error(UpstreamError, self.name, "error in stream", body=data.encode())
@@ -213,17 +248,22 @@ class OpenAICompatible(Provider):
                 tcd = []
                 for t in d["tool_calls"]:
                     fn = t.get("function") or {}
-                    tcd.append(ToolCallDelta(int(t.get("index", 0)), t.get("id"), fn.get("name"),
-                                             fn.get("arguments")))
+                    tcd.append(
+                        ToolCallDelta(
+                            int(t.get("index", 0)), t.get("id"), fn.get("name"), fn.get("arguments")
+                        )
+                    )
             reasoning = d.get(self.reasoning_field)
             if reasoning is None and self.reasoning_field != "reasoning_content":
                 reasoning = d.get("reasoning_content")
             fr = c.get("finish_reason")
-            chunk.choices.append(ChunkChoice(
-                int(c.get("index", 0)),
-                Delta(d.get("role"), d.get("content"), reasoning, tcd),
-                _FINISH.get(fr, fr) if fr else None,
-            ))
+            chunk.choices.append(
+                ChunkChoice(
+                    int(c.get("index", 0)),
+                    Delta(d.get("role"), d.get("content"), reasoning, tcd),
+                    _FINISH.get(fr, fr) if fr else None,
+                )
+            )
         usage = obj.get("usage")
         if usage:
             chunk.usage = parse_usage(usage)
@@ -269,8 +309,12 @@ class OpenAICompatible(Provider):
         if status == 402 or "insufficient" in low and "balance" in low:
             return provider_error(InsufficientQuota, self.name, message, **kw)
         if status == 401:
-            return provider_error(AuthenticationFailed, self.name,
-                                  f"the upstream rejected the gateway's credential: {message}", **kw)
+            return provider_error(
+                AuthenticationFailed,
+                self.name,
+                f"the upstream rejected the gateway's credential: {message}",
+                **kw,
+            )
         if status == 403:
             return provider_error(PermissionDenied, self.name, message, **kw)
         if status == 404:
@@ -279,8 +323,9 @@ class OpenAICompatible(Provider):
         if status == 413:
             return provider_error(PayloadTooLarge, self.name, message, **kw)
         if status in (400, 409, 422):
-            return provider_error(InvalidRequest, self.name, message,
-                                  param=param if isinstance(param, str) else None, **kw)
+            return provider_error(
+                InvalidRequest, self.name, message, param=param if isinstance(param, str) else None, **kw
+            )
         if status in (408, 504):
             return provider_error(UpstreamTimeout, self.name, message, **kw)
         if status == 503:
@@ -296,8 +341,9 @@ class OpenAICompatible(Provider):
             body["dimensions"] = req.dimensions
         if req.user is not None:
             body["user"] = req.user
-        return WireRequest("POST", self.base_url(call.account) + self.embeddings_path, self.headers(call),
-                           orjson.dumps(body))
+        return WireRequest(
+            "POST", self.base_url(call.account) + self.embeddings_path, self.headers(call), orjson.dumps(body)
+        )
 
     def parse_embeddings(self, resp: WireResponse, call: Call) -> EmbeddingResult:
         try:
@@ -316,7 +362,9 @@ class OpenAICompatible(Provider):
             usage = parse_usage(data.get("usage")) or Usage(estimated=True)
             return EmbeddingResult(vectors, usage)
         except (KeyError, TypeError, ValueError) as exc:
-            raise provider_error(UpstreamError, self.name, f"unparsable embeddings ({exc})", body=resp.body) from exc
+            raise provider_error(
+                UpstreamError, self.name, f"unparsable embeddings ({exc})", body=resp.body
+            ) from exc
 
 
 def _retry_after(resp: WireResponse | None) -> float | None:

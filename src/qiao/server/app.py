@@ -39,18 +39,21 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 JSON_CT = (b"content-type", b"application/json")
-SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
-               (b"x-accel-buffering", b"no")]
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
 _RID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 
 
-def _param_of(err: dict[str, Any]) -> str:
+def _param_of(err: Any) -> str:
     out = ""
     for p in err.get("loc", ()):
         if isinstance(p, int):
             out += f"[{p}]"
         elif p in ("str", "list[str]", "list[int]", "list[list[int]]", "function-after") or (
-            isinstance(p, str) and (p.startswith("list[") or p.startswith("literal[") or p.startswith("dict["))
+            isinstance(p, str) and (p.startswith(("list[", "literal[", "dict[")))
         ):
             continue
         else:
@@ -80,9 +83,10 @@ class GatewayApp:
         self.inflight = 0
         self._keys: dict[str, tuple[str, Principal]] = {}
         for k in settings.keys:
-            self._keys[k.digest] = (k.digest, Principal(k.digest[:12], k.name, k.tenant,
-                                                        tuple(k.models) if k.models is not None else None))
-        self._loader: asyncio.Task[Any] | None = None
+            self._keys[k.digest] = (
+                k.digest,
+                Principal(k.digest[:12], k.name, k.tenant, tuple(k.models) if k.models is not None else None),
+            )
         self._routes: dict[tuple[str, str], Callable[..., Awaitable[None]]] = {
             ("POST", "/v1/chat/completions"): self.chat_completions,
             ("POST", "/v1/completions"): self.completions,
@@ -105,19 +109,11 @@ class GatewayApp:
         while True:
             msg = await receive()
             if msg["type"] == "lifespan.startup":
-                from ..tokens import load_exact
-
-                self._loader = asyncio.ensure_future(asyncio.to_thread(load_exact))
                 self.ready = True
                 await send({"type": "lifespan.startup.complete"})
             elif msg["type"] == "lifespan.shutdown":
                 self.draining = True
                 self.ready = False
-                if self._loader is not None:
-                    try:
-                        await self._loader
-                    except Exception:  # noqa: BLE001 - the estimate falls back to the quick one
-                        pass
                 await self.gateway.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -136,14 +132,18 @@ class GatewayApp:
                     return
                 known = any(p == path for _, p in self._routes)
                 if known:
-                    raise InvalidRequest(f"method {method} is not allowed on {path}", code="method_not_allowed")
+                    raise InvalidRequest(
+                        f"method {method} is not allowed on {path}", code="method_not_allowed"
+                    )
                 raise NotFound(f"Invalid URL ({method} {path})", code="unknown_url")
             await handler(scope, receive, send, ctx)
         except QiaoError as err:
             await self._error(send, err, ctx)
         except Exception as exc:  # noqa: BLE001 - the client gets an OpenAI error, never a stack trace
             log.exception("unhandled error in request %s", rid)
-            await self._error(send, QiaoError(f"internal error ({type(exc).__name__}); request id {rid}"), ctx)
+            await self._error(
+                send, QiaoError(f"internal error ({type(exc).__name__}); request id {rid}"), ctx
+            )
         finally:
             self.inflight -= 1
 
@@ -151,7 +151,7 @@ class GatewayApp:
     def _request_id(scope: Scope) -> str:
         for k, v in scope["headers"]:
             if k == b"x-request-id":
-                s = v.decode("latin-1")
+                s: str = v.decode("latin-1")
                 if _RID.match(s):
                     return s
                 break
@@ -199,8 +199,10 @@ class GatewayApp:
                 break
         raw = b"".join(chunks)
         if not raw:
-            raise InvalidRequest("We could not parse the JSON body of your request: the body is empty. "
-                                 "(HINT: send a JSON object with Content-Type: application/json.)")
+            raise InvalidRequest(
+                "We could not parse the JSON body of your request: the body is empty. "
+                "(HINT: send a JSON object with Content-Type: application/json.)"
+            )
         try:
             obj = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -227,7 +229,9 @@ class GatewayApp:
                 return None
             raise AuthenticationFailed(
                 "You didn't provide an API key. You need to provide your API key in an Authorization header "
-                "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).", code="missing_api_key")
+                "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                code="missing_api_key",
+            )
         digest = hash_key(token)
         found = self._keys.get(digest)
         # Keys are kept only as SHA-256 digests. The lookup is by digest (an attacker cannot steer which
@@ -250,21 +254,29 @@ class GatewayApp:
 
     async def list_models(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
         self.authenticate(scope, ctx)
-        data = [{"id": mid, "object": "model", "created": 1719792000, "owned_by": owner}
-                for mid, owner in self.gateway.resolver.public_names()]
+        data = [
+            {"id": mid, "object": "model", "created": 1719792000, "owned_by": owner}
+            for mid, owner in self.gateway.resolver.public_names()
+        ]
         await self._json(send, {"object": "list", "data": data}, [(b"x-request-id", ctx.request_id.encode())])
 
     async def get_model(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
         self.authenticate(scope, ctx)
         from urllib.parse import unquote
 
-        mid = unquote(scope["path"][len("/v1/models/"):])
+        mid = unquote(scope["path"][len("/v1/models/") :])
         if self.gateway.resolver.resolve(mid) is None:
-            raise ModelNotFound(f"The model `{mid}` does not exist or you do not have access to it.",
-                                param="model")
-        owner = dict(self.gateway.resolver.public_names()).get(mid, mid.split("/", 1)[0] if "/" in mid else "qiao")
-        await self._json(send, {"id": mid, "object": "model", "created": 1719792000, "owned_by": owner},
-                         [(b"x-request-id", ctx.request_id.encode())])
+            raise ModelNotFound(
+                f"The model `{mid}` does not exist or you do not have access to it.", param="model"
+            )
+        owner = dict(self.gateway.resolver.public_names()).get(
+            mid, mid.split("/", 1)[0] if "/" in mid else "qiao"
+        )
+        await self._json(
+            send,
+            {"id": mid, "object": "model", "created": 1719792000, "owned_by": owner},
+            [(b"x-request-id", ctx.request_id.encode())],
+        )
 
     async def chat_completions(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
         self.authenticate(scope, ctx)
@@ -280,8 +292,9 @@ class GatewayApp:
         resp = await self.gateway.chat(req, ctx)
         await self._json(send, resp.to_dict(), ctx.headers())
 
-    async def _stream(self, req: ChatRequest, scope: Scope, receive: Receive, send: Send,
-                      ctx: RequestContext, legacy: bool) -> None:
+    async def _stream(
+        self, req: ChatRequest, scope: Scope, receive: Receive, send: Send, ctx: RequestContext, legacy: bool
+    ) -> None:
         started = False
 
         async def start(status: int, headers: list[tuple[bytes, bytes]]) -> None:
@@ -333,13 +346,17 @@ class GatewayApp:
         for name in ("suffix", "echo", "logprobs", "best_of", "logit_bias"):
             v = getattr(creq, name)
             if v not in (None, False, 1) or (name == "logprobs" and v is not None):
-                raise InvalidRequest(f"'{name}' is not supported on the legacy completions endpoint by this "
-                                     "gateway", param=name, code="unsupported_parameter")
+                raise InvalidRequest(
+                    f"'{name}' is not supported on the legacy completions endpoint by this gateway",
+                    param=name,
+                    code="unsupported_parameter",
+                )
         prompts = [creq.prompt] if isinstance(creq.prompt, str) else creq.prompt
         if not prompts:
             raise InvalidRequest("'prompt' must not be empty", param="prompt")
-        chat_fields = creq.model_dump(exclude_none=True, exclude={"prompt", "suffix", "echo", "logprobs",
-                                                                  "best_of", "logit_bias"})
+        chat_fields = creq.model_dump(
+            exclude_none=True, exclude={"prompt", "suffix", "echo", "logprobs", "best_of", "logit_bias"}
+        )
         if creq.max_tokens == 0:
             chat_fields.pop("max_tokens", None)
         if creq.stream:
@@ -356,12 +373,26 @@ class GatewayApp:
             usage_p += resp.usage.prompt_tokens
             usage_c += resp.usage.completion_tokens
             for c in resp.choices:
-                choices.append({"text": c.message.content or "", "index": pi * (creq.n or 1) + c.index,
-                                "logprobs": None, "finish_reason": c.finish_reason})
-        out = {"id": f"cmpl-{ctx.request_id}", "object": "text_completion", "created": int(time.time()),
-               "model": creq.model, "choices": choices,
-               "usage": {"prompt_tokens": usage_p, "completion_tokens": usage_c,
-                         "total_tokens": usage_p + usage_c}}
+                choices.append(
+                    {
+                        "text": c.message.content or "",
+                        "index": pi * (creq.n or 1) + c.index,
+                        "logprobs": None,
+                        "finish_reason": c.finish_reason,
+                    }
+                )
+        out = {
+            "id": f"cmpl-{ctx.request_id}",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": creq.model,
+            "choices": choices,
+            "usage": {
+                "prompt_tokens": usage_p,
+                "completion_tokens": usage_c,
+                "total_tokens": usage_p + usage_c,
+            },
+        }
         await self._json(send, out, ctx.headers())
 
     async def embeddings(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
@@ -373,10 +404,16 @@ class GatewayApp:
             raise _validation_error(exc) from None
         res = await self.gateway.embeddings(req, ctx)
         fmt = req.encoding_format
-        data = [{"object": "embedding", "index": i, "embedding": encode_embedding(v, fmt)}
-                for i, v in enumerate(res.vectors)]
-        out = {"object": "list", "data": data, "model": req.model,
-               "usage": {"prompt_tokens": res.usage.prompt_tokens, "total_tokens": res.usage.prompt_tokens}}
+        data = [
+            {"object": "embedding", "index": i, "embedding": encode_embedding(v, fmt)}
+            for i, v in enumerate(res.vectors)
+        ]
+        out = {
+            "object": "list",
+            "data": data,
+            "model": req.model,
+            "usage": {"prompt_tokens": res.usage.prompt_tokens, "total_tokens": res.usage.prompt_tokens},
+        }
         await self._json(send, out, ctx.headers())
 
 
@@ -388,24 +425,36 @@ def _check_messages(req: ChatRequest) -> None:
             tool_ids.update(t.id for t in m.tool_calls)
         if m.role == "tool":
             if not m.tool_call_id:
-                raise InvalidRequest(f"Missing required parameter: 'messages[{i}].tool_call_id'.",
-                                     param=f"messages[{i}].tool_call_id", code="missing_required_parameter")
+                raise InvalidRequest(
+                    f"Missing required parameter: 'messages[{i}].tool_call_id'.",
+                    param=f"messages[{i}].tool_call_id",
+                    code="missing_required_parameter",
+                )
             if m.tool_call_id not in tool_ids:
                 raise InvalidRequest(
-                    f"Invalid parameter: messages with role 'tool' must be a response to a preceeding message "
+                    "Invalid parameter: messages with role 'tool' must be a response to a preceding message "
                     f"with 'tool_calls' (no tool call with id {m.tool_call_id!r}).",
-                    param=f"messages[{i}].tool_call_id")
+                    param=f"messages[{i}].tool_call_id",
+                )
         if m.role in ("user", "system", "developer") and m.content is None:
-            raise InvalidRequest(f"Missing required parameter: 'messages[{i}].content'.",
-                                 param=f"messages[{i}].content", code="missing_required_parameter")
+            raise InvalidRequest(
+                f"Missing required parameter: 'messages[{i}].content'.",
+                param=f"messages[{i}].content",
+                code="missing_required_parameter",
+            )
     if req.tool_choice is not None and not isinstance(req.tool_choice, str) and req.tools:
         names = {t.function.name for t in req.tools}
         if req.tool_choice.function.name not in names:
-            raise InvalidRequest(f"Invalid value for 'tool_choice': no function named "
-                                 f"{req.tool_choice.function.name!r} in 'tools'.", param="tool_choice")
+            raise InvalidRequest(
+                f"Invalid value for 'tool_choice': no function named "
+                f"{req.tool_choice.function.name!r} in 'tools'.",
+                param="tool_choice",
+            )
     if req.tool_choice is not None and not req.tools and req.tool_choice != "none":
-        raise InvalidRequest("Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' "
-                             "are specified.", param="tool_choice")
+        raise InvalidRequest(
+            "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
+            param="tool_choice",
+        )
 
 
 def create_app(settings: Settings) -> GatewayApp:

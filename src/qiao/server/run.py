@@ -7,12 +7,15 @@ stops accepting connections, lets in-flight requests and streams finish for up t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
 import signal
 import socket
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,20 @@ class QiaoServer(uvicorn.Server):
     def handle_exit(self, sig: int, frame: Any) -> None:
         self.qiao_app.draining = True
         super().handle_exit(sig, frame)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Like uvicorn's, but a drained shutdown exits 0 instead of re-raising the signal."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        sigs = (signal.SIGINT, signal.SIGTERM)
+        old = {s: signal.signal(s, self.handle_exit) for s in sigs}
+        try:
+            yield
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
 
 
 def uvicorn_config(app: Any, settings: Settings, host: str, port: int, **kw: Any) -> uvicorn.Config:
@@ -71,8 +88,13 @@ def _worker(config_path: str, host: str, port: int, sock: socket.socket | None) 
     server.run(sockets=[sock] if sock is not None else None)
 
 
-def serve(config_path: str | Path, host: str | None = None, port: int | None = None,
-          workers: int | None = None, ready_file: str | None = None) -> int:
+def serve(
+    config_path: str | Path,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int | None = None,
+    ready_file: str | None = None,
+) -> int:
     settings = load_settings(config_path)
     s = settings.server
     host = host or s.host
@@ -94,8 +116,10 @@ def serve(config_path: str | Path, host: str | None = None, port: int | None = N
     sock.listen(4096)
     sock.set_inheritable(True)
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_worker, args=(str(config_path), host, port, sock), daemon=False)
-             for _ in range(workers)]
+    procs = [
+        ctx.Process(target=_worker, args=(str(config_path), host, port, sock), daemon=False)
+        for _ in range(workers)
+    ]
     for p in procs:
         p.start()
     log.info("qiao serving on http://%s:%d with %d workers", host, sock.getsockname()[1], workers)

@@ -60,7 +60,7 @@ class SSEDecoder:
         colon = line.find(b":")
         if colon < 0:
             text = line.decode("utf-8", "replace").strip()
-            if text.startswith("{") or text.startswith("["):
+            if text.startswith(("{", "[")):
                 out.append(SSEEvent(text, "raw", None))
             return
         name = line[:colon]

@@ -1,0 +1,1 @@
+"""Migration toolkit: scan, plan, estimate, rewrite, compare (``qiao migrate ...``)."""

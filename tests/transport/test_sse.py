@@ -1,0 +1,69 @@
+"""The SSE and NDJSON decoders must give the same events however the bytes are cut."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from qiao.transport.sse import NDJSONDecoder, SSEDecoder
+
+STREAM = (
+    b": keep-alive\n\n"
+    b'data: {"a":1}\n\n'
+    b"event: message\nid: 7\ndata: line one\ndata: line two\n\n"
+    b"data:[DONE]\r\n\r\n"
+    b"data: \xe4\xbd\xa0\xe5\xa5\xbd\r\r"
+    b'{"error_code":110,"error_msg":"Access token invalid"}\n'
+)
+
+
+def decode(pieces: list[bytes]) -> list[tuple[str, str | None, str | None]]:
+    d = SSEDecoder()
+    out = []
+    for p in pieces:
+        out.extend(d.feed(p))
+    out.extend(d.close())
+    return [(e.data, e.event, e.id) for e in out]
+
+
+EXPECTED = [
+    ('{"a":1}', None, None),
+    ("line one\nline two", "message", "7"),
+    ("[DONE]", None, "7"),
+    ("你好", None, "7"),
+    ('{"error_code":110,"error_msg":"Access token invalid"}', "raw", None),
+]
+
+
+def test_whole() -> None:
+    assert decode([STREAM]) == EXPECTED
+
+
+@pytest.mark.parametrize("cut", range(1, len(STREAM)))
+def test_every_two_piece_cut(cut: int) -> None:
+    assert decode([STREAM[:cut], STREAM[cut:]]) == EXPECTED
+
+
+def test_byte_by_byte_and_random() -> None:
+    assert decode([STREAM[i : i + 1] for i in range(len(STREAM))]) == EXPECTED
+    rng = random.Random(7)
+    for _ in range(200):
+        pieces, i = [], 0
+        while i < len(STREAM):
+            n = rng.randint(1, 12)
+            pieces.append(STREAM[i : i + n])
+            i += n
+        assert decode(pieces) == EXPECTED
+
+
+def test_last_event_without_blank_line_is_delivered() -> None:
+    assert decode([b'data: {"x":1}']) == [('{"x":1}', None, None)]
+
+
+def test_ndjson_any_boundary() -> None:
+    data = b'{"a":1}\n{"b":2}\n\n{"c":"\xe4\xbd\xa0"}'
+    for cut in range(1, len(data)):
+        d = NDJSONDecoder()
+        events = d.feed(data[:cut]) + d.feed(data[cut:]) + d.close()
+        assert [e.data for e in events] == ['{"a":1}', '{"b":2}', '{"c":"你"}']
