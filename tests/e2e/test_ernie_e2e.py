@@ -4,25 +4,17 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import openai
 import pytest
-import yaml
 from openai import OpenAI
+
+from tests.conftest import EmulatorProcess, QiaoProcess
 
 pytestmark = pytest.mark.e2e
 
-SRC = Path(__file__).resolve().parents[2] / "src"
 KEY = "sk-qiao-ernie-e2e"
 TOOLS: list[Any] = [{"type": "function", "function": {
     "name": "get_weather", "description": "Get the current weather of a city",
@@ -31,85 +23,23 @@ CHAT = {"ernie": "ernie/ernie-4.5-turbo-32k", "ernie_v1": "ernie_v1/ernie-3.5-8k
 SLUGS = list(CHAT)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(SRC) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
-        env.pop(var, None)
-    return env
-
-
-def _wait(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
-            raise RuntimeError(f"process exited with {proc.returncode}:\n{out[-3000:]}")
-        try:
-            httpx.get(url, timeout=1.0)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{url} did not answer")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    if proc.stdout:
-        proc.stdout.close()
-
-
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("ernie-e2e")
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        urls = {}
-        for slug in SLUGS:
-            port = _free_port()
-            p = subprocess.Popen([sys.executable, "-m", "qiao", "emulate", slug, "--port", str(port)],
-                                 env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-            procs.append(p)
-            urls[slug] = f"http://127.0.0.1:{port}"
-            _wait(urls[slug] + "/", p)
-        gw_port = _free_port()
+    with EmulatorProcess("ernie") as v2, EmulatorProcess("ernie_v1") as v1:
         cfg = {
-            "server": {"host": "127.0.0.1", "port": gw_port},
-            "database": {"url": f"sqlite:///{tmp / 'qiao.db'}"},
             "keys": [{"name": "test", "key": KEY}],
             "accounts": [
-                {"provider": "ernie", "base_url": urls["ernie"] + "/v2",
-                 "credential": "bce-v3/ALTAK-demo/emulatorsecret"},
-                {"provider": "ernie_v1", "base_url": urls["ernie_v1"],
-                 "credential": "ernie-demo-ak:ernie-demo-sk"},
-                {"provider": "ernie", "name": "ernie_badkey", "base_url": urls["ernie"] + "/v2",
+                {"provider": "ernie", "base_url": v2.url + "/v2", "credential": "bce-v3/ALTAK-demo/emulatorsecret"},
+                {"provider": "ernie_v1", "base_url": v1.url, "credential": "ernie-demo-ak:ernie-demo-sk"},
+                {"provider": "ernie", "name": "ernie_badkey", "base_url": v2.url + "/v2",
                  "credential": "bce-v3/ALTAK-demo/wrong", "models": ["ernie-lite-8k"]},
-                {"provider": "ernie_v1", "name": "ernie_v1_badpair", "base_url": urls["ernie_v1"],
+                {"provider": "ernie_v1", "name": "ernie_v1_badpair", "base_url": v1.url,
                  "credential": "ernie-demo-ak:wrong-secret", "models": ["ernie-lite-8k"]},
             ],
         }
-        path = tmp / "qiao.yaml"
-        path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
-        gw = subprocess.Popen([sys.executable, "-m", "qiao", "serve", "--config", str(path)], env=_env(),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        procs.append(gw)
-        _wait(f"http://127.0.0.1:{gw_port}/healthz", gw)
-        yield f"http://127.0.0.1:{gw_port}/v1"
-    finally:
-        for p in reversed(procs):
-            _stop(p)
+        with QiaoProcess(cfg, tmp) as gw:
+            yield gw.url + "/v1"
 
 
 @pytest.fixture()

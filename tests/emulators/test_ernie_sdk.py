@@ -5,9 +5,6 @@ asks for base64 embeddings by default."""
 from __future__ import annotations
 
 import contextlib
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,10 +14,9 @@ import pytest
 qianfan = pytest.importorskip("qianfan", reason="the official qianfan SDK is not installed "
                                                 "(pip install qianfan)")
 
-import uvicorn  # noqa: E402
-
 from qiao.emulators import EmulatorOptions  # noqa: E402
 from qiao.emulators.ernie import create_app  # noqa: E402
+from tests.conftest import ThreadServer  # noqa: E402
 
 pytestmark = pytest.mark.sdk
 
@@ -30,30 +26,10 @@ TOOLS = [{"type": "function", "function": {
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def serve(app: Any) -> Iterator[str]:
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="on")
-    server = uvicorn.Server(config)
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("emulator did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with ThreadServer(app) as srv:
+        yield srv.url
 
 
 @pytest.fixture(scope="module")
