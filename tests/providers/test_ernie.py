@@ -322,9 +322,11 @@ def test_embeddings_specs_and_wire() -> None:
     assert tao is not None and tao.embedding_batch == 1
     assert bge is not None and bge.embedding_batch == 16 and bge.dimensions == 1024
     c = Call(account(), bge, "ernie/bge-large-zh", "r")
-    wire = provider.build_embeddings(EmbeddingRequest(model="x", input=["a", "b"]), ["a", "b"], c)
+    wire = provider.build_embeddings(EmbeddingRequest(model="x", input=["a", "b"], dimensions=256, user="u"),
+                                     ["a", "b"], c)
     assert wire.url == "http://emu/v2/embeddings"
-    assert orjson.loads(wire.body or b"")["model"] == "bge-large-zh"
+    assert orjson.loads(wire.body or b"") == {"model": "bge-large-zh", "input": ["a", "b"],
+                                              "encoding_format": "float"}
     out = provider.parse_embeddings(resp({"object": "list", "data": [
         {"object": "embedding", "index": 1, "embedding": [0.0, 1.0]},
         {"object": "embedding", "index": 0, "embedding": [1.0, 0.0]}],

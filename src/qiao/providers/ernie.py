@@ -24,7 +24,8 @@ filter); ``finish_reason: "content_filter"`` (or ``flag`` ≥ 2) after some outp
 Errors are HTTP 4xx/5xx with ``{"error": {"code", "message", "type"}, "id"}``; an ``error_code`` body
 (the v1 vocabulary, seen on some v2 gateway errors) is classified with the v1 table.
 
-Embeddings: ``/embeddings`` with ``{"model", "input"}``, 16 texts per call (``tao-8k``: 1).
+Embeddings: ``/embeddings`` with ``{"model", "input", "encoding_format": "float"}``, 16 texts per call
+(``tao-8k``: 1); ``dimensions`` is not sent (Qianfan has none): the gateway shortens and re-normalises.
 
 SDK cross-check (qianfan 0.4.12.3, ``tests/emulators/test_ernie_sdk.py``): ``qianfan.Qianfan`` posts to
 ``/v2/chat/completions`` with an ``extra_parameters`` object and a ``Request_id`` header, which the
@@ -47,9 +48,9 @@ from ..errors import (
     UpstreamError,
     provider_error,
 )
-from ..types import ChatChunk, ChatRequest, ChatResponse
+from ..types import ChatChunk, ChatRequest, ChatResponse, EmbeddingRequest
 from ._ernie_wire import FINISH, clamp_temperature, classify_code, content_filtered, repair_messages
-from .base import Call, SSEEvent, StreamState, WireResponse
+from .base import Call, SSEEvent, StreamState, WireRequest, WireResponse
 from .openai_compat import BearerAuth, OpenAICompatible
 
 __all__ = ["MODELS", "Ernie", "provider"]
@@ -166,6 +167,12 @@ class Ernie(OpenAICompatible):
         body.pop("n", None)  # only n=1 gets here (capabilities)
         for k in ("store", "service_tier", "prompt_cache_key", "safety_identifier", "metadata"):
             body.pop(k, None)
+
+    def build_embeddings(self, req: EmbeddingRequest, inputs: list[str], call: Call) -> WireRequest:
+        # Qianfan has no ``dimensions``: the gateway shortens the vectors itself; ``user`` is not sent.
+        body = {"model": call.spec.wire_name, "input": inputs, "encoding_format": "float"}
+        return WireRequest("POST", self.base_url(call.account) + self.embeddings_path, self.headers(call),
+                           orjson.dumps(body))
 
     # ---- answers --------------------------------------------------------------------------------------
     def parse_chat(self, resp: WireResponse, req: ChatRequest, call: Call) -> ChatResponse:
