@@ -35,6 +35,7 @@ emulator accepts; the ``openai`` SDK pointed at ``ROOT/v2`` asks for base64 embe
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 import orjson
@@ -49,7 +50,7 @@ from ..errors import (
     provider_error,
 )
 from ..types import ChatChunk, ChatRequest, ChatResponse, EmbeddingRequest
-from ._ernie_wire import FINISH, clamp_temperature, classify_code, content_filtered, repair_messages
+from ._ernie_wire import clamp_temperature, classify_code, content_filtered, repair_messages
 from .base import Call, SSEEvent, StreamState, WireRequest, WireResponse
 from .openai_compat import BearerAuth, OpenAICompatible
 
@@ -176,44 +177,41 @@ class Ernie(OpenAICompatible):
 
     # ---- answers --------------------------------------------------------------------------------------
     def parse_chat(self, resp: WireResponse, req: ChatRequest, call: Call) -> ChatResponse:
-        try:
-            data = orjson.loads(resp.body)
-        except orjson.JSONDecodeError as exc:
-            raise provider_error(UpstreamError, self.name, "unparsable answer", body=resp.body) from exc
-        for c in data.get("choices") or () if isinstance(data, dict) else ():
-            if _prompt_unsafe(c):
-                raise content_filtered(self.name, resp.body)
         out = super().parse_chat(resp, req, call)
-        for ch, c in zip(out.choices, data.get("choices") or (), strict=False):
+        if not _SAFETY.search(resp.body):
+            return out  # the common case: no safety fields, one JSON parse
+        data = orjson.loads(resp.body)
+        raw = data.get("choices") or []
+        if any(_prompt_unsafe(c) for c in raw):
+            raise content_filtered(self.name, resp.body)
+        for ch, c in zip(out.choices, raw, strict=False):
             if _flagged(c) and ch.finish_reason == "stop":
                 ch.finish_reason = "content_filter"
         return out
 
     def parse_event(self, event: SSEEvent, state: StreamState) -> list[ChatChunk]:
-        if event.data != "[DONE]":
-            try:
-                obj = orjson.loads(event.data)
-            except orjson.JSONDecodeError as exc:
-                raise provider_error(UpstreamError, self.name, "malformed stream event",
-                                     body=event.data.encode()) from exc
-            if isinstance(obj, dict):
-                if "error_code" in obj:
-                    raise classify_code(self.name, int(obj["error_code"]), str(obj.get("error_msg") or ""),
-                                        event.data.encode(), 200)
-                for c in obj.get("choices") or ():
-                    if _prompt_unsafe(c):
-                        raise provider_error(ContentFiltered, self.name,
-                                             "the answer was stopped by ERNIE's content safety",
-                                             body=event.data.encode())
+        data = event.data
+        if data == "[DONE]" or not _SAFETY_S.search(data):
+            return super().parse_event(event, state)  # finish "normal" → "stop" is in the parent's table
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise provider_error(UpstreamError, self.name, "malformed stream event",
+                                 body=data.encode()) from exc
+        if not isinstance(obj, dict):
+            raise provider_error(UpstreamError, self.name, "malformed stream event", body=data.encode())
+        if "error_code" in obj:
+            raise classify_code(self.name, int(obj["error_code"]), str(obj.get("error_msg") or ""),
+                                data.encode(), 200)
+        raw = obj.get("choices") or []
+        if any(_prompt_unsafe(c) for c in raw):
+            raise provider_error(ContentFiltered, self.name,
+                                 "the answer was stopped by ERNIE's content safety", body=data.encode())
         chunks = super().parse_event(event, state)
-        if event.data != "[DONE]":
-            raw = orjson.loads(event.data).get("choices") or []
-            for chunk in chunks:
-                for ch, c in zip(chunk.choices, raw, strict=False):
-                    if ch.finish_reason is not None:
-                        ch.finish_reason = FINISH.get(ch.finish_reason, ch.finish_reason)
-                        if _flagged(c) and ch.finish_reason == "stop":
-                            ch.finish_reason = "content_filter"
+        for chunk in chunks:
+            for ch, c in zip(chunk.choices, raw, strict=False):
+                if ch.finish_reason == "stop" and _flagged(c):
+                    ch.finish_reason = "content_filter"
         return chunks
 
     def classify(self, resp: WireResponse, call: Call) -> QiaoError | None:
@@ -254,6 +252,11 @@ class Ernie(OpenAICompatible):
                 return provider_error(ModelNotFound, self.name, str(err.get("message") or "invalid model"),
                                       param="model", **kw)
         return super().classify_body(obj, status, resp, call)
+
+
+_SAFETY = re.compile(rb'"(?:error_code|need_clear_history|ban_round|flag)"')
+_SAFETY_S = re.compile(r'"(?:error_code|need_clear_history|ban_round|flag)"')
+"""Fields that need a second look (errors in a 200 body, content safety): absent in most answers."""
 
 
 def _prompt_unsafe(choice: Any) -> bool:
