@@ -114,6 +114,22 @@ def test_build_chat_tools_and_choice() -> None:
     assert "functions" not in b
 
 
+def test_per_model_parameter_lists() -> None:
+    r = req([{"role": "user", "content": "hi"}], presence_penalty=-0.5, frequency_penalty=0.4)
+    _, b = body_of(r, "ernie-speed-8k")  # light models take OpenAI's penalties as they are
+    assert (b["presence_penalty"], b["frequency_penalty"]) == (-0.5, 0.4) and "penalty_score" not in b
+    _, b = body_of(r, "ernie-3.5-8k")
+    assert b["penalty_score"] == 1.2 and "presence_penalty" not in b
+    forced = req([{"role": "user", "content": "hi"}], tools=TOOLS,
+                 tool_choice={"type": "function", "function": {"name": "get_weather"}})
+    with pytest.raises(UnsupportedParameter) as ei:
+        body_of(forced, "ernie-4.0-8k")  # functions yes, tool_choice no
+    assert ei.value.param == "tool_choice"
+    assert provider.spec("ernie-4.0-8k").caps.tools  # type: ignore[union-attr]
+    assert not provider.spec("ernie-4.0-turbo-8k").caps.tools  # type: ignore[union-attr]
+    assert not provider.spec("ernie-speed-8k").caps.tools  # type: ignore[union-attr]
+
+
 def test_build_chat_tool_round_trip_and_parallel_calls() -> None:
     fa = {"name": "get_weather", "arguments": '{"city":"A"}'}
     fb = {"name": "get_time", "arguments": '{"tz":"B"}'}

@@ -19,7 +19,8 @@ Validation as ERNIE: roles ``user``/``assistant``/``function`` only (the system 
 ``system`` field), alternation with an odd count, first and last on the user side (a ``function`` result
 counts as user side), no empty content, temperature (0, 1], top_p [0, 1], penalty_score [1, 2],
 ``max_output_tokens`` [2, model limit], ``stop`` ≤ 4 strings of ≤ 20 characters, ``response_format`` a bare
-string, ``tool_choice`` the object form only; functions only on models that support them. Unknown body
+string, ``tool_choice`` the object form only; functions, ``tool_choice`` and ``presence_penalty``/
+``frequency_penalty`` only on the models whose parameter lists (in Baidu's SDK) have them. Unknown body
 fields are ignored (the official SDK sends ``extra_parameters``).
 
 Answers: ``result``, ``is_truncated``, ``need_clear_history``, ``finish_reason: "normal"``, ``function_call``
@@ -46,7 +47,7 @@ from ._asgi import CutStream, EmulatorApp, EmulatorOptions, Request, Response, j
 from ._engine import GenChoice, GenRequest, ToolDef, detect_scenario, embed, generate, split_for_stream
 from .ernie import REFUSAL, alternation_error
 
-__all__ = ["CHAT_SLUGS", "DEFAULT_CREDENTIAL", "EMBEDDING_SLUGS", "create_app"]
+__all__ = ["CHAT_SLUGS", "DEFAULT_CREDENTIAL", "EMBEDDING_SLUGS", "PENALTIES", "TOOL_CHOICE", "create_app"]
 
 DEFAULT_CREDENTIAL = "ernie-demo-ak:ernie-demo-sk"
 RPC = "/rpc/2.0/ai_custom/v1/wenxinworkshop"
@@ -56,9 +57,9 @@ TOKEN_LIFETIME = 2_592_000
 CHAT_SLUGS: dict[str, tuple[int, int, bool]] = {
     "completions_pro": (8192, 2048, True),
     "completions_adv_pro": (8192, 2048, True),
-    "ernie-4.0-8k-latest": (8192, 2048, True),
-    "ernie-4.0-turbo-8k": (8192, 2048, True),
-    "ernie-4.0-turbo-128k": (131_072, 4096, True),
+    "ernie-4.0-8k-latest": (8192, 2048, False),
+    "ernie-4.0-turbo-8k": (8192, 2048, False),
+    "ernie-4.0-turbo-128k": (131_072, 4096, False),
     "completions": (8192, 2048, True),
     "ernie-3.5-128k": (131_072, 4096, True),
     "ernie_speed": (8192, 2048, False),
@@ -73,6 +74,10 @@ CHAT_SLUGS: dict[str, tuple[int, int, bool]] = {
     "ernie-novel-8k": (8192, 2048, False),
     "ernie-func-8k": (8192, 2048, True),
 }
+TOOL_CHOICE = frozenset({"completions", "ernie-3.5-128k", "ernie-func-8k"})
+PENALTIES = frozenset({"ernie_speed", "ernie-speed-128k", "ernie-speed-pro-128k", "ernie-lite-8k",
+                       "ernie-tiny-8k", "ernie-novel-8k"})
+"""Slugs taking ``tool_choice``, and ``presence_penalty``/``frequency_penalty`` (per the SDK's lists)."""
 # URL slug → (dimension, texts per call)
 EMBEDDING_SLUGS: dict[str, tuple[int, int]] = {
     "embedding-v1": (384, 16), "bge_large_zh": (1024, 16), "bge_large_en": (1024, 16), "tao_8k": (1024, 1),
@@ -102,7 +107,7 @@ def _texts(messages: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return out
 
 
-def _validate(body: Any, limits: tuple[int, int, bool], rid: str) -> Response | None:
+def _validate(body: Any, limits: tuple[int, int, bool], rid: str, slug: str) -> Response | None:
     if not isinstance(body, dict):
         return _error(336002, "Invalid JSON", rid)
     msgs = body.get("messages")
@@ -144,7 +149,13 @@ def _validate(body: Any, limits: tuple[int, int, bool], rid: str) -> Response | 
     rf = body.get("response_format")
     if rf is not None and rf not in ("json_object", "text"):
         return _error(336003, "response_format must be 'json_object' or 'text'", rid)
+    for key in ("presence_penalty", "frequency_penalty"):
+        v = body.get(key)
+        if v is not None and (slug not in PENALTIES or not (isinstance(v, int | float) and -2 <= v <= 2)):
+            return _error(336003, f"invalid parameter {key}", rid)
     tc = body.get("tool_choice")
+    if tc is not None and slug not in TOOL_CHOICE:
+        return _error(336003, "invalid parameter tool_choice", rid)
     if tc is not None and not (isinstance(tc, dict) and tc.get("type") == "function"
                                and isinstance((tc.get("function") or {}).get("name"), str)):
         return _error(336003, "tool_choice must be an object {type: function, function: {name}}", rid)
@@ -219,7 +230,7 @@ def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
             body = req.json()
         except orjson.JSONDecodeError:
             body = None
-        if (bad := _validate(body, limits, r)) is not None:
+        if (bad := _validate(body, limits, r, req.path_params["slug"])) is not None:
             return bad
         messages = _texts(body["messages"])
         if body.get("system"):

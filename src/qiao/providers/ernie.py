@@ -60,6 +60,7 @@ _SRC = "https://github.com/lobehub/lobe-chat/blob/main/packages/model-bank/src/a
 _SRC_2024 = "https://cloud.baidu.com/doc/WENXINWORKSHOP/s/hlrk4akp7"
 
 _TOOLS = Capabilities(tools=True, json_mode=True)
+_JSON = Capabilities(json_mode=True)  # ERNIE 4.0 Turbo: no function calling in Baidu's parameter lists
 _PLAIN = Capabilities()
 
 
@@ -74,9 +75,9 @@ MODELS: tuple[ModelSpec, ...] = (
               price=_p("0.8", "3.2", "2025-04-25", cached="0.2")),
     ModelSpec("ernie-x1-turbo-32k", context=32_768, max_output=16_384,
               caps=Capabilities(tools=True, reasoning=True), price=_p("1", "4", "2025-04-25")),
-    ModelSpec("ernie-4.0-turbo-8k", context=8192, caps=_TOOLS, max_output=2048,
+    ModelSpec("ernie-4.0-turbo-8k", context=8192, caps=_JSON, max_output=2048,
               price=_p("20", "60", "2024-08-01")),
-    ModelSpec("ernie-4.0-turbo-128k", context=131_072, caps=_TOOLS, max_output=4096,
+    ModelSpec("ernie-4.0-turbo-128k", context=131_072, caps=_JSON, max_output=4096,
               price=_p("20", "60", "2024-11-01")),
     ModelSpec("ernie-4.0-8k", context=8192, caps=_TOOLS, max_output=2048, price=_p("30", "90", "2024-08-01")),
     ModelSpec("ernie-3.5-8k", context=8192, caps=_TOOLS, max_output=2048, price=_p("0.8", "2", "2024-08-01")),

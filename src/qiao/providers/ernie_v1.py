@@ -19,16 +19,20 @@ Translation of an OpenAI request:
   Baidu's own adapter does); an assistant turn with N tool calls becomes N assistant ``function_call`` /
   ``function`` pairs (v1 has one call per turn).
 * ``temperature`` clamped into (0, 1] (0 → 0.0001); ``top_p`` as sent.
-* ``presence_penalty``/``frequency_penalty`` (−2…2) → ``penalty_score`` (1…2): the larger positive one,
-  ``1 + p/2``; zero or negative (asking for *more* repetition, which ERNIE cannot express) → not sent
-  (ERNIE's default 1.0, no penalty). Baidu's adapter maps p → p/4 + 1.5, which penalises even p = 0.
+* ``presence_penalty``/``frequency_penalty`` (−2…2): forwarded as they are to the light models that take
+  them (Speed, Lite, Tiny, Novel: :data:`NATIVE_PENALTIES`); elsewhere → ``penalty_score`` (1…2): the larger
+  positive one, ``1 + p/2``; zero or negative (asking for *more* repetition, which ERNIE cannot express)
+  → not sent (ERNIE's default 1.0, no penalty). Baidu's adapter maps p → p/4 + 1.5, which penalises even
+  p = 0.
 * ``max_tokens``/``max_completion_tokens`` → ``max_output_tokens`` (minimum 2).
 * ``stop``: a list of at most 4 strings of at most 20 characters (longer → 400 ``unsupported_parameter``).
 * ``user`` → ``user_id``.
 * ``tools`` → ``functions``; ``tool_choice``: ``auto`` → omitted, ``none`` → no functions sent, a named
-  function → ``{"type": "function", "function": {"name": …}}`` (the only form v1 accepts); ``required`` is
-  not expressible (capability off). Returned ``function_call`` (no id, one per turn, ``thoughts`` dropped)
-  → one OpenAI tool call with a minted stable id (:func:`~._ernie_wire.mint_tool_id`).
+  function → ``{"type": "function", "function": {"name": …}}`` (the only form v1 accepts; ERNIE 3.5 only,
+  elsewhere 400); ``required`` is not expressible (capability off). Functions exist on ERNIE 3.5 and
+  ERNIE-4.0-8K only (:data:`FUNCTIONS`, from the SDK's per-model parameter lists). A returned
+  ``function_call`` (no id, one per turn, ``thoughts`` dropped) → one OpenAI tool call with a minted stable
+  id (:func:`~._ernie_wire.mint_tool_id`).
 * ``response_format: {"type": "json_object"}`` → the bare string ``"json_object"``.
 
 Answers: text in ``result``; ``finish_reason`` ``normal`` → ``stop``, ``function_call`` → ``tool_calls``;
@@ -105,7 +109,8 @@ from .base import (
     WireResponse,
 )
 
-__all__ = ["MODELS", "SLUGS", "BaiduOAuth", "ErnieV1", "provider"]
+__all__ = ["FUNCTIONS", "MODELS", "NATIVE_PENALTIES", "SLUGS", "TOOL_CHOICE", "BaiduOAuth", "ErnieV1",
+           "provider"]
 
 RPC = "/rpc/2.0/ai_custom/v1/wenxinworkshop"
 TOKEN_PATH = "/oauth/2.0/token"
@@ -140,11 +145,19 @@ _ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
+FUNCTIONS = frozenset({"completions", "ernie-3.5-128k", "completions_pro"})
+"""Slugs that accept ``functions`` (the SDK's per-model allow-list: ERNIE 3.5 and 4.0-8K, not 4.0 Turbo)."""
+TOOL_CHOICE = frozenset({"completions", "ernie-3.5-128k"})
+"""Slugs that also accept a forced ``tool_choice`` (ERNIE-4.0-8K does not)."""
+NATIVE_PENALTIES = frozenset({"ernie_speed", "ernie-speed-128k", "ernie-speed-pro-128k", "ernie-lite-8k",
+                              "ernie-tiny-8k", "ernie-novel-8k"})
+"""Light models that take OpenAI's ``presence_penalty``/``frequency_penalty`` as they are."""
+
+
 def _v1_spec(m: ModelSpec) -> ModelSpec:
-    # v1 has no vision and no tools on the light models; function calling on 3.5 / 4.0 only.
     caps = m.caps
-    if caps.chat:
-        caps = Capabilities(tools=caps.tools, json_mode=caps.json_mode)
+    if caps.chat:  # no vision on v1; functions only where the slug takes them
+        caps = Capabilities(tools=SLUGS[m.id] in FUNCTIONS, json_mode=caps.json_mode)
     return ModelSpec(m.id, context=m.context, caps=caps, price=m.price, max_output=m.max_output,
                      upstream=SLUGS[m.id], dimensions=m.dimensions, aliases=_ALIASES.get(m.id, ()),
                      embedding_batch=m.embedding_batch)
@@ -285,14 +298,15 @@ class ErnieV1(Provider):
                     "function_call/function pairs; an assistant-last history is refused",
         "temperature": "clamped into (0, 1]: 0 → 0.0001, above 1 → 1.0",
         "top_p": "forwarded",
-        "presence_penalty": "penalty_score = 1 + max(presence, frequency)/2 for positive values; "
-                            "zero/negative → not sent",
+        "presence_penalty": "forwarded to Speed/Lite/Tiny/Novel; elsewhere penalty_score = "
+                            "1 + max(presence, frequency)/2 for positive values, zero/negative → not sent",
         "frequency_penalty": "see presence_penalty",
         "max_tokens": "max_output_tokens (minimum 2)",
         "max_completion_tokens": "max_output_tokens (minimum 2)",
         "stop": "list of ≤4 strings, each ≤20 characters (longer → 400)",
         "user": "user_id",
-        "tools": "functions", "tool_choice": "auto → omitted, none → no functions, named → object form",
+        "tools": "functions (ERNIE 3.5, ERNIE-4.0-8K)",
+        "tool_choice": "auto → omitted, none → no functions, named → object form (ERNIE 3.5 only)",
         "parallel_tool_calls": "not sent: one call per turn honours both values",
         "response_format": "json_object → the bare string \"json_object\"",
         "stream_options.include_usage": "usage from the is_end event",
@@ -350,9 +364,15 @@ class ErnieV1(Provider):
             body["temperature"] = clamp_temperature(req.temperature)
         if req.top_p is not None:
             body["top_p"] = req.top_p
-        penalty = max(req.presence_penalty or 0.0, req.frequency_penalty or 0.0)
-        if penalty > 0:
-            body["penalty_score"] = round(1.0 + penalty / 2.0, 4)
+        if call.spec.wire_name in NATIVE_PENALTIES:
+            if req.presence_penalty is not None:
+                body["presence_penalty"] = req.presence_penalty
+            if req.frequency_penalty is not None:
+                body["frequency_penalty"] = req.frequency_penalty
+        else:
+            penalty = max(req.presence_penalty or 0.0, req.frequency_penalty or 0.0)
+            if penalty > 0:
+                body["penalty_score"] = round(1.0 + penalty / 2.0, 4)
         if req.output_limit is not None:
             body["max_output_tokens"] = max(2, req.output_limit)
         stops = req.stop_list
@@ -367,6 +387,10 @@ class ErnieV1(Provider):
             body["functions"] = [t.function.model_dump(mode="json", exclude_none=True, exclude={"strict"})
                                  for t in req.tools]
             if req.tool_choice is not None and not isinstance(req.tool_choice, str):
+                if call.spec.wire_name not in TOOL_CHOICE:
+                    raise provider_error(UnsupportedParameter, self.name,
+                                         f"{call.spec.id} cannot be forced to call a function",
+                                         param="tool_choice")
                 name = req.tool_choice.function.name
                 body["tool_choice"] = {"type": "function", "function": {"name": name}}
         if req.response_format is not None and req.response_format.type == "json_object":
