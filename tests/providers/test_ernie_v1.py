@@ -410,6 +410,15 @@ async def test_gateway_refreshes_an_expired_token() -> None:
     token_calls = [s for s in seen if s.startswith("/oauth")]
     assert len(token_calls) == 2
     assert seen[-3:] == [f"{RPC}/chat/completions", "/oauth/2.0/token", f"{RPC}/chat/completions"]
+    # an embeddings call (no retry in the gateway) with a revoked token fails once, the next one succeeds
+    app.tokens.clear()  # type: ignore[attr-defined]
+    one = EmbeddingRequest(model="ernie_v1/embedding-v1", input=["x"])
+    with pytest.raises(AuthenticationFailed):
+        await gw.embeddings(one, RequestContext("e", None))
+    await gw.embeddings(one, RequestContext("f", None))
+    del seen[:]
+    out = await gw.chat(r, RequestContext("r2b", None))
+    assert seen == [f"{RPC}/chat/completions"]
     # embeddings ride on the same token; 20 inputs are split into batches of 16
     ereq = EmbeddingRequest(model="ernie_v1/embedding-v1", input=[str(i) for i in range(20)])
     res = await gw.embeddings(ereq, RequestContext("r3", None))

@@ -3,7 +3,9 @@
 Auth (:class:`BaiduOAuth`): the credential is ``API_KEY:SECRET_KEY`` of a Qianfan application. It is
 exchanged at ``POST /oauth/2.0/token?grant_type=client_credentials&client_id=…&client_secret=…`` for an
 access token (30 days), cached per key pair and refreshed a day before it expires, or at once when a call
-answers ``error_code`` 110/111 (then ``on_auth_error`` asks the gateway to retry once). The token travels
+answers ``error_code`` 110/111 (``classify`` drops the cached token at once and ``on_auth_error`` asks the
+gateway to retry once; the gateway's stream and embeddings paths do not retry, so there only the next
+call succeeds). The token travels
 as the ``access_token`` query parameter; it never reaches a log or an error message (``redact``).
 A refused key pair (``{"error": "invalid_client", ...}``) is a 401 ``invalid_api_key``.
 
@@ -488,7 +490,12 @@ class ErnieV1(Provider):
         if resp.status < 400 and not (isinstance(obj, dict) and ("error_code" in obj or
                                                                   "code" in obj and "result" not in obj)):
             return None
-        return self._error(obj, resp.body, resp.status, resp)
+        err = self._error(obj, resp.body, resp.status, resp)
+        if err.vendor_code in _TOKEN_CODES and isinstance(self.auth, BaiduOAuth):
+            # Forget the token now, whatever the gateway does next: its non-stream path retries at once
+            # (on_auth_error), a stream or an embeddings call fails this once and the next call re-fetches.
+            self.auth.invalidate(call.account)
+        return err
 
     def _error(self, obj: Any, body: bytes, status: int, resp: WireResponse | None) -> QiaoError:
         if isinstance(obj, dict) and ("error_code" in obj or "code" in obj):
@@ -521,6 +528,9 @@ class ErnieV1(Provider):
         except (KeyError, TypeError, ValueError) as exc:
             raise provider_error(UpstreamError, self.name, f"unparsable embeddings ({exc})",
                                  body=resp.body) from exc
+
+
+_TOKEN_CODES = frozenset(str(c) for c in TOKEN_ERRORS)
 
 
 def _function_message(m: dict[str, Any], name: str) -> dict[str, Any]:
