@@ -348,6 +348,19 @@ async def test_oauth_fetches_once_and_caches_per_pair() -> None:
     assert len(fetch.calls) == 3 and w.url.endswith("24.tok3")
 
 
+async def test_oauth_short_lived_token_is_still_cached() -> None:
+    now = [0.0]
+    auth = BaiduOAuth(clock=lambda: now[0])
+    fetch = FakeTokenEndpoint()
+    fetch.answer = (200, {"access_token": "24.t", "expires_in": 3600})
+    for _ in range(3):
+        await auth.apply(WireRequest("POST", "http://emu/x", {}), account(), fetch)
+    assert len(fetch.calls) == 1
+    now[0] = 3300.0  # within the last tenth of its life
+    await auth.apply(WireRequest("POST", "http://emu/x", {}), account(), fetch)
+    assert len(fetch.calls) == 2
+
+
 async def test_oauth_refresh_on_110_111_only() -> None:
     auth = BaiduOAuth()
     fetch = FakeTokenEndpoint()

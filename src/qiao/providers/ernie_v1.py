@@ -179,7 +179,7 @@ UNSUPPORTED = frozenset({
 @dataclass(slots=True)
 class _Token:
     value: str
-    expires_at: float
+    refresh_at: float
 
 
 class BaiduOAuth(AuthScheme):
@@ -207,7 +207,7 @@ class BaiduOAuth(AuthScheme):
 
     def cached(self, account: Account) -> str | None:
         tok = self._tokens.get(self._key(account))
-        if tok is None or tok.expires_at - self.refresh_margin_s <= self._clock():
+        if tok is None or tok.refresh_at <= self._clock():
             return None
         return tok.value
 
@@ -236,7 +236,9 @@ class BaiduOAuth(AuthScheme):
             obj = None
         if isinstance(obj, dict) and obj.get("access_token"):
             life = float(obj.get("expires_in") or 2_592_000)
-            return _Token(str(obj["access_token"]), self._clock() + life)
+            # a day early (or a tenth of the lifetime, for short-lived tokens)
+            early = min(self.refresh_margin_s, life / 10)
+            return _Token(str(obj["access_token"]), self._clock() + life - early)
         err = obj.get("error") if isinstance(obj, dict) else None
         desc = str(obj.get("error_description") or "") if isinstance(obj, dict) else ""
         if err == "invalid_client" or resp.status in (400, 401):
