@@ -168,3 +168,19 @@ def test_stream_error_before_the_first_byte_has_a_status(client: OpenAI, slug: s
         client.chat.completions.create(model=CHAT[slug], stream=True,
                                        messages=[{"role": "user", "content": "hi [[emulate:filtered]]"}])
     assert ei.value.code == "content_filter"
+
+
+def test_image_input_on_the_vl_model(client: OpenAI) -> None:
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    r = client.chat.completions.create(model="ernie/ernie-4.5-turbo-vl-32k", messages=[
+        {"role": "user", "content": [{"type": "text", "text": "What is in this picture?"}, image]}])
+    assert "image" in (r.choices[0].message.content or "")
+    with pytest.raises(openai.BadRequestError):  # the gateway knows ERNIE 3.5 has no image input
+        client.chat.completions.create(model="ernie/ernie-3.5-8k", messages=[{"role": "user", "content": [image]}])
+
+
+def test_reasoning_model_returns_reasoning_content(client: OpenAI) -> None:
+    r = client.chat.completions.create(model="ernie/ernie-x1-turbo-32k",
+                                       messages=[{"role": "user", "content": "Why is the sky blue?"}])
+    msg = r.choices[0].message
+    assert msg.content and getattr(msg, "reasoning_content", None)

@@ -44,7 +44,8 @@ DEFAULT_CREDENTIAL = "bce-v3/ALTAK-demo/emulatorsecret"
 MODELS: dict[str, tuple[int, int, bool, bool]] = {
     "ernie-4.5-turbo-128k": (131_072, 12_288, True, False),
     "ernie-4.5-turbo-32k": (32_768, 12_288, True, False),
-    "ernie-x1-turbo-32k": (32_768, 16_384, True, True),
+    "ernie-4.5-turbo-vl-32k": (32_768, 12_288, False, False),
+    "ernie-x1-turbo-32k": (32_768, 28_160, False, True),
     "ernie-4.0-turbo-8k": (8192, 2048, False, False),
     "ernie-4.0-turbo-128k": (131_072, 4096, False, False),
     "ernie-4.0-8k": (8192, 2048, True, False),
@@ -54,11 +55,12 @@ MODELS: dict[str, tuple[int, int, bool, bool]] = {
     "ernie-speed-128k": (131_072, 4096, False, False),
     "ernie-speed-pro-128k": (131_072, 4096, False, False),
     "ernie-lite-8k": (8192, 2048, False, False),
-    "ernie-lite-pro-128k": (131_072, 4096, False, False),
+    "ernie-lite-pro-128k": (131_072, 4096, True, False),
     "ernie-tiny-8k": (8192, 2048, False, False),
     "ernie-char-8k": (8192, 2048, False, False),
     "ernie-novel-8k": (8192, 2048, False, False),
 }
+VISION = frozenset({"ernie-4.5-turbo-vl-32k"})
 # embedding model id → (dimension, texts per call)
 EMBEDDINGS: dict[str, tuple[int, int]] = {
     "embedding-v1": (384, 16), "bge-large-zh": (1024, 16), "bge-large-en": (1024, 16), "tao-8k": (1024, 1),
@@ -205,6 +207,10 @@ def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
             return _err("invalid_model", f"model {body.get('model')!r} does not exist or is not enabled",
                         _IRE, rid, 400)
         context, max_out, functions, reasoning = info
+        if body["model"] not in VISION and any(
+                isinstance(m.get("content"), list) and any(p.get("type") == "image_url" for p in m["content"])
+                for m in body["messages"]):
+            return _err("invalid_argument", "this model does not support image input", _IRE, rid, 400)
         if body.get("tools") and not functions:
             return _err("invalid_argument", "this model does not support function calling",
                         _IRE, rid, 400)

@@ -56,54 +56,75 @@ from .openai_compat import BearerAuth, OpenAICompatible
 
 __all__ = ["MODELS", "Ernie", "provider"]
 
-_SRC = "https://github.com/lobehub/lobe-chat/blob/main/packages/model-bank/src/aiModels/wenxin.ts"
-_SRC_2024 = "https://cloud.baidu.com/doc/WENXINWORKSHOP/s/hlrk4akp7"
+# Prices: CNY per 1M tokens. ``since`` is the date from which our sources attest the price (seed-four.md
+# §1.8), not a vendor-announced change date, which is not established for most of them:
+# * ``_LAUNCH``: ERNIE 4.5 Turbo and X1 Turbo were launched with these prices at Baidu Create, 25 April 2025
+#   (the VL variant's own date is [UNCERTAIN]);
+# * ``_FREE``: ERNIE Speed / Lite / Tiny announced free, widely reported as 21 May 2024 [UNCERTAIN day];
+# * ``_EARLY25``: LobeChat's wenxin catalogue of early 2025 [UNCERTAIN day]: ERNIE 4.0 / 4.0 Turbo / 3.5 had
+#   left the newest catalogue by then, so these are their last attested prices;
+# * ``_BANK``: LobeChat's model bank, a version that already lists a model released 2025-11-12.
+_BANK_SRC = "https://github.com/lobehub/lobe-chat/blob/main/packages/model-bank/src/aiModels/wenxin.ts"
+_EARLY_SRC = "https://github.com/lobehub/lobe-chat/blob/main/src/config/aiModels/wenxin.ts"
+_EMBED_SRC = ("https://github.com/langgenius/dify/blob/main/api/core/model_runtime/model_providers/wenxin/"
+              "text_embedding/embedding-v1.yaml")
+_LAUNCH, _FREE, _EARLY25, _BANK = "2025-04-25", "2024-05-21", "2025-01-01", "2025-11-12"
 
 _TOOLS = Capabilities(tools=True, json_mode=True)
 _JSON = Capabilities(json_mode=True)  # ERNIE 4.0 Turbo: no function calling in Baidu's parameter lists
 _PLAIN = Capabilities()
+_EMBED = Capabilities(chat=False, stream=False, embeddings=True, stream_usage=False)
 
 
-def _p(i: str, o: str, since: str, source: str = _SRC, cached: str | None = None) -> PriceTier:
+def _p(i: str, o: str, since: str, source: str, cached: str | None = None) -> PriceTier:
     return PriceTier.per_mtok(i, o, cached_input=cached, since=since, source=source)
 
 
 MODELS: tuple[ModelSpec, ...] = (
     ModelSpec("ernie-4.5-turbo-128k", context=131_072, caps=_TOOLS, max_output=12_288,
-              price=_p("0.8", "3.2", "2025-04-25", cached="0.2")),
+              price=_p("0.8", "3.2", _LAUNCH, _BANK_SRC, cached="0.2")),
     ModelSpec("ernie-4.5-turbo-32k", context=32_768, caps=_TOOLS, max_output=12_288,
-              price=_p("0.8", "3.2", "2025-04-25", cached="0.2")),
-    ModelSpec("ernie-x1-turbo-32k", context=32_768, max_output=16_384,
-              caps=Capabilities(tools=True, reasoning=True), price=_p("1", "4", "2025-04-25")),
+              price=_p("0.8", "3.2", _LAUNCH, _BANK_SRC, cached="0.2")),
+    ModelSpec("ernie-4.5-turbo-vl-32k", context=32_768, caps=Capabilities(vision=True), max_output=12_288,
+              price=_p("3", "9", _LAUNCH, _BANK_SRC, cached="0.75")),
+    # X1 Turbo: a reasoning model; the model bank lists no function calling for it.
+    ModelSpec("ernie-x1-turbo-32k", context=32_768, max_output=28_160, caps=Capabilities(reasoning=True),
+              price=_p("1", "4", _LAUNCH, _BANK_SRC)),
     ModelSpec("ernie-4.0-turbo-8k", context=8192, caps=_JSON, max_output=2048,
-              price=_p("20", "60", "2024-08-01")),
+              price=_p("20", "60", _EARLY25, _EARLY_SRC)),
     ModelSpec("ernie-4.0-turbo-128k", context=131_072, caps=_JSON, max_output=4096,
-              price=_p("20", "60", "2024-11-01")),
-    ModelSpec("ernie-4.0-8k", context=8192, caps=_TOOLS, max_output=2048, price=_p("30", "90", "2024-08-01")),
-    ModelSpec("ernie-3.5-8k", context=8192, caps=_TOOLS, max_output=2048, price=_p("0.8", "2", "2024-08-01")),
+              price=_p("20", "60", _EARLY25, _EARLY_SRC)),
+    ModelSpec("ernie-4.0-8k", context=8192, caps=_TOOLS, max_output=2048,
+              price=_p("30", "90", _EARLY25, _EARLY_SRC)),
+    ModelSpec("ernie-3.5-8k", context=8192, caps=_TOOLS, max_output=2048,
+              price=_p("0.8", "2", _EARLY25, _EARLY_SRC)),
     ModelSpec("ernie-3.5-128k", context=131_072, caps=_TOOLS, max_output=4096,
-              price=_p("0.8", "2", "2024-08-01")),
-    ModelSpec("ernie-speed-8k", context=8192, caps=_PLAIN, max_output=2048, price=_p("0", "0", "2024-05-21")),
+              price=_p("0.8", "2", _EARLY25, _EARLY_SRC)),
+    ModelSpec("ernie-speed-8k", context=8192, caps=_PLAIN, max_output=2048,
+              price=_p("0", "0", _FREE, _BANK_SRC)),
     ModelSpec("ernie-speed-128k", context=131_072, caps=_PLAIN, max_output=4096,
-              price=_p("0", "0", "2024-05-21")),
+              price=_p("0", "0", _FREE, _BANK_SRC)),
     ModelSpec("ernie-speed-pro-128k", context=131_072, caps=_PLAIN, max_output=4096,
-              price=_p("0.3", "0.6", "2024-10-01")),
-    ModelSpec("ernie-lite-8k", context=8192, caps=_PLAIN, max_output=2048, price=_p("0", "0", "2024-05-21")),
-    ModelSpec("ernie-lite-pro-128k", context=131_072, caps=_PLAIN, max_output=4096,
-              price=_p("0.2", "0.4", "2024-10-01")),
-    ModelSpec("ernie-tiny-8k", context=8192, caps=_PLAIN, max_output=2048, price=_p("0", "0", "2024-05-21")),
+              price=_p("0.3", "0.6", _EARLY25, _EARLY_SRC)),
+    ModelSpec("ernie-lite-8k", context=8192, caps=_PLAIN, max_output=2048,
+              price=_p("0", "0", _FREE, _BANK_SRC)),
+    ModelSpec("ernie-lite-pro-128k", context=131_072, caps=Capabilities(tools=True), max_output=4096,
+              price=_p("0.2", "0.4", _EARLY25, _EARLY_SRC)),
+    ModelSpec("ernie-tiny-8k", context=8192, caps=_PLAIN, max_output=2048,
+              price=_p("0", "0", _FREE, _BANK_SRC)),
+    # ERNIE Character: 4 / 8 in early 2025, 0.3 / 0.6 in the model bank.
     ModelSpec("ernie-char-8k", context=8192, caps=_PLAIN, max_output=2048,
-              price=_p("0.3", "0.6", "2025-01-01")),
+              price=_p("0.3", "0.6", _BANK, _BANK_SRC)),
     ModelSpec("ernie-novel-8k", context=8192, caps=_PLAIN, max_output=2048,
-              price=_p("40", "120", "2025-01-01")),
-    ModelSpec("embedding-v1", context=384, caps=Capabilities(chat=False, stream=False, embeddings=True),
-              dimensions=384, embedding_batch=16, price=_p("0.5", "0", "2025-01-01")),
-    ModelSpec("bge-large-zh", context=512, caps=Capabilities(chat=False, stream=False, embeddings=True),
-              dimensions=1024, embedding_batch=16, price=_p("0.5", "0", "2025-01-01")),
-    ModelSpec("bge-large-en", context=512, caps=Capabilities(chat=False, stream=False, embeddings=True),
-              dimensions=1024, embedding_batch=16, price=_p("0.5", "0", "2025-01-01")),
-    ModelSpec("tao-8k", context=8192, caps=Capabilities(chat=False, stream=False, embeddings=True),
-              dimensions=1024, embedding_batch=1, price=_p("0.5", "0", "2025-01-01")),
+              price=_p("40", "120", _EARLY25, _EARLY_SRC)),
+    ModelSpec("embedding-v1", context=384, caps=_EMBED, dimensions=384, embedding_batch=16,
+              price=_p("0.5", "0", _EARLY25, _EMBED_SRC)),
+    ModelSpec("bge-large-zh", context=512, caps=_EMBED, dimensions=1024, embedding_batch=16,
+              price=_p("0.5", "0", _EARLY25, _EMBED_SRC)),
+    ModelSpec("bge-large-en", context=512, caps=_EMBED, dimensions=1024, embedding_batch=16,
+              price=_p("0.5", "0", _EARLY25, _EMBED_SRC)),
+    ModelSpec("tao-8k", context=8192, caps=_EMBED, dimensions=1024, embedding_batch=1,
+              price=_p("0.5", "0", _EARLY25, _EMBED_SRC)),
 )
 
 UNSUPPORTED = frozenset({
