@@ -30,7 +30,11 @@ Embeddings: ``/embeddings`` with ``{"model", "input", "encoding_format": "float"
 SDK cross-check (qianfan 0.4.12.3, ``tests/emulators/test_ernie_sdk.py``): ``qianfan.Qianfan`` posts to
 ``/v2/chat/completions`` with an ``extra_parameters`` object and a ``Request_id`` header, which the
 emulator accepts; the ``openai`` SDK pointed at ``ROOT/v2`` asks for base64 embeddings by default
-(supported by the emulator; the gateway itself always asks for floats).
+(supported by the emulator; the gateway itself always asks for floats). The SDK sends ``"stream": false``
+explicitly and its v2 types carry ``flag`` and ``ban_round`` on each choice and accept ``finish_reason:
+"normal"``, as the emulator answers. Not verifiable without a live key [UNCERTAIN]: the v2 code for an
+account in arrears (the emulator answers 429 ``insufficient_quota``; the adapter also recognises "arrear" /
+"欠费" / "insufficient" in any error), and whether v2 takes ``seed`` (listed as unsupported until seen).
 """
 
 from __future__ import annotations

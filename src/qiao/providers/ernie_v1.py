@@ -53,7 +53,12 @@ Embeddings: ``{"input": [...], "user_id"?}``, 16 texts per call (``tao-8k``: 1).
 SDK cross-check (qianfan 0.4.12.3, ``tests/emulators/test_ernie_v1_sdk.py``): the SDK only moves to
 another host through ``QIANFAN_BASE_URL``; it posts the token request with a ``{}`` body, and every chat
 body carries ``extra_parameters`` (accepted by the emulator); it raises its auth error only for
-``error: invalid_client``, and needs stream lines to start with ``data: `` (with the space).
+``error: invalid_client``, and needs stream lines to start with ``data: `` (with the space). On ``error_code``
+111 in a 200 body it refreshes its token and retries (the emulator's expiry is exercised that way); its
+"refresh at most hourly" guard must be lowered for tests. Where the SDK refines the notes: its per-model
+parameter lists give ``functions`` to ERNIE 3.5 and ERNIE-4.0-8K but not to ERNIE 4.0 Turbo, ``tool_choice``
+to ERNIE 3.5 only, and OpenAI-style ``presence_penalty``/``frequency_penalty`` to the light models; the
+adapter and the emulator follow those lists.
 """
 
 from __future__ import annotations
