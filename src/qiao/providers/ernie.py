@@ -132,7 +132,7 @@ MODELS: tuple[ModelSpec, ...] = (
 )
 
 UNSUPPORTED = frozenset({
-    "logit_bias", "logprobs", "top_logprobs", "seed", "modalities", "audio", "prediction",
+    "n", "logit_bias", "logprobs", "top_logprobs", "seed", "modalities", "audio", "prediction",
     "web_search_options", "verbosity", "reasoning_effort", "functions", "function_call",
 })
 

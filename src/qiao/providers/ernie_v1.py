@@ -173,7 +173,7 @@ def _v1_spec(m: ModelSpec) -> ModelSpec:
 MODELS: tuple[ModelSpec, ...] = tuple(_v1_spec(m) for m in _v2.MODELS if m.id in SLUGS)
 
 UNSUPPORTED = frozenset({
-    "logit_bias", "logprobs", "top_logprobs", "seed", "modalities", "audio", "prediction",
+    "n", "logit_bias", "logprobs", "top_logprobs", "seed", "modalities", "audio", "prediction",
     "web_search_options", "verbosity", "reasoning_effort", "functions", "function_call",
 })
 
