@@ -18,6 +18,8 @@ BUILTIN: dict[str, str] = {
     "openai_compat": "qiao.providers.openai_compat:provider",
     "sensenova": "qiao.providers.sensenova:provider",
     "zhipu": "qiao.providers.zhipu:provider",
+    "ernie": "qiao.providers.ernie:provider",
+    "ernie_v1": "qiao.providers.ernie_v1:provider",
 }
 
 
