@@ -113,6 +113,8 @@ class Flavour:
     """``filtered_midway`` as chunks (Azure: ``finish_reason: content_filter``) instead of an error frame."""
     embeddings_error: Callable[[str], Response | None] | None = None
     models_extra: dict[str, Any] = field(default_factory=dict)
+    embedding_dim: Callable[[str], int] = lambda model: 1024
+    """The native dimension of an embedding model (``dimensions`` in a request shortens it)."""
 
 
 def _usage(prompt: int, choices: list[GenChoice]) -> dict[str, Any]:
@@ -368,7 +370,7 @@ class CompatServer:
         inputs = [inp] if isinstance(inp, str) else list(inp or [])
         if not inputs:
             return f.error("bad_request", "'input' must not be empty", "input")
-        dim = int(body.get("dimensions") or 1024)
+        dim = int(body.get("dimensions") or f.embedding_dim(name))
         data = []
         tokens = 0
         for i, text in enumerate(inputs):

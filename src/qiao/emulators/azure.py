@@ -188,6 +188,7 @@ def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
         choice_extra=_filter_results,
         head_chunks=_head,
         filter_chunks=_filtered_stop,
+        embedding_dim=lambda m: 3072 if m == "text-embedding-3-large" else 1536,
     )
     srv = CompatServer(flavour, opts)
     app = EmulatorApp("azure", opts)

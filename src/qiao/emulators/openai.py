@@ -113,6 +113,7 @@ def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
         known_params=KNOWN_PARAMS,
         validate=reasoning_rules,
         models_extra={"owned_by": "system"},
+        embedding_dim=lambda m: 3072 if m == "text-embedding-3-large" else 1536,
     )
     srv = CompatServer(flavour, opts)
     app = EmulatorApp("openai", opts)

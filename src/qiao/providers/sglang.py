@@ -32,6 +32,7 @@ class SGLang(SelfHosted):
     reasoning_field: ClassVar[str] = "reasoning_content"
     stream_usage_supported: ClassVar[bool] = True
     demo_models: ClassVar[tuple[str, ...] | None] = ("qwen2.5-7b-instruct", "qwq-32b", "bge-m3")
+    demo_aliases: ClassVar[dict[str, tuple[str, int]]] = {"text-embedding-3-small": ("bge-m3", 1)}
     native_extras = frozenset(
         {
             "top_k",

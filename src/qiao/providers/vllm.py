@@ -46,7 +46,10 @@ class VLLM(SelfHosted):
         "deepseek-r1-distill-qwen-7b",
         "bge-m3",
     )
-    demo_aliases: ClassVar[dict[str, tuple[str, int]]] = {"gpt-4o-mini": ("qwen2.5-7b-instruct", 3)}
+    demo_aliases: ClassVar[dict[str, tuple[str, int]]] = {
+        "gpt-4o-mini": ("qwen2.5-7b-instruct", 3),
+        "text-embedding-3-small": ("bge-m3", 1),
+    }
     native_extras = frozenset(
         {
             "top_k",
