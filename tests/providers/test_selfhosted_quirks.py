@@ -144,6 +144,10 @@ def test_xinference_stream_error_is_a_string_and_no_stream_options() -> None:
         call_for("xinference", "m", stream=True),
     )
     assert "stream_options" not in b and b["stream"] is True
+    spec = p.spec("any-uid")
+    assert spec is not None and not spec.caps.stream_usage and spec.caps.tools
+    vspec = get_provider("vllm").spec("any")
+    assert vspec is not None and vspec.caps.stream_usage
 
 
 # ---- Ollama /v1 ---------------------------------------------------------------------------------------------

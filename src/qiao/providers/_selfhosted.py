@@ -19,11 +19,13 @@ They speak OpenAI at ``<host>/v1`` but were not written by OpenAI (others.md §1
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, ClassVar
 
+from ..catalogue import ModelSpec
 from ..types import ChatChunk, ChatRequest, ChatResponse
 from .base import Call, SSEEvent, StreamState, WireResponse
-from .openai_compat import OpenAICompatible
+from .openai_compat import OpenAICompatible, generic_spec
 
 __all__ = ["OPENAI_FINISH", "SelfHosted", "normalise_finish"]
 
@@ -59,6 +61,14 @@ class SelfHosted(OpenAICompatible):
 
     def __init__(self) -> None:
         super().__init__()
+
+    def spec(self, model_id: str) -> ModelSpec | None:
+        """Any model an account declares: the generic spec, saying honestly whether streams report usage
+        (the migration planner reads ``caps.stream_usage``)."""
+        s = generic_spec(model_id)
+        if self.stream_usage_supported:
+            return s
+        return dataclasses.replace(s, caps=dataclasses.replace(s.caps, stream_usage=False))
 
     def adjust_body(self, body: dict[str, Any], req: ChatRequest, call: Call) -> None:
         if not self.stream_usage_supported:
