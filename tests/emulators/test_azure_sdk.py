@@ -10,6 +10,7 @@ embeddings and sends ``api-key``; it parses streams whose first chunk has empty 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import openai
 import pytest
@@ -81,3 +82,13 @@ def test_errors(root: str, classic: openai.AzureOpenAI) -> None:
     )
     with pytest.raises(openai.BadRequestError):
         checks.chat_stream(old, "gpt-4o")
+
+
+def test_developer_role_needs_a_recent_api_version(root: str, classic: openai.AzureOpenAI) -> None:
+    msgs: list[Any] = [{"role": "developer", "content": "be brief"}, {"role": "user", "content": "hi"}]
+    with pytest.raises(openai.BadRequestError):
+        classic.chat.completions.create(model="gpt-4o", messages=msgs)  # 2024-10-21
+    recent = openai.AzureOpenAI(
+        azure_endpoint=root, api_version="2025-04-01-preview", api_key=DEFAULT_KEY, max_retries=0
+    )
+    assert recent.chat.completions.create(model="gpt-4o", messages=msgs).choices[0].message.content

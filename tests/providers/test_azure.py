@@ -140,3 +140,16 @@ def test_stream_filter_chunks() -> None:
     }
     (ch,) = provider.parse_event(SSEEvent(orjson.dumps(stop).decode()), st)
     assert ch.choices[0].finish_reason == "content_filter"
+
+
+def test_developer_role_by_api_version() -> None:
+    def roles(**options: object) -> list[str]:
+        call = call_for("azure", "gpt-4o", base=ROOT, options=options)
+        r = req(
+            model="gpt-4o", messages=[{"role": "developer", "content": "x"}, {"role": "user", "content": "y"}]
+        )
+        b = orjson.loads(provider.build_chat(r, call).body or b"")
+        return [m["role"] for m in b["messages"]]
+
+    assert roles() == ["system", "user"]  # 2024-10-21
+    assert roles(api_version="2025-04-01-preview") == ["developer", "user"]

@@ -13,7 +13,8 @@ Deployments are named like the models they serve (the OpenAI catalogue); another
 ``prompt_filter_results`` (and an empty ``model``); choices carry ``content_filter_results``. Faults in
 Azure's words: ``filtered`` → 400 ``content_filter`` with ``innererror.content_filter_result``;
 ``filtered_midway`` → a chunk with ``finish_reason: "content_filter"``; 429 with ``retry-after`` and
-``retry-after-ms``. api-versions before 2024-09-01 refuse ``stream_options``. OpenAI's reasoning-model
+``retry-after-ms``. api-versions before 2024-09-01 refuse ``stream_options``, before 2024-12-01 the
+``developer`` role. OpenAI's reasoning-model
 parameter rules apply.
 """
 
@@ -171,6 +172,15 @@ def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
         v = version["v"]
         if v is not None and v[:10] < "2024-09-01" and "stream_options" in body:
             return azure_error("bad_request", "Unrecognized request argument supplied: stream_options", None)
+        if v is not None and v[:10] < "2024-12-01":
+            for i, m in enumerate(body.get("messages") or ()):
+                if isinstance(m, dict) and m.get("role") == "developer":
+                    return azure_error(
+                        "bad_request",
+                        f"Invalid value: 'developer'. Supported values are: 'system', 'assistant', 'user', "
+                        f"'function', and 'tool'. (messages[{i}].role)",
+                        f"messages[{i}].role",
+                    )
         return reasoning_rules(body, model, azure_error)
 
     flavour = Flavour(

@@ -15,6 +15,8 @@
   Bearer`` for an Entra ID token or the v1 style).
 * Usage in streams: ``stream_options.include_usage`` is sent for api-version ≥ 2024-09-01 (older
   versions reject the field; the gateway then estimates, marked estimated).
+* ``developer`` messages are sent as ``system`` for api-versions before 2024-12-01-preview, whose schema
+  has no ``developer`` role [mem: Azure's o1 notes date the role to 2024-12-01-preview].
 * Reasoning deployments (o-series, GPT-5 — the catalogue model's rules): as ``openai``
   (``max_completion_tokens``, default sampling only, ``reasoning_effort``).
 
@@ -142,6 +144,7 @@ class Azure(OpenAI):
             "`auth: bearer` (Entra ID token instead of `api-key`)"
         ),
         "stream_options.include_usage": "requested for api-version ≥ 2024-09-01, else usage is estimated",
+        "messages[].role=developer": "forwarded; `system` for api-versions before 2024-12-01-preview",
     }
 
     def __init__(self) -> None:
@@ -166,6 +169,17 @@ class Azure(OpenAI):
         body["model"] = deployment_for(call.account, call.spec)
         if not _is_v1(call.account) and self.api_version(call.account)[:10] < "2024-09-01":
             body.pop("stream_options", None)
+        msgs = body.get("messages")
+        if (
+            not _is_v1(call.account)
+            and self.api_version(call.account)[:10] < "2024-12-01"
+            and isinstance(msgs, list)
+            and any(isinstance(m, dict) and m.get("role") == "developer" for m in msgs)
+        ):
+            body["messages"] = [
+                {**m, "role": "system"} if isinstance(m, dict) and m.get("role") == "developer" else m
+                for m in msgs
+            ]
         super().adjust_body(body, req, call)
 
     def build_embeddings(self, req: EmbeddingRequest, inputs: list[str], call: Call) -> WireRequest:
