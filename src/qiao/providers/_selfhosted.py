@@ -59,9 +59,6 @@ class SelfHosted(OpenAICompatible):
         "finish_reason": "values outside OpenAI's set (vLLM `abort`, `repetition`) → `stop`",
     }
 
-    def __init__(self) -> None:
-        super().__init__()
-
     def spec(self, model_id: str) -> ModelSpec | None:
         """Any model an account declares: the generic spec, saying honestly whether streams report usage
         (the migration planner reads ``caps.stream_usage``)."""
