@@ -29,7 +29,7 @@ from ..types import ChatRequest
 from .base import Call, WireResponse
 from .openai_compat import BearerAuth, OpenAICompatible
 
-__all__ = ["MODELS", "OpenAI", "REASONING_EFFORTS", "check_reasoning_params", "provider"]
+__all__ = ["MODELS", "REASONING_EFFORTS", "OpenAI", "check_reasoning_params", "provider"]
 
 PRICE_SOURCE = "https://platform.openai.com/docs/pricing"
 """Read 2026-11-25 through copies of the page (deploybase.ai, tokenmath.io, March–June 2026)."""
