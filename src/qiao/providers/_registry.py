@@ -16,6 +16,13 @@ __all__ = ["BUILTIN", "all_providers", "get_provider", "provider_names"]
 BUILTIN: dict[str, str] = {
     "openai_compat": "qiao.providers.openai_compat:provider",
     "sensenova": "qiao.providers.sensenova:provider",
+    "deepseek": "qiao.providers.deepseek:provider",
+    "qwen": "qiao.providers.qwen:provider",
+    "moonshot": "qiao.providers.moonshot:provider",
+    "ark": "qiao.providers.ark:provider",
+    "hunyuan": "qiao.providers.hunyuan:provider",
+    "stepfun": "qiao.providers.stepfun:provider",
+    "yi": "qiao.providers.yi:provider",
 }
 
 
