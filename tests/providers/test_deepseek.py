@@ -60,14 +60,19 @@ def test_stream_asks_for_usage_and_non_stream_does_not() -> None:
 
 
 async def test_non_stream_leading_blank_lines_reasoning_and_cache_usage() -> None:
-    r = await via_provider(S, "deepseek-v4-flash", messages=[{"role": "user", "content": "Capital of France?"}])
+    r = await via_provider(
+        S, "deepseek-v4-flash", messages=[{"role": "user", "content": "Capital of France?"}]
+    )
     assert r.content.startswith(b"\n\n")
     out = provider.parse_chat(as_wire(r), R0, make_call(S, "deepseek-v4-flash"))
     m = out.choices[0].message
     assert m.reasoning_content and "France" in m.reasoning_content
     assert m.content and m.reasoning_content not in m.content
     assert out.usage.reasoning_tokens > 0 and out.usage.prompt_tokens > 0
-    hit = {"choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": 1, "prompt_cache_hit_tokens": 8}}
+    hit = {
+        "choices": [],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 1, "prompt_cache_hit_tokens": 8},
+    }
     w = WireResponse(200, {}, orjson.dumps(hit))
     assert provider.parse_chat(w, R0, make_call(S, "deepseek-v4-flash")).usage.cached_tokens == 8
 
@@ -103,7 +108,9 @@ async def test_reasoning_is_restored_for_tool_turns_when_the_client_drops_it() -
         {  # what an OpenAI-minded client sends back: no reasoning_content
             "role": "assistant",
             "content": None,
-            "tool_calls": [{"id": tc.id, "type": "function", "function": {"name": tc.name, "arguments": tc.arguments}}],
+            "tool_calls": [
+                {"id": tc.id, "type": "function", "function": {"name": tc.name, "arguments": tc.arguments}}
+            ],
         },
         {"role": "tool", "tool_call_id": tc.id, "content": "sunny, 25C"},
     ]
@@ -135,7 +142,9 @@ async def test_stream_tool_calls_are_remembered_too() -> None:
 
 
 async def test_emulator_refuses_retired_names() -> None:
-    r = await emulator_post(S, "/chat/completions", {"model": "deepseek-chat", "messages": [{"role": "user", "content": "x"}]})
+    r = await emulator_post(
+        S, "/chat/completions", {"model": "deepseek-chat", "messages": [{"role": "user", "content": "x"}]}
+    )
     assert r.status_code == 400 and r.json()["error"]["message"] == "Model Not Exist"
     assert isinstance(provider.classify(as_wire(r), make_call(S, "deepseek-v4-flash")), ModelNotFound)
 
@@ -152,7 +161,9 @@ async def test_emulator_refuses_retired_names() -> None:
     ],
 )
 async def test_error_families(scenario: str, cls: type[QiaoError]) -> None:
-    r = await via_provider(S, "deepseek-v4-flash", messages=[{"role": "user", "content": f"[[emulate:{scenario}]]"}])
+    r = await via_provider(
+        S, "deepseek-v4-flash", messages=[{"role": "user", "content": f"[[emulate:{scenario}]]"}]
+    )
     err = provider.classify(as_wire(r), make_call(S, "deepseek-v4-flash"))
     assert type(err) is cls
     assert "deepseek" in err.message and "sk-emulator" not in err.message
@@ -161,6 +172,12 @@ async def test_error_families(scenario: str, cls: type[QiaoError]) -> None:
 
 
 def test_insufficient_system_resource_is_length() -> None:
-    body = {"choices": [{"index": 0, "message": {"content": "cut"}, "finish_reason": "insufficient_system_resource"}]}
-    out = provider.parse_chat(WireResponse(200, {}, orjson.dumps(body)), R0, make_call(S, "deepseek-v4-flash"))
+    body = {
+        "choices": [
+            {"index": 0, "message": {"content": "cut"}, "finish_reason": "insufficient_system_resource"}
+        ]
+    }
+    out = provider.parse_chat(
+        WireResponse(200, {}, orjson.dumps(body)), R0, make_call(S, "deepseek-v4-flash")
+    )
     assert out.choices[0].finish_reason == "length"
