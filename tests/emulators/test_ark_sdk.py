@@ -51,9 +51,12 @@ def ark(monkeypatch_module: pytest.MonkeyPatch) -> Iterator[Any]:
         monkeypatch_module.delenv(var, raising=False)
     app = load_emulator("ark", EmulatorOptions(credential=provider.demo_credential))
     with ThreadServer(app) as srv:
-        yield ark_runtime.Ark(
-            base_url=srv.url + "/api/v3", api_key=str(provider.demo_credential), max_retries=0
-        ), srv.url
+        yield (
+            ark_runtime.Ark(
+                base_url=srv.url + "/api/v3", api_key=str(provider.demo_credential), max_retries=0
+            ),
+            srv.url,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +122,10 @@ def test_tools(ark: Any) -> None:
     c = client.chat.completions.create(model=EP, messages=msgs, tools=TOOLS, thinking={"type": "disabled"})
     tc = c.choices[0].message.tool_calls[0]
     assert tc.function.name == "get_weather" and c.choices[0].finish_reason == "tool_calls"
-    msgs += [c.choices[0].message.model_dump(exclude_none=True), {"role": "tool", "tool_call_id": tc.id, "content": "晴"}]
+    msgs += [
+        c.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": tc.id, "content": "晴"},
+    ]
     c2 = client.chat.completions.create(model=EP, messages=msgs, tools=TOOLS, thinking={"type": "disabled"})
     assert "晴" in c2.choices[0].message.content
 
@@ -143,10 +149,14 @@ def test_errors(ark: Any) -> None:
     with pytest.raises(ArkAuthenticationError):
         bad.chat.completions.create(model=EP, messages=[{"role": "user", "content": "x"}])
     with pytest.raises(ArkPermissionDeniedError) as ei:
-        client.chat.completions.create(model=EP, messages=[{"role": "user", "content": "[[emulate:insufficient_quota]]"}])
+        client.chat.completions.create(
+            model=EP, messages=[{"role": "user", "content": "[[emulate:insufficient_quota]]"}]
+        )
     assert "AccountOverdueError" in str(ei.value)
     with pytest.raises(ArkRateLimitError):
-        client.chat.completions.create(model=EP, messages=[{"role": "user", "content": "[[emulate:rate_limited]]"}])
+        client.chat.completions.create(
+            model=EP, messages=[{"role": "user", "content": "[[emulate:rate_limited]]"}]
+        )
     with pytest.raises(ArkNotFoundError):
         client.chat.completions.create(model="doubao-nope", messages=[{"role": "user", "content": "x"}])
 
