@@ -14,6 +14,7 @@ from .base import Provider
 __all__ = ["BUILTIN", "all_providers", "get_provider", "provider_names"]
 
 BUILTIN: dict[str, str] = {
+    "baichuan": "qiao.providers.baichuan:provider",
     "openai_compat": "qiao.providers.openai_compat:provider",
     "sensenova": "qiao.providers.sensenova:provider",
     "deepseek": "qiao.providers.deepseek:provider",
@@ -23,6 +24,9 @@ BUILTIN: dict[str, str] = {
     "hunyuan": "qiao.providers.hunyuan:provider",
     "stepfun": "qiao.providers.stepfun:provider",
     "yi": "qiao.providers.yi:provider",
+    "zhipu": "qiao.providers.zhipu:provider",
+    "ernie": "qiao.providers.ernie:provider",
+    "ernie_v1": "qiao.providers.ernie_v1:provider",
 }
 
 
