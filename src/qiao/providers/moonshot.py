@@ -87,7 +87,7 @@ class Moonshot(CompatCN):
     emulator = "qiao.emulators.moonshot:create_app"
     emulator_base_path = "/v1"
     demo_credential: ClassVar[str | None] = "sk-emulator-moonshot"
-    demo_aliases: ClassVar[dict[str, tuple[str, int]]] = {"gpt-4o": ("kimi-k2.6", 3)}
+    demo_aliases: ClassVar[dict[str, tuple[str, int]]] = {"gpt-4o-mini": ("moonshot-v1-32k", 3)}
     demo_models: ClassVar[tuple[str, ...] | None] = None
     echo_reasoning = True
     codes: ClassVar[dict[str, type[QiaoError]]] = {
