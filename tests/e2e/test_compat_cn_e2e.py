@@ -157,6 +157,8 @@ def test_reasoning_in_one_field(client: OpenAI, model: str) -> None:
             content += c.delta.content or ""
     assert reasoning and content and reasoning not in content
     assert usage is not None and usage.completion_tokens > 0
+    if not model.startswith("stepfun"):  # StepFun reports no reasoning token count
+        assert usage.completion_tokens_details and usage.completion_tokens_details.reasoning_tokens > 0
     if not model.startswith("stepfun") and not model.startswith("qwen"):
         # non-stream (Qwen refuses thinking without a stream)
         c = client.chat.completions.create(

@@ -107,3 +107,11 @@ async def test_unknown_model_and_context() -> None:
     assert type(provider.classify(as_wire(r), make_call(S, M))) is ModelNotFound
     r = await via_provider(S, "doubao-1-5-pro-32k-250115", max_tokens=32_767)
     assert type(provider.classify(as_wire(r), make_call(S, M))) is ContextLengthExceeded
+
+
+async def test_stream_usage_reports_reasoning_tokens() -> None:
+    msgs = [{"role": "user", "content": "why is the sky blue"}]
+    body = {"model": M, "messages": msgs, "stream": True, "stream_options": {"include_usage": True}}
+    raw = (await emulator_post(S, "/chat/completions", body)).content
+    rp = replay(S, M, raw, [raw], req(**body))
+    assert rp.usage is not None and rp.usage.reasoning_tokens > 0

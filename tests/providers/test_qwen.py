@@ -84,8 +84,17 @@ async def test_output_moderation_mid_stream_raises_content_filtered() -> None:
     raw = (await via_provider(S, M, True, messages=msgs)).content
     assert b"data_inspection_failed" in raw and b"[DONE]" not in raw
     for pieces in cuts(raw):
-        with pytest.raises(ContentFiltered):
-            replay(S, M, raw, pieces, req(model=M, messages=msgs, stream=True))
+        rp = replay(S, M, raw, pieces, req(model=M, messages=msgs, stream=True))
+        assert rp.finishes == ["content_filter"] and rp.state.done and rp.text[0]
+
+
+def test_moderation_frame_before_any_content_is_a_400() -> None:
+    from qiao.providers.base import SSEEvent, StreamState
+
+    state = StreamState(make_call(S, M, True), req(model=M, messages=[{"role": "user", "content": "x"}]))
+    frame = '{"error":{"message":"Output data may contain inappropriate content.","type":"data_inspection_failed","code":"data_inspection_failed"}}'
+    with pytest.raises(ContentFiltered):
+        provider.parse_event(SSEEvent(frame), state)
 
 
 @pytest.mark.parametrize(

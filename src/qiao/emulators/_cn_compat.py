@@ -241,6 +241,11 @@ class CompatEmulator:
             return resp
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         events = chunk_events(choices, body["model"], prompt, rid, include_usage, self.reasoning_field)
+        reasoning_tokens = sum(len(c.reasoning or "") // 2 for c in choices)
+        for ev in events:
+            if ev.get("usage"):  # the include_usage chunk, with the details non-streaming answers have
+                ev["usage"]["prompt_tokens_details"] = {"cached_tokens": 0}
+                ev["usage"]["completion_tokens_details"] = {"reasoning_tokens": reasoning_tokens}
         events = self.shape_chunks(events, body, choices, prompt)
         return stream_response(self._sse(events, delay, scn))
 

@@ -133,19 +133,19 @@ class MoonshotEmulator(CompatEmulator):
     @staticmethod
     def _usage(prompt: int, choices: list[GenChoice]) -> dict[str, Any]:
         completion = sum(c.completion_tokens for c in choices)
-        return {
+        out: dict[str, Any] = {
             "prompt_tokens": prompt,
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
             "cached_tokens": 0,
         }
+        reasoning = sum(len(c.reasoning or "") // 2 for c in choices)
+        if reasoning:
+            out["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+        return out
 
     def shape_completion(self, out: dict[str, Any], body: dict[str, Any], choices: list[GenChoice]) -> None:
-        u = out["usage"]
-        reasoning = u["completion_tokens_details"]["reasoning_tokens"]
-        out["usage"] = self._usage(u["prompt_tokens"], choices)
-        if reasoning:
-            out["usage"]["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+        out["usage"] = self._usage(out["usage"]["prompt_tokens"], choices)
         out.pop("system_fingerprint", None)
         for c in out["choices"]:
             c["message"].pop("refusal", None)

@@ -152,11 +152,16 @@ class CompatCN(OpenAICompatible):
             ) from exc
         if not isinstance(obj, dict):
             raise provider_error(UpstreamError, self.name, "malformed stream event", body=data.encode())
+        memo: dict[int, dict[str, Any]] = state.extra.setdefault("memo", {})
         if "error" in obj and not obj.get("choices"):
             err = self.classify_body(obj, 200, None, state.call)
+            if isinstance(err, ContentFiltered) and memo:
+                # Output moderation after part of the answer (Qwen's bare error frame): end every choice
+                # cleanly with content_filter, whichever network read the frame arrived in.
+                state.done = True
+                return [ChatChunk([ChunkChoice(i, Delta(), "content_filter") for i in sorted(memo)])]
             raise err or provider_error(UpstreamError, self.name, "error in stream", body=data.encode())
         chunk = ChatChunk()
-        memo: dict[int, dict[str, Any]] = state.extra.setdefault("memo", {})
         for c in obj.get("choices") or ():
             idx = int(c.get("index") or 0)
             d = c.get("delta") or {}

@@ -1,5 +1,7 @@
 """``ark``: ByteDance Doubao (豆包) on Volcengine Ark (火山方舟), OpenAI-compatible API at
-``https://ark.cn-beijing.volces.com/api/v3``.
+``https://ark.cn-beijing.volces.com/api/v3``. Accounts that must call their own inference endpoints map a
+catalogue model to one with ``options: {endpoints: {doubao-seed-1-6-251015: ep-20250612103045-abcde}}``
+(price and capabilities kept), or list the endpoint ids as ``models: [ep-…]`` and name them with an alias.
 
 Wire protocol (others.md §5, checked against the official ``volcengine-python-sdk[ark]``): OpenAI's chat
 completions and embeddings, with these differences —
