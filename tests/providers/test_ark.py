@@ -115,3 +115,24 @@ async def test_stream_usage_reports_reasoning_tokens() -> None:
     raw = (await emulator_post(S, "/chat/completions", body)).content
     rp = replay(S, M, raw, [raw], req(**body))
     assert rp.usage is not None and rp.usage.reasoning_tokens > 0
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "cls"),
+    [
+        (404, "InvalidEndpointOrModel.ModelIDAccessDisabled", ModelNotFound),
+        (400, "OutputTextSensitiveContentDetected", ContentFiltered),
+        (400, "SensitiveContentDetected.SevereViolation", ContentFiltered),
+        (429, "RateLimitExceeded.EndpointTPMExceeded", RateLimited),
+        (403, "AccountOverdueError", InsufficientQuota),
+        (401, "AuthenticationError", AuthenticationFailed),
+    ],
+)
+def test_classify_codes(status: int, code: str, cls: type[QiaoError]) -> None:
+    from qiao.providers.base import WireResponse
+
+    body = orjson.dumps(
+        {"error": {"code": code, "message": "m Request id: x", "param": "", "type": "BadRequest"}}
+    )
+    err = provider.classify(WireResponse(status, {}, body), make_call(S, M))
+    assert type(err) is cls and err.vendor_code == code

@@ -9,8 +9,10 @@ import pytest
 from qiao.errors import (
     AuthenticationFailed,
     ContentFiltered,
+    ContextLengthExceeded,
     InsufficientQuota,
     ModelNotFound,
+    PermissionDenied,
     QiaoError,
     RateLimited,
     ServiceUnavailable,
@@ -87,3 +89,23 @@ async def test_unknown_model_and_embeddings() -> None:
         as_wire(await emulator_post(S, "/embeddings", orjson.loads(w.body or b""))), call
     )
     assert len(res.vectors[0]) == 1024
+
+
+@pytest.mark.parametrize(
+    ("code", "cls"),
+    [
+        ("ResourceUnavailable.LowBalance", InsufficientQuota),
+        ("FailedOperation.FreeResourcePackExhausted", InsufficientQuota),
+        ("FailedOperation.ServiceNotActivated", PermissionDenied),
+        ("OperationDenied.ImageIllegalDetected", ContentFiltered),
+        ("AuthFailure.SignatureExpire", AuthenticationFailed),
+        ("InvalidParameterValue.ContextLengthExceeded", ContextLengthExceeded),
+    ],
+)
+def test_classify_tencent_codes(code: str, cls: type[QiaoError]) -> None:
+    from qiao.providers.base import WireResponse
+
+    body = orjson.dumps(
+        {"error": {"code": code, "message": "m", "type": "invalid_request_error", "param": None}}
+    )
+    assert type(provider.classify(WireResponse(400, {}, body), make_call(S, M))) is cls
