@@ -14,8 +14,13 @@ from .base import Provider
 __all__ = ["BUILTIN", "all_providers", "get_provider", "provider_names"]
 
 BUILTIN: dict[str, str] = {
+    "dashscope": "qiao.providers.dashscope:provider",
+    "minimax": "qiao.providers.minimax:provider",
+    "ollama": "qiao.providers.ollama:provider",
     "openai_compat": "qiao.providers.openai_compat:provider",
     "sensenova": "qiao.providers.sensenova:provider",
+    "spark": "qiao.providers.spark:provider",
+    "spark_http": "qiao.providers.spark_http:provider",
 }
 
 
