@@ -34,7 +34,11 @@ TOOLS = [
         "function": {
             "name": "get_weather",
             "description": "Get the current weather for a city",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
         },
     }
 ]
@@ -59,7 +63,10 @@ def gen(**kw: Any) -> Any:
 
 def test_chat_non_stream(root: str) -> None:
     resp = gen(
-        messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say this is a test"}],
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Say this is a test"},
+        ],
         result_format="message",
         max_tokens=200,
     )
@@ -98,7 +105,9 @@ def test_stream_incremental(root: str) -> None:
 def test_stream_sdk_merges_when_not_incremental(root: str) -> None:
     texts = [
         r.output.choices[0].message.content
-        for r in gen(messages=[{"role": "user", "content": "Describe tea"}], result_format="message", stream=True)
+        for r in gen(
+            messages=[{"role": "user", "content": "Describe tea"}], result_format="message", stream=True
+        )
     ]
     assert len(texts) > 2
     assert texts[-1].startswith(texts[0]) and len(texts[-1]) > len(texts[0])
@@ -127,7 +136,9 @@ def test_thinking_non_stream_is_refused(root: str) -> None:
 
 
 def test_tools_round_trip(root: str) -> None:
-    msgs: list[dict[str, Any]] = [{"role": "user", "content": "What is the weather in Hangzhou? use get_weather"}]
+    msgs: list[dict[str, Any]] = [
+        {"role": "user", "content": "What is the weather in Hangzhou? use get_weather"}
+    ]
     resp = gen(messages=msgs, tools=TOOLS, result_format="message")
     assert resp.status_code == 200, resp
     m = resp.output.choices[0].message
@@ -211,6 +222,8 @@ def test_embeddings(root: str) -> None:
 
 
 def test_embeddings_batch_limit(root: str) -> None:
-    resp = dashscope.TextEmbedding.call(api_key=KEY, model="text-embedding-v4", input=[f"t{i}" for i in range(11)])
+    resp = dashscope.TextEmbedding.call(
+        api_key=KEY, model="text-embedding-v4", input=[f"t{i}" for i in range(11)]
+    )
     assert resp.status_code == 400
     assert "batch size" in resp.message
