@@ -34,7 +34,7 @@ APP, KEY, SECRET = "emuappid", "emuapikey", "emuapisecret"
 @pytest.fixture(scope="module")
 def root() -> Iterator[str]:
     with emulator_in_thread("spark") as emu:
-        yield "ws://127.0.0.1:%d" % emu.port
+        yield f"ws://127.0.0.1:{emu.port}"
 
 
 def llm(root: str, path: str = "/v3.5/chat", domain: str = "generalv3.5", **kw: Any) -> Any:

@@ -324,7 +324,7 @@ def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
         scn, _ = detect_scenario(texts, req.header("x-emulator-scenario"), opts.scenario)
         if (r := scenario_error(scn)) is not None:
             return r
-        d = body.get("dimensions") if isinstance(body.get("dimensions"), int) else dim
+        d: int = body["dimensions"] if isinstance(body.get("dimensions"), int) else dim
         vecs = [embed(t, min(d, dim)) for t in texts]
         if legacy:
             return json_response({"embedding": vecs[0] if vecs else []})

@@ -54,6 +54,7 @@ PATHS: dict[str, tuple[str, bool]] = {  # path → (domain, functions supported)
 }
 MAX_SKEW = 300
 _AUTH = re.compile(r'(\w+)\s*=\s*"([^"]*)"')
+_RESULT = re.compile(r"^function [\w-]+ returned: ")
 
 
 def verify_handshake(
@@ -84,7 +85,7 @@ def verify_handshake(
     ).decode()
     if not hmac.compare_digest(expected, fields.get("signature", "")):
         return 401, "HMAC signature cannot be verified"
-    return key
+    return str(key)
 
 
 def _credentials(option: str | None) -> tuple[dict[str, str], dict[str, str]]:
@@ -161,8 +162,11 @@ def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
                 if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant"):
                     err = (10004, "invalid message schema: role must be system, user or assistant")
                     break
-                msgs.append((m["role"], str(m.get("content") or "")))
-            if not msgs or msgs[-1][0] != "user":
+                text = str(m.get("content") or "")
+                # qiao's rendering of a tool result (the protocol has no role for it): answer it as one
+                role = "tool" if m["role"] == "user" and _RESULT.match(text) else m["role"]
+                msgs.append((role, _RESULT.sub("", text, count=1) if role == "tool" else text))
+            if not msgs or msgs[-1][0] not in ("user", "tool"):
                 err = err or (10004, "invalid message schema: the last message must be the user's")
         functions = (req["payload"].get("functions") or {}).get("text") or []
         if err is None and functions and not functions_ok:

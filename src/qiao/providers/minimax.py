@@ -223,7 +223,7 @@ def chat_body(req: ChatRequest, call: Call) -> dict[str, Any]:
 
 
 class ThinkSplitter:
-    """Moves a leading ``<think>…</think>`` block out of streamed content (tags may be split across chunks)."""
+    """Moves a leading ``<think>…</think>`` block out of streamed content (tags may span chunks)."""
 
     OPEN, CLOSE = "<think>", "</think>"
 
