@@ -36,9 +36,9 @@ import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-import jwt
 import orjson
 
+from ..providers import _jwt
 from ._asgi import CutStream, EmulatorApp, EmulatorOptions, Request, Response, json_response, stream_response
 from ._engine import (
     GenChoice,
@@ -127,9 +127,8 @@ def _check_auth(header: str | None, pairs: dict[str, str], keys: set[str]) -> st
     token = header[len("Bearer ") :].strip()
     if token.count(".") == 2:
         try:
-            head = jwt.get_unverified_header(token)
-            claims = jwt.decode(token, options={"verify_signature": False})
-        except jwt.PyJWTError:
+            head, claims = _jwt.decode_unverified(token)
+        except _jwt.JWTError:
             return "invalid token"
         if head.get("alg") != "HS256":
             return "invalid token: alg must be HS256"
@@ -137,13 +136,11 @@ def _check_auth(header: str | None, pairs: dict[str, str], keys: set[str]) -> st
         if secret is None:
             return "invalid token: unknown access key id"
         try:
-            jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp"]}, leeway=0)
-        except jwt.ExpiredSignatureError:
-            return "token expired"
-        except jwt.ImmatureSignatureError:
-            return "token not yet valid"
-        except jwt.PyJWTError:
-            return "invalid token: signature verification failed"
+            _jwt.verify(token, secret)
+        except _jwt.JWTError as exc:
+            return {"expired": "token expired", "not_yet_valid": "token not yet valid"}.get(
+                exc.reason, "invalid token: signature verification failed"
+            )
         return None
     return None if token in keys else "invalid api key"
 

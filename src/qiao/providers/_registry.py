@@ -14,13 +14,17 @@ from .base import Provider
 __all__ = ["BUILTIN", "all_providers", "get_provider", "provider_names"]
 
 BUILTIN: dict[str, str] = {
+    "baichuan": "qiao.providers.baichuan:provider",
     "dashscope": "qiao.providers.dashscope:provider",
+    "ernie": "qiao.providers.ernie:provider",
+    "ernie_v1": "qiao.providers.ernie_v1:provider",
     "minimax": "qiao.providers.minimax:provider",
     "ollama": "qiao.providers.ollama:provider",
     "openai_compat": "qiao.providers.openai_compat:provider",
     "sensenova": "qiao.providers.sensenova:provider",
     "spark": "qiao.providers.spark:provider",
     "spark_http": "qiao.providers.spark_http:provider",
+    "zhipu": "qiao.providers.zhipu:provider",
 }
 
 

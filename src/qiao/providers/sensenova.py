@@ -53,7 +53,6 @@ import hashlib
 import time
 from typing import Any, ClassVar
 
-import jwt
 import orjson
 
 from ..catalogue import Capabilities, ModelSpec, PriceTier
@@ -90,6 +89,7 @@ from ..types import (
     ToolCallDelta,
     Usage,
 )
+from . import _jwt
 from .base import (
     Account,
     AuthScheme,
@@ -213,10 +213,7 @@ def mint_jwt(
     """An HS256 token for SenseNova and its expiry (Unix seconds)."""
     t = int(time.time() if now is None else now)
     exp = t + ttl
-    token = jwt.encode(
-        {"iss": access_key_id, "exp": exp, "nbf": t - 5}, secret, algorithm="HS256", headers={"typ": "JWT"}
-    )
-    return (token if isinstance(token, str) else token.decode()), exp
+    return _jwt.encode({"iss": access_key_id, "exp": exp, "nbf": t - 5}, secret), exp
 
 
 class SenseNovaAuth(AuthScheme):
