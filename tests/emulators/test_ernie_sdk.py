@@ -11,8 +11,9 @@ from typing import Any
 import openai
 import pytest
 
-qianfan = pytest.importorskip("qianfan", reason="the official qianfan SDK is not installed "
-                                                "(pip install qianfan)")
+qianfan = pytest.importorskip(
+    "qianfan", reason="the official qianfan SDK is not installed (pip install qianfan)"
+)
 
 from qiao.emulators import EmulatorOptions  # noqa: E402
 from qiao.emulators.ernie import create_app  # noqa: E402
@@ -21,9 +22,20 @@ from tests.conftest import ThreadServer  # noqa: E402
 pytestmark = pytest.mark.sdk
 
 KEY = "bce-v3/ALTAK-sdktest/emulatorsecret"
-TOOLS = [{"type": "function", "function": {
-    "name": "get_weather", "description": "Get the weather of a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Get the weather of a city",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    }
+]
 
 
 @contextlib.contextmanager
@@ -46,16 +58,23 @@ def test_qianfan_v2_chat(root: str) -> None:
     r = client(root).chat.completions.create(
         model="ernie-3.5-8k",
         messages=[{"role": "system", "content": "简短"}, {"role": "user", "content": "你好北京"}],
-        temperature=0.5, max_completion_tokens=64)
+        temperature=0.5,
+        max_completion_tokens=64,
+    )
     assert "北京" in (r.choices[0].message.content or "")
     assert r.choices[0].finish_reason == "normal" and r.choices[0].flag == 0
     assert r.id.startswith("as-") and r.usage.total_tokens > 0
 
 
 def test_qianfan_v2_stream(root: str) -> None:
-    chunks = list(client(root).chat.completions.create(
-        model="ernie-speed-8k", messages=[{"role": "user", "content": "Tell me about Beijing"}], stream=True,
-        stream_options={"include_usage": True}))
+    chunks = list(
+        client(root).chat.completions.create(
+            model="ernie-speed-8k",
+            messages=[{"role": "user", "content": "Tell me about Beijing"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert "Beijing" in text
     finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
@@ -69,10 +88,20 @@ def test_qianfan_v2_tools(root: str) -> None:
     r = c.chat.completions.create(model="ernie-4.5-turbo-32k", messages=msgs, tools=TOOLS)
     tc = r.choices[0].message.tool_calls[0]
     assert r.choices[0].finish_reason == "tool_calls" and tc.function.name == "get_weather"
-    msgs += [{"role": "assistant", "content": "", "tool_calls": [
-        {"id": tc.id, "type": "function",
-         "function": {"name": tc.function.name, "arguments": tc.function.arguments}}]},
-        {"role": "tool", "tool_call_id": tc.id, "content": "sunny"}]
+    msgs += [
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {
+                    "id": tc.id,
+                    "type": "function",
+                    "function": {"name": tc.function.name, "arguments": tc.function.arguments},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": tc.id, "content": "sunny"},
+    ]
     r = c.chat.completions.create(model="ernie-4.5-turbo-32k", messages=msgs, tools=TOOLS)
     assert "sunny" in (r.choices[0].message.content or "")
 
@@ -80,11 +109,13 @@ def test_qianfan_v2_tools(root: str) -> None:
 def test_qianfan_v2_errors(root: str) -> None:
     with pytest.raises(qianfan.errors.RequestError) as ei:
         client(root, "bce-v3/ALTAK-wrong/secret").chat.completions.create(
-            model="ernie-3.5-8k", messages=[{"role": "user", "content": "hi"}])
+            model="ernie-3.5-8k", messages=[{"role": "user", "content": "hi"}]
+        )
     assert "401" in str(ei.value)
     with pytest.raises(qianfan.errors.RequestError) as ei:
-        client(root).chat.completions.create(model="ernie-3.5-8k", temperature=0,
-                                             messages=[{"role": "user", "content": "hi"}])
+        client(root).chat.completions.create(
+            model="ernie-3.5-8k", temperature=0, messages=[{"role": "user", "content": "hi"}]
+        )
     assert "temperature" in str(ei.value)
 
 
@@ -103,8 +134,11 @@ def test_openai_sdk_chat_sees_ernie_quirks(root: str) -> None:
     r = o.chat.completions.create(model="ernie-3.5-8k", messages=[{"role": "user", "content": "hi"}])
     assert r.choices[0].finish_reason == "normal"  # type: ignore[comparison-overlap]  # what v2 sends
     with pytest.raises(openai.BadRequestError):
-        o.chat.completions.create(model="ernie-3.5-8k", messages=[{"role": "user", "content": "hi"},
-                                                                  {"role": "assistant", "content": "x"}])
+        o.chat.completions.create(
+            model="ernie-3.5-8k",
+            messages=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}],
+        )
     with pytest.raises(openai.RateLimitError):
-        o.chat.completions.create(model="ernie-3.5-8k",
-                                  messages=[{"role": "user", "content": "hi [[emulate:rate_limited]]"}])
+        o.chat.completions.create(
+            model="ernie-3.5-8k", messages=[{"role": "user", "content": "hi [[emulate:rate_limited]]"}]
+        )

@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-qianfan = pytest.importorskip("qianfan", reason="the official qianfan SDK is not installed "
-                                                "(pip install qianfan)")
+qianfan = pytest.importorskip(
+    "qianfan", reason="the official qianfan SDK is not installed (pip install qianfan)"
+)
 
 from qiao.emulators import EmulatorOptions  # noqa: E402
 from qiao.emulators.ernie_v1 import create_app  # noqa: E402
@@ -24,8 +25,13 @@ from tests.conftest import ThreadServer  # noqa: E402
 
 pytestmark = pytest.mark.sdk
 
-FUNCS = [{"name": "get_weather", "description": "Get the weather of a city",
-          "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
+FUNCS = [
+    {
+        "name": "get_weather",
+        "description": "Get the weather of a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    }
+]
 
 
 @contextlib.contextmanager
@@ -53,8 +59,15 @@ def emu() -> Iterator[tuple[Any, str, str, str]]:
 def test_chat_non_stream(emu: tuple[Any, str, str, str]) -> None:
     app, _, ak, sk = emu
     chat = qianfan.ChatCompletion(model="ERNIE-3.5-8K", ak=ak, sk=sk)
-    r = chat.do(messages=[{"role": "user", "content": "你好，北京"}], system="简短回答", temperature=0.5,
-                top_p=0.8, penalty_score=1.2, max_output_tokens=64, user_id="u1")
+    r = chat.do(
+        messages=[{"role": "user", "content": "你好，北京"}],
+        system="简短回答",
+        temperature=0.5,
+        top_p=0.8,
+        penalty_score=1.2,
+        max_output_tokens=64,
+        user_id="u1",
+    )
     assert "北京" in r.body["result"]
     assert r.body["finish_reason"] == "normal" and r.body["id"].startswith("as-")
     assert r.body["usage"]["total_tokens"] > 0
@@ -78,9 +91,14 @@ def test_function_calling_round_trip(emu: tuple[Any, str, str, str]) -> None:
     fc = r.body["function_call"]
     assert r.body["finish_reason"] == "function_call"
     assert fc["name"] == "get_weather" and "Beijing" in fc["arguments"]
-    msgs += [{"role": "assistant", "content": "", "function_call": {"name": fc["name"],
-                                                                    "arguments": fc["arguments"]}},
-             {"role": "function", "name": "get_weather", "content": '{"result": "sunny, 25C"}'}]
+    msgs += [
+        {
+            "role": "assistant",
+            "content": "",
+            "function_call": {"name": fc["name"], "arguments": fc["arguments"]},
+        },
+        {"role": "function", "name": "get_weather", "content": '{"result": "sunny, 25C"}'},
+    ]
     r = chat.do(messages=msgs, functions=FUNCS)
     assert "sunny" in r.body["result"] and r.body["finish_reason"] == "normal"
 

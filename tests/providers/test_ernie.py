@@ -31,9 +31,20 @@ from qiao.transport.sse import SSEDecoder
 from qiao.types import ChatChunk, ChatRequest
 
 CRED = "bce-v3/ALTAK-demo/emulatorsecret"
-TOOLS = [{"type": "function", "function": {
-    "name": "get_weather", "description": "Get the weather of a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Get the weather of a city",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    }
+]
 
 
 def account(base: str = "http://emu/v2") -> Account:
@@ -68,33 +79,60 @@ def test_temperature_is_clamped_not_halved() -> None:
 
 
 def test_repair_lifts_system_and_merges_runs() -> None:
-    system, msgs = repair_messages(req([
-        {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": "one"},
-        {"role": "developer", "content": "Answer in English."},
-        {"role": "user", "content": "two"},
-    ]), "ernie")
+    system, msgs = repair_messages(
+        req(
+            [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "one"},
+                {"role": "developer", "content": "Answer in English."},
+                {"role": "user", "content": "two"},
+            ]
+        ),
+        "ernie",
+    )
     assert system == "Be brief.\n\nAnswer in English."
     assert msgs == [{"role": "user", "content": "one\n\ntwo"}]
 
 
 def test_repair_placeholders() -> None:
-    _, msgs = repair_messages(req([
+    _, msgs = repair_messages(
+        req(
+            [
+                {"role": "assistant", "content": "Hi, how can I help?"},
+                {"role": "user", "content": ""},
+            ]
+        ),
+        "ernie",
+    )
+    assert msgs == [
+        {"role": "user", "content": "/"},
         {"role": "assistant", "content": "Hi, how can I help?"},
-        {"role": "user", "content": ""},
-    ]), "ernie")
-    assert msgs == [{"role": "user", "content": "/"}, {"role": "assistant", "content": "Hi, how can I help?"},
-                    {"role": "user", "content": "/"}]
+        {"role": "user", "content": "/"},
+    ]
 
 
 def test_repair_user_after_tool_result_gets_an_assistant_turn() -> None:
-    _, msgs = repair_messages(req([
-        {"role": "user", "content": "weather?"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
-        {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
-        {"role": "user", "content": "thanks"},
-    ]), "ernie")
+    _, msgs = repair_messages(
+        req(
+            [
+                {"role": "user", "content": "weather?"},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "c1",
+                            "type": "function",
+                            "function": {"name": "get_weather", "arguments": "{}"},
+                        }
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
+                {"role": "user", "content": "thanks"},
+            ]
+        ),
+        "ernie",
+    )
     assert [m["role"] for m in msgs] == ["user", "assistant", "tool", "assistant", "user"]
     assert msgs[1]["content"] == ""
     assert msgs[3]["content"] == "/"
@@ -102,16 +140,22 @@ def test_repair_user_after_tool_result_gets_an_assistant_turn() -> None:
 
 def test_repair_refuses_assistant_last() -> None:
     with pytest.raises(UnsupportedParameter) as ei:
-        repair_messages(req([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Sure"}]),
-                        "ernie")
+        repair_messages(
+            req([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Sure"}]), "ernie"
+        )
     assert ei.value.param == "messages"
 
 
 def test_repair_merges_image_parts() -> None:
-    _, msgs = repair_messages(req([
-        {"role": "user", "content": "look"},
-        {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]},
-    ]), "ernie")
+    _, msgs = repair_messages(
+        req(
+            [
+                {"role": "user", "content": "look"},
+                {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]},
+            ]
+        ),
+        "ernie",
+    )
     assert msgs[0]["content"][0] == {"type": "text", "text": "look"}
     assert msgs[0]["content"][1]["type"] == "image_url"
 
@@ -120,10 +164,21 @@ def test_repair_merges_image_parts() -> None:
 
 
 def test_build_chat_translations() -> None:
-    b = body_of(req([{"role": "system", "content": "S"}, {"role": "user", "content": "hi"}],
-                    temperature=0, max_tokens=1, presence_penalty=0.5, stop="END", user="u1",
-                    tools=TOOLS, tool_choice="auto", parallel_tool_calls=True,
-                    response_format={"type": "json_object"}, penalty_score=1.2))
+    b = body_of(
+        req(
+            [{"role": "system", "content": "S"}, {"role": "user", "content": "hi"}],
+            temperature=0,
+            max_tokens=1,
+            presence_penalty=0.5,
+            stop="END",
+            user="u1",
+            tools=TOOLS,
+            tool_choice="auto",
+            parallel_tool_calls=True,
+            response_format={"type": "json_object"},
+            penalty_score=1.2,
+        )
+    )
     assert b["model"] == "ernie-4.5-turbo-32k"
     assert b["messages"] == [{"role": "system", "content": "S"}, {"role": "user", "content": "hi"}]
     assert b["temperature"] == MIN_TEMPERATURE
@@ -157,10 +212,21 @@ def resp(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> 
 
 
 def test_parse_chat_normal_is_stop() -> None:
-    answer = {"id": "as-1", "object": "chat.completion", "created": 1, "model": "m",
-              "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"},
-                           "finish_reason": "normal", "flag": 0}],
-              "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}}
+    answer = {
+        "id": "as-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "m",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "ok"},
+                "finish_reason": "normal",
+                "flag": 0,
+            }
+        ],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+    }
     out = provider.parse_chat(resp(answer), req([{"role": "user", "content": "hi"}]), call())
     assert out.choices[0].finish_reason == "stop"
     assert out.choices[0].message.content == "ok"
@@ -169,17 +235,45 @@ def test_parse_chat_normal_is_stop() -> None:
 
 def test_parse_chat_unsafe_prompt_is_content_filter() -> None:
     with pytest.raises(ContentFiltered):
-        provider.parse_chat(resp({"id": "as-1", "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": "抱歉"}, "finish_reason": "normal",
-             "need_clear_history": True, "ban_round": -1, "flag": 1}]}),
-            req([{"role": "user", "content": "x"}]), call())
+        provider.parse_chat(
+            resp(
+                {
+                    "id": "as-1",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": "抱歉"},
+                            "finish_reason": "normal",
+                            "need_clear_history": True,
+                            "ban_round": -1,
+                            "flag": 1,
+                        }
+                    ],
+                }
+            ),
+            req([{"role": "user", "content": "x"}]),
+            call(),
+        )
 
 
 def test_parse_chat_flag_marks_content_filter() -> None:
-    out = provider.parse_chat(resp({"id": "as-1", "choices": [
-        {"index": 0, "message": {"role": "assistant", "content": "part"}, "finish_reason": "normal",
-         "flag": 2}]}),
-        req([{"role": "user", "content": "x"}]), call())
+    out = provider.parse_chat(
+        resp(
+            {
+                "id": "as-1",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": "part"},
+                        "finish_reason": "normal",
+                        "flag": 2,
+                    }
+                ],
+            }
+        ),
+        req([{"role": "user", "content": "x"}]),
+        call(),
+    )
     assert out.choices[0].finish_reason == "content_filter"
 
 
@@ -236,8 +330,12 @@ def summary(chunks: list[ChatChunk]) -> tuple[str, str | None, str, Any]:
 
 
 async def test_stream_text_any_cut() -> None:
-    payload = {"model": "ernie-3.5-8k", "messages": [{"role": "user", "content": "你好，介绍一下北京"}],
-               "stream": True, "stream_options": {"include_usage": True}}
+    payload = {
+        "model": "ernie-3.5-8k",
+        "messages": [{"role": "user", "content": "你好，介绍一下北京"}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     raw = await emulator_bytes(payload)
     assert b'"finish_reason":"normal"' in raw and raw.endswith(b"data: [DONE]\n\n")
     r = req(payload["messages"], stream=True)
@@ -248,8 +346,12 @@ async def test_stream_text_any_cut() -> None:
 
 
 async def test_stream_tool_call_any_cut() -> None:
-    payload = {"model": "ernie-3.5-8k", "stream": True, "tools": TOOLS,
-               "messages": [{"role": "user", "content": "weather in Beijing? get_weather"}]}
+    payload = {
+        "model": "ernie-3.5-8k",
+        "stream": True,
+        "tools": TOOLS,
+        "messages": [{"role": "user", "content": "weather in Beijing? get_weather"}],
+    }
     raw = await emulator_bytes(payload)
     r = req(payload["messages"], stream=True, tools=TOOLS)
     for pieces in cuts(raw, 2):
@@ -259,8 +361,11 @@ async def test_stream_tool_call_any_cut() -> None:
 
 
 async def test_stream_filtered_midway_finishes_content_filter() -> None:
-    payload = {"model": "ernie-3.5-8k", "stream": True,
-               "messages": [{"role": "user", "content": "tell me a story"}]}
+    payload = {
+        "model": "ernie-3.5-8k",
+        "stream": True,
+        "messages": [{"role": "user", "content": "tell me a story"}],
+    }
     raw = await emulator_bytes(payload, "filtered_midway")
     for pieces in cuts(raw, 3):
         _, finish, _, _ = summary(run_stream(raw, pieces, req(payload["messages"]))[0])
@@ -287,17 +392,20 @@ def err(code: str, type_: str, msg: str = "m") -> dict[str, Any]:
     return {"error": {"code": code, "message": msg, "type": type_}, "id": "as-1"}
 
 
-@pytest.mark.parametrize(("status", "body", "cls"), [
-    (429, err("rpm_rate_limit_exceeded", "rate_limit_exceeded"), RateLimited),
-    (429, err("insufficient_quota", "insufficient_quota"), InsufficientQuota),
-    (401, err("access_denied", "invalid_request_error"), AuthenticationFailed),
-    (400, err("invalid_argument", "invalid_request_error"), InvalidRequest),
-    (400, err("invalid_model", "invalid_request_error"), ModelNotFound),
-    (500, err("internal_error", "server_error"), UpstreamError),
-    (503, err("server_overloaded", "server_error"), ServiceUnavailable),
-    (200, {"error_code": 17, "error_msg": "Open api daily request limit reached"}, InsufficientQuota),
-    (200, {"error_code": 336005, "error_msg": "API name not exist"}, ModelNotFound),
-])
+@pytest.mark.parametrize(
+    ("status", "body", "cls"),
+    [
+        (429, err("rpm_rate_limit_exceeded", "rate_limit_exceeded"), RateLimited),
+        (429, err("insufficient_quota", "insufficient_quota"), InsufficientQuota),
+        (401, err("access_denied", "invalid_request_error"), AuthenticationFailed),
+        (400, err("invalid_argument", "invalid_request_error"), InvalidRequest),
+        (400, err("invalid_model", "invalid_request_error"), ModelNotFound),
+        (500, err("internal_error", "server_error"), UpstreamError),
+        (503, err("server_overloaded", "server_error"), ServiceUnavailable),
+        (200, {"error_code": 17, "error_msg": "Open api daily request limit reached"}, InsufficientQuota),
+        (200, {"error_code": 336005, "error_msg": "API name not exist"}, ModelNotFound),
+    ],
+)
 def test_classify(status: int, body: dict[str, Any], cls: type[QiaoError]) -> None:
     e = provider.classify(resp(body, status, {"retry-after": "2"}), call())
     assert isinstance(e, cls)
@@ -322,13 +430,26 @@ def test_embeddings_specs_and_wire() -> None:
     assert tao is not None and tao.embedding_batch == 1
     assert bge is not None and bge.embedding_batch == 16 and bge.dimensions == 1024
     c = Call(account(), bge, "ernie/bge-large-zh", "r")
-    wire = provider.build_embeddings(EmbeddingRequest(model="x", input=["a", "b"], dimensions=256, user="u"),
-                                     ["a", "b"], c)
+    wire = provider.build_embeddings(
+        EmbeddingRequest(model="x", input=["a", "b"], dimensions=256, user="u"), ["a", "b"], c
+    )
     assert wire.url == "http://emu/v2/embeddings"
-    assert orjson.loads(wire.body or b"") == {"model": "bge-large-zh", "input": ["a", "b"],
-                                              "encoding_format": "float"}
-    out = provider.parse_embeddings(resp({"object": "list", "data": [
-        {"object": "embedding", "index": 1, "embedding": [0.0, 1.0]},
-        {"object": "embedding", "index": 0, "embedding": [1.0, 0.0]}],
-        "usage": {"prompt_tokens": 2, "total_tokens": 2}}), c)
+    assert orjson.loads(wire.body or b"") == {
+        "model": "bge-large-zh",
+        "input": ["a", "b"],
+        "encoding_format": "float",
+    }
+    out = provider.parse_embeddings(
+        resp(
+            {
+                "object": "list",
+                "data": [
+                    {"object": "embedding", "index": 1, "embedding": [0.0, 1.0]},
+                    {"object": "embedding", "index": 0, "embedding": [1.0, 0.0]},
+                ],
+                "usage": {"prompt_tokens": 2, "total_tokens": 2},
+            }
+        ),
+        c,
+    )
     assert out.vectors == [[1.0, 0.0], [0.0, 1.0]]

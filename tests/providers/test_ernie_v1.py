@@ -33,9 +33,20 @@ from qiao.transport.sse import SSEDecoder
 from qiao.types import ChatChunk, ChatRequest, EmbeddingRequest
 
 CRED = "ernie-demo-ak:ernie-demo-sk"
-TOOLS = [{"type": "function", "function": {
-    "name": "get_weather", "description": "Get the weather of a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Get the weather of a city",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    }
+]
 
 
 def account(cred: str = CRED, base: str = "http://emu") -> Account:
@@ -75,11 +86,25 @@ def test_slugs_come_from_the_table() -> None:
 
 
 def test_build_chat_translations() -> None:
-    url, b = body_of(req(
-        [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "Capital of France?"},
-         {"role": "assistant", "content": "Paris."}, {"role": "user", "content": "And of Italy?"}],
-        temperature=0.7, top_p=0.8, max_tokens=256, stop="\n\n", user="u-1024", presence_penalty=1.0,
-        frequency_penalty=-1.0, response_format={"type": "json_object"}, disable_search=True))
+    url, b = body_of(
+        req(
+            [
+                {"role": "system", "content": "Be terse."},
+                {"role": "user", "content": "Capital of France?"},
+                {"role": "assistant", "content": "Paris."},
+                {"role": "user", "content": "And of Italy?"},
+            ],
+            temperature=0.7,
+            top_p=0.8,
+            max_tokens=256,
+            stop="\n\n",
+            user="u-1024",
+            presence_penalty=1.0,
+            frequency_penalty=-1.0,
+            response_format={"type": "json_object"},
+            disable_search=True,
+        )
+    )
     assert url == f"http://emu{RPC}/chat/completions"
     assert b["system"] == "Be terse."
     assert [m["role"] for m in b["messages"]] == ["user", "assistant", "user"]
@@ -93,8 +118,10 @@ def test_build_chat_translations() -> None:
 
 
 def test_build_chat_edges() -> None:
-    _, b = body_of(req([{"role": "user", "content": "hi"}], temperature=0, max_tokens=1, presence_penalty=-2),
-                   stream=True)
+    _, b = body_of(
+        req([{"role": "user", "content": "hi"}], temperature=0, max_tokens=1, presence_penalty=-2),
+        stream=True,
+    )
     assert b["temperature"] == MIN_TEMPERATURE and b["max_output_tokens"] == 2
     assert "penalty_score" not in b and b["stream"] is True
     _, b = body_of(req([{"role": "user", "content": "hi"}], temperature=2))
@@ -107,8 +134,13 @@ def test_build_chat_edges() -> None:
 def test_build_chat_tools_and_choice() -> None:
     _, b = body_of(req([{"role": "user", "content": "hi"}], tools=TOOLS, tool_choice="auto"))
     assert b["functions"] == [TOOLS[0]["function"]] and "tool_choice" not in b
-    _, b = body_of(req([{"role": "user", "content": "hi"}], tools=TOOLS,
-                       tool_choice={"type": "function", "function": {"name": "get_weather"}}))
+    _, b = body_of(
+        req(
+            [{"role": "user", "content": "hi"}],
+            tools=TOOLS,
+            tool_choice={"type": "function", "function": {"name": "get_weather"}},
+        )
+    )
     assert b["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
     _, b = body_of(req([{"role": "user", "content": "hi"}], tools=TOOLS, tool_choice="none"))
     assert "functions" not in b
@@ -120,8 +152,11 @@ def test_per_model_parameter_lists() -> None:
     assert (b["presence_penalty"], b["frequency_penalty"]) == (-0.5, 0.4) and "penalty_score" not in b
     _, b = body_of(r, "ernie-3.5-8k")
     assert b["penalty_score"] == 1.2 and "presence_penalty" not in b
-    forced = req([{"role": "user", "content": "hi"}], tools=TOOLS,
-                 tool_choice={"type": "function", "function": {"name": "get_weather"}})
+    forced = req(
+        [{"role": "user", "content": "hi"}],
+        tools=TOOLS,
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+    )
     with pytest.raises(UnsupportedParameter) as ei:
         body_of(forced, "ernie-4.0-8k")  # functions yes, tool_choice no
     assert ei.value.param == "tool_choice"
@@ -133,14 +168,20 @@ def test_per_model_parameter_lists() -> None:
 def test_build_chat_tool_round_trip_and_parallel_calls() -> None:
     fa = {"name": "get_weather", "arguments": '{"city":"A"}'}
     fb = {"name": "get_time", "arguments": '{"tz":"B"}'}
-    calls = [{"id": "c1", "type": "function", "function": fa},
-             {"id": "c2", "type": "function", "function": fb}]
-    _, b = body_of(req([
-        {"role": "user", "content": "weather and time?"},
-        {"role": "assistant", "content": None, "tool_calls": calls},
-        {"role": "tool", "tool_call_id": "c2", "content": "12:00"},
-        {"role": "tool", "tool_call_id": "c1", "content": '{"sky": "sunny"}'},
-    ]))
+    calls = [
+        {"id": "c1", "type": "function", "function": fa},
+        {"id": "c2", "type": "function", "function": fb},
+    ]
+    _, b = body_of(
+        req(
+            [
+                {"role": "user", "content": "weather and time?"},
+                {"role": "assistant", "content": None, "tool_calls": calls},
+                {"role": "tool", "tool_call_id": "c2", "content": "12:00"},
+                {"role": "tool", "tool_call_id": "c1", "content": '{"sky": "sunny"}'},
+            ]
+        )
+    )
     assert b["messages"] == [
         {"role": "user", "content": "weather and time?"},
         {"role": "assistant", "content": "", "function_call": fa},
@@ -153,8 +194,15 @@ def test_build_chat_tool_round_trip_and_parallel_calls() -> None:
 def test_build_chat_missing_tool_result() -> None:
     calls = [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]
     with pytest.raises(UnsupportedParameter):
-        body_of(req([{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": calls},
-                     {"role": "user", "content": "y"}]))
+        body_of(
+            req(
+                [
+                    {"role": "user", "content": "x"},
+                    {"role": "assistant", "tool_calls": calls},
+                    {"role": "user", "content": "y"},
+                ]
+            )
+        )
 
 
 # ---- answers ------------------------------------------------------------------------------------------
@@ -165,27 +213,43 @@ def resp(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> 
 
 
 def test_parse_chat_text_and_truncation() -> None:
-    base = {"id": "as-1", "object": "chat.completion", "created": 5, "result": "Rome.",
-            "is_truncated": False, "need_clear_history": False, "finish_reason": "normal",
-            "usage": {"prompt_tokens": 21, "completion_tokens": 2, "total_tokens": 23}}
+    base = {
+        "id": "as-1",
+        "object": "chat.completion",
+        "created": 5,
+        "result": "Rome.",
+        "is_truncated": False,
+        "need_clear_history": False,
+        "finish_reason": "normal",
+        "usage": {"prompt_tokens": 21, "completion_tokens": 2, "total_tokens": 23},
+    }
     out = provider.parse_chat(resp(base), req([{"role": "user", "content": "x"}]), call())
     assert out.choices[0].message.content == "Rome." and out.choices[0].finish_reason == "stop"
     assert (out.usage.prompt_tokens, out.usage.completion_tokens) == (21, 2)
-    out = provider.parse_chat(resp({**base, "is_truncated": True}), req([{"role": "user", "content": "x"}]),
-                              call())
+    out = provider.parse_chat(
+        resp({**base, "is_truncated": True}), req([{"role": "user", "content": "x"}]), call()
+    )
     assert out.choices[0].finish_reason == "length"
-    out = provider.parse_chat(resp({**base, "finish_reason": "content_filter"}),
-                              req([{"role": "user", "content": "x"}]), call())
+    out = provider.parse_chat(
+        resp({**base, "finish_reason": "content_filter"}), req([{"role": "user", "content": "x"}]), call()
+    )
     assert out.choices[0].finish_reason == "content_filter"
     with pytest.raises(ContentFiltered):
-        provider.parse_chat(resp({**base, "need_clear_history": True, "ban_round": -1}),
-                            req([{"role": "user", "content": "x"}]), call())
+        provider.parse_chat(
+            resp({**base, "need_clear_history": True, "ban_round": -1}),
+            req([{"role": "user", "content": "x"}]),
+            call(),
+        )
 
 
 def test_parse_chat_function_call_gets_a_stable_id() -> None:
-    body = {"id": "as-9q2w", "result": "", "finish_reason": "function_call",
-            "function_call": {"name": "get_weather", "arguments": '{"city":"Beijing"}', "thoughts": "…"},
-            "usage": {"prompt_tokens": 88, "completion_tokens": 19, "total_tokens": 107}}
+    body = {
+        "id": "as-9q2w",
+        "result": "",
+        "finish_reason": "function_call",
+        "function_call": {"name": "get_weather", "arguments": '{"city":"Beijing"}', "thoughts": "…"},
+        "usage": {"prompt_tokens": 88, "completion_tokens": 19, "total_tokens": 107},
+    }
     a = provider.parse_chat(resp(body), req([{"role": "user", "content": "x"}]), call())
     b = provider.parse_chat(resp(body), req([{"role": "user", "content": "x"}]), call())
     tc = a.choices[0].message.tool_calls[0]
@@ -261,8 +325,11 @@ async def test_stream_text_any_cut_usage_from_is_end_only() -> None:
 
 
 async def test_stream_function_call_any_cut() -> None:
-    payload = {"messages": [{"role": "user", "content": "weather in Beijing? get_weather"}], "stream": True,
-               "functions": [TOOLS[0]["function"]]}
+    payload = {
+        "messages": [{"role": "user", "content": "weather in Beijing? get_weather"}],
+        "stream": True,
+        "functions": [TOOLS[0]["function"]],
+    }
     raw = await emulator_bytes("completions", payload)
     for pieces in cuts(raw, 8):
         _, finish, tools = summary(run_stream(raw, pieces, req(payload["messages"]))[0])
@@ -271,8 +338,9 @@ async def test_stream_function_call_any_cut() -> None:
 
 async def test_stream_filtered_and_errors() -> None:
     r = req([{"role": "user", "content": "story"}])
-    raw = await emulator_bytes("completions", {"messages": [{"role": "user", "content": "story"}],
-                                               "stream": True}, "filtered_midway")
+    raw = await emulator_bytes(
+        "completions", {"messages": [{"role": "user", "content": "story"}], "stream": True}, "filtered_midway"
+    )
     assert summary(run_stream(raw, [raw], r)[0])[1] == "content_filter"
     one = {"messages": [{"role": "user", "content": "x"}], "stream": True}
     raw = await emulator_bytes("completions", one, "filtered")
@@ -289,17 +357,33 @@ async def test_stream_filtered_and_errors() -> None:
 # ---- errors in 200 bodies -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("code", "cls"), [
-    (336501, RateLimited), (336502, RateLimited), (18, RateLimited), (4, RateLimited),
-    (17, InsufficientQuota), (110, AuthenticationFailed), (111, AuthenticationFailed),
-    (14, AuthenticationFailed), (6, PermissionDenied), (336004, PermissionDenied),
-    (336003, InvalidRequest), (336001, InvalidRequest), (336103, ContextLengthExceeded),
-    (336005, ModelNotFound), (336100, ServiceUnavailable), (2, ServiceUnavailable),
-    (336000, UpstreamError), (1, UpstreamError),
-])
+@pytest.mark.parametrize(
+    ("code", "cls"),
+    [
+        (336501, RateLimited),
+        (336502, RateLimited),
+        (18, RateLimited),
+        (4, RateLimited),
+        (17, InsufficientQuota),
+        (110, AuthenticationFailed),
+        (111, AuthenticationFailed),
+        (14, AuthenticationFailed),
+        (6, PermissionDenied),
+        (336004, PermissionDenied),
+        (336003, InvalidRequest),
+        (336001, InvalidRequest),
+        (336103, ContextLengthExceeded),
+        (336005, ModelNotFound),
+        (336100, ServiceUnavailable),
+        (2, ServiceUnavailable),
+        (336000, UpstreamError),
+        (1, UpstreamError),
+    ],
+)
 def test_classify_200_bodies(code: int, cls: type[QiaoError]) -> None:
-    e = provider.classify(resp({"error_code": code, "error_msg": "msg", "id": "as-1"},
-                               headers={"retry-after": "3"}), call())
+    e = provider.classify(
+        resp({"error_code": code, "error_msg": "msg", "id": "as-1"}, headers={"retry-after": "3"}), call()
+    )
     assert type(e) is cls
     assert e.provider == "ernie_v1" and e.vendor_code == str(code)
     if cls is RateLimited:
@@ -387,8 +471,9 @@ async def test_oauth_refused_pair_is_401_without_secrets(desc: str) -> None:
 
 async def test_oauth_bad_credential_format() -> None:
     with pytest.raises(AuthenticationFailed):
-        await BaiduOAuth().apply(WireRequest("POST", "http://emu/x", {}), account("no-colon"),
-                                 FakeTokenEndpoint())
+        await BaiduOAuth().apply(
+            WireRequest("POST", "http://emu/x", {}), account("no-colon"), FakeTokenEndpoint()
+        )
 
 
 # ---- the gateway against the emulator: expired token → 111 → refresh → retry ------------------------
@@ -410,8 +495,9 @@ async def test_gateway_refreshes_an_expired_token() -> None:
                 r = await c.request(wire.method, wire.url, content=wire.body, headers=wire.headers)
             return WR(r.status_code, {k.lower(): v for k, v in r.headers.items()}, r.content)
 
-    settings = Settings.model_validate({"accounts": [
-        {"provider": "ernie_v1", "base_url": "http://emu", "credential": CRED}]})
+    settings = Settings.model_validate(
+        {"accounts": [{"provider": "ernie_v1", "base_url": "http://emu", "credential": CRED}]}
+    )
     gw = Gateway(settings, ASGITransport())
     r = req([{"role": "user", "content": "hi"}])
     out = await gw.chat(r, RequestContext("r1", None))

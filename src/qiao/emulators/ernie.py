@@ -63,7 +63,10 @@ MODELS: dict[str, tuple[int, int, bool, bool]] = {
 VISION = frozenset({"ernie-4.5-turbo-vl-32k"})
 # embedding model id → (dimension, texts per call)
 EMBEDDINGS: dict[str, tuple[int, int]] = {
-    "embedding-v1": (384, 16), "bge-large-zh": (1024, 16), "bge-large-en": (1024, 16), "tao-8k": (1024, 1),
+    "embedding-v1": (384, 16),
+    "bge-large-zh": (1024, 16),
+    "bge-large-en": (1024, 16),
+    "tao-8k": (1024, 1),
 }
 
 _IRE = "invalid_request_error"
@@ -81,8 +84,10 @@ def alternation_error(roles: list[str], user_side: frozenset[str], v1: bool) -> 
         is_user = r in user_side
         if is_user != expect_user:
             which = "odd" if i % 2 == 1 else "even"
-            return (f"the role of message with {which} index in the messages must be "
-                    f"{'user' if expect_user else 'assistant'}")
+            return (
+                f"the role of message with {which} index in the messages must be "
+                f"{'user' if expect_user else 'assistant'}"
+            )
         expect_user = not expect_user
     if roles[-1] not in user_side:
         return "the last message must be from the user" + (" or a function" if v1 else " or a tool")
@@ -94,10 +99,12 @@ def _rid(counter: dict[str, int]) -> str:
     return f"as-emu{counter['n']:08d}"
 
 
-def _err(code: str, message: str, type_: str, rid: str, status: int,
-         headers: list[tuple[str, str]] | None = None) -> Response:
-    return json_response({"error": {"code": code, "message": message, "type": type_}, "id": rid}, status,
-                         headers)
+def _err(
+    code: str, message: str, type_: str, rid: str, status: int, headers: list[tuple[str, str]] | None = None
+) -> Response:
+    return json_response(
+        {"error": {"code": code, "message": message, "type": type_}, "id": rid}, status, headers
+    )
 
 
 def _validate(body: Any, rid: str) -> Response | None:
@@ -116,8 +123,7 @@ def _validate(body: Any, rid: str) -> Response | None:
             return _err("invalid_argument", "message content can not be empty", _IRE, rid, 400)
     rest = roles[1:] if roles[0] == "system" else roles
     if "system" in rest:
-        return _err("invalid_argument", "the system message must be the first message",
-                    _IRE, rid, 400)
+        return _err("invalid_argument", "the system message must be the first message", _IRE, rid, 400)
     problem = alternation_error(rest, frozenset({"user", "tool"}), v1=False)
     if problem:
         return _err("invalid_argument", problem, _IRE, rid, 400)
@@ -157,29 +163,51 @@ def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
         got = req.header("authorization") or ""
         if expected and got != f"Bearer {expected}":
             if not got.startswith("Bearer bce-v3/"):
-                return _err("invalid_iam_token", "IAM Certification failed: the Authorization header must be "
-                            "'Bearer bce-v3/ALTAK-…/…'", _IRE, rid, 401)
-            return _err("access_denied", "Access denied: the API key is not valid", _IRE,
-                        rid, 401)
+                return _err(
+                    "invalid_iam_token",
+                    "IAM Certification failed: the Authorization header must be 'Bearer bce-v3/ALTAK-…/…'",
+                    _IRE,
+                    rid,
+                    401,
+                )
+            return _err("access_denied", "Access denied: the API key is not valid", _IRE, rid, 401)
         return None
 
     def scenario_response(scn: str | None, rid: str) -> Response | None:
         if scn == "rate_limited":
-            return _err("rpm_rate_limit_exceeded", "Rate limit reached for RPM", "rate_limit_exceeded", rid,
-                        429, [("retry-after", "1"), ("X-Ratelimit-Limit-Requests", "300"),
-                              ("X-Ratelimit-Remaining-Requests", "0")])
+            return _err(
+                "rpm_rate_limit_exceeded",
+                "Rate limit reached for RPM",
+                "rate_limit_exceeded",
+                rid,
+                429,
+                [
+                    ("retry-after", "1"),
+                    ("X-Ratelimit-Limit-Requests", "300"),
+                    ("X-Ratelimit-Remaining-Requests", "0"),
+                ],
+            )
         if scn == "insufficient_quota":
-            return _err("insufficient_quota",
-                        "Your account balance is insufficient (账户已欠费), please recharge",
-                        "insufficient_quota", rid, 429)
+            return _err(
+                "insufficient_quota",
+                "Your account balance is insufficient (账户已欠费), please recharge",
+                "insufficient_quota",
+                rid,
+                429,
+            )
         if scn == "bad_key":
-            return _err("access_denied", "Access denied: the API key is not valid", _IRE,
-                        rid, 401)
+            return _err("access_denied", "Access denied: the API key is not valid", _IRE, rid, 401)
         if scn == "server_error":
             return _err("internal_error", "Internal error", "server_error", rid, 500)
         if scn == "overloaded":
-            return _err("server_overloaded", "Service is overloaded, please try again later", "server_error",
-                        rid, 503, [("retry-after", "1")])
+            return _err(
+                "server_overloaded",
+                "Service is overloaded, please try again later",
+                "server_error",
+                rid,
+                503,
+                [("retry-after", "1")],
+            )
         return None
 
     @app.route("GET", "/v2/models")
@@ -188,8 +216,14 @@ def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
         if (e := auth_error(req, rid)) is not None:
             return e
         ids = list(MODELS) + list(EMBEDDINGS)
-        return json_response({"object": "list", "data": [
-            {"id": m, "object": "model", "created": 1719300000, "owned_by": "baidu"} for m in ids]})
+        return json_response(
+            {
+                "object": "list",
+                "data": [
+                    {"id": m, "object": "model", "created": 1719300000, "owned_by": "baidu"} for m in ids
+                ],
+            }
+        )
 
     @app.route("POST", "/v2/chat/completions")
     async def chat(req: Request) -> Response:
@@ -204,20 +238,24 @@ def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
             return bad
         info = MODELS.get(body.get("model"))
         if info is None:
-            return _err("invalid_model", f"model {body.get('model')!r} does not exist or is not enabled",
-                        _IRE, rid, 400)
+            return _err(
+                "invalid_model",
+                f"model {body.get('model')!r} does not exist or is not enabled",
+                _IRE,
+                rid,
+                400,
+            )
         context, max_out, functions, reasoning = info
         if body["model"] not in VISION and any(
-                isinstance(m.get("content"), list) and any(p.get("type") == "image_url" for p in m["content"])
-                for m in body["messages"]):
+            isinstance(m.get("content"), list) and any(p.get("type") == "image_url" for p in m["content"])
+            for m in body["messages"]
+        ):
             return _err("invalid_argument", "this model does not support image input", _IRE, rid, 400)
         if body.get("tools") and not functions:
-            return _err("invalid_argument", "this model does not support function calling",
-                        _IRE, rid, 400)
+            return _err("invalid_argument", "this model does not support function calling", _IRE, rid, 400)
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
         if limit is not None and limit > max_out:
-            return _err("invalid_argument", f"max_completion_tokens range is [2, {max_out}]",
-                        _IRE, rid, 400)
+            return _err("invalid_argument", f"max_completion_tokens range is [2, {max_out}]", _IRE, rid, 400)
         g = gen_request(body, reasoning=reasoning)
         g.parallel_tools = False  # ERNIE returns at most one call per turn
         texts = [t for _, t in g.messages]
@@ -225,8 +263,7 @@ def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
         if (r := scenario_response(scn, rid)) is not None:
             return r
         if g.prompt_tokens > context:
-            return _err("characters_too_long", "the input is too long for this model", _IRE,
-                        rid, 400)
+            return _err("characters_too_long", "the input is too long for this model", _IRE, rid, 400)
         if scn == "filtered":
             return _filtered(body, rid, g.prompt_tokens)
         choices = generate(g)
@@ -255,16 +292,41 @@ def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
         return stream_response(_sse(events, delay, scn, choices))
 
     def _filtered(body: dict[str, Any], rid: str, prompt_tokens: int) -> Response:
-        choice = {"index": 0, "message": {"role": "assistant", "content": REFUSAL}, "finish_reason": "normal",
-                  "flag": 1, "ban_round": -1, "need_clear_history": True}
+        choice = {
+            "index": 0,
+            "message": {"role": "assistant", "content": REFUSAL},
+            "finish_reason": "normal",
+            "flag": 1,
+            "ban_round": -1,
+            "need_clear_history": True,
+        }
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": 0, "total_tokens": prompt_tokens}
         if not body.get("stream"):
-            return json_response({"id": rid, "object": "chat.completion", "created": int(time.time()),
-                                  "model": body["model"], "choices": [choice], "usage": usage})
-        delta_choice = {"index": 0, "delta": {"role": "assistant", "content": REFUSAL},
-                        "finish_reason": "normal", "flag": 1, "ban_round": -1, "need_clear_history": True}
-        chunk = {"id": rid, "object": "chat.completion.chunk", "created": int(time.time()),
-                 "model": body["model"], "choices": [delta_choice]}
+            return json_response(
+                {
+                    "id": rid,
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": body["model"],
+                    "choices": [choice],
+                    "usage": usage,
+                }
+            )
+        delta_choice = {
+            "index": 0,
+            "delta": {"role": "assistant", "content": REFUSAL},
+            "finish_reason": "normal",
+            "flag": 1,
+            "ban_round": -1,
+            "need_clear_history": True,
+        }
+        chunk = {
+            "id": rid,
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": body["model"],
+            "choices": [delta_choice],
+        }
 
         async def gen() -> AsyncIterator[bytes]:
             yield b"data: " + orjson.dumps(chunk) + b"\n\n"
@@ -272,8 +334,9 @@ def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
 
         return stream_response(gen())
 
-    async def _sse(events: list[dict[str, Any]], delay: float, scn: str | None,
-                   choices: list[GenChoice]) -> AsyncIterator[bytes]:
+    async def _sse(
+        events: list[dict[str, Any]], delay: float, scn: str | None, choices: list[GenChoice]
+    ) -> AsyncIterator[bytes]:
         if delay:
             await asyncio.sleep(delay)
         cut = max(1, len(events) // 2) if scn in ("cut_stream", "filtered_midway") else -1
@@ -281,8 +344,9 @@ def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
             if i == cut:
                 if scn == "filtered_midway":
                     stop = dict(ev)
-                    stop["choices"] = [{"index": 0, "delta": {}, "finish_reason": "content_filter",
-                                        "flag": 2}]
+                    stop["choices"] = [
+                        {"index": 0, "delta": {}, "finish_reason": "content_filter", "flag": 2}
+                    ]
                     yield b"data: " + orjson.dumps(stop) + b"\n\n"
                     yield b"data: [DONE]\n\n"
                     return
@@ -303,17 +367,24 @@ def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
             return _err("malformed_json", "Invalid JSON body", _IRE, rid, 400)
         info = EMBEDDINGS.get(str(body.get("model")))
         if info is None:
-            return _err("invalid_model", f"model {body.get('model')!r} does not exist or is not enabled",
-                        _IRE, rid, 400)
+            return _err(
+                "invalid_model",
+                f"model {body.get('model')!r} does not exist or is not enabled",
+                _IRE,
+                rid,
+                400,
+            )
         inp = body.get("input")
         inputs = [inp] if isinstance(inp, str) else list(inp or [])
         if not inputs or any(not isinstance(s, str) or not s for s in inputs):
-            return _err("invalid_argument", "input must be a non-empty list of non-empty strings",
-                        _IRE, rid, 400)
+            return _err(
+                "invalid_argument", "input must be a non-empty list of non-empty strings", _IRE, rid, 400
+            )
         dim, batch = info
         if len(inputs) > batch:
-            return _err("invalid_argument", f"the number of input texts exceeds the limit of {batch}",
-                        _IRE, rid, 400)
+            return _err(
+                "invalid_argument", f"the number of input texts exceeds the limit of {batch}", _IRE, rid, 400
+            )
         data = []
         tokens = 0
         for i, text in enumerate(inputs):
@@ -323,8 +394,15 @@ def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
             if body.get("encoding_format") == "base64":
                 emb = base64.b64encode(struct.pack(f"<{dim}f", *vec)).decode()
             data.append({"object": "embedding", "embedding": emb, "index": i})
-        return json_response({"id": rid, "object": "list", "created": int(time.time()),
-                              "model": body["model"], "data": data,
-                              "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+        return json_response(
+            {
+                "id": rid,
+                "object": "list",
+                "created": int(time.time()),
+                "model": body["model"],
+                "data": data,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
 
     return app

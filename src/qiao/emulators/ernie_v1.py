@@ -75,12 +75,23 @@ CHAT_SLUGS: dict[str, tuple[int, int, bool]] = {
     "ernie-func-8k": (8192, 2048, True),
 }
 TOOL_CHOICE = frozenset({"completions", "ernie-3.5-128k", "ernie-func-8k"})
-PENALTIES = frozenset({"ernie_speed", "ernie-speed-128k", "ernie-speed-pro-128k", "ernie-lite-8k",
-                       "ernie-tiny-8k", "ernie-novel-8k"})
+PENALTIES = frozenset(
+    {
+        "ernie_speed",
+        "ernie-speed-128k",
+        "ernie-speed-pro-128k",
+        "ernie-lite-8k",
+        "ernie-tiny-8k",
+        "ernie-novel-8k",
+    }
+)
 """Slugs taking ``tool_choice``, and ``presence_penalty``/``frequency_penalty`` (per the SDK's lists)."""
 # URL slug → (dimension, texts per call)
 EMBEDDING_SLUGS: dict[str, tuple[int, int]] = {
-    "embedding-v1": (384, 16), "bge_large_zh": (1024, 16), "bge_large_en": (1024, 16), "tao_8k": (1024, 1),
+    "embedding-v1": (384, 16),
+    "bge_large_zh": (1024, 16),
+    "bge_large_en": (1024, 16),
+    "tao_8k": (1024, 1),
 }
 
 _SCENARIO_ERRORS: dict[str, tuple[int, str]] = {
@@ -143,8 +154,9 @@ def _validate(body: Any, limits: tuple[int, int, bool], rid: str, slug: str) -> 
     if mot is not None and not (isinstance(mot, int) and 2 <= mot <= limits[1]):
         return _error(336003, f"max_output_tokens range is [2, {limits[1]}]", rid)
     stop = body.get("stop")
-    if stop is not None and not (isinstance(stop, list) and len(stop) <= 4
-                                 and all(isinstance(s, str) and len(s) <= 20 for s in stop)):
+    if stop is not None and not (
+        isinstance(stop, list) and len(stop) <= 4 and all(isinstance(s, str) and len(s) <= 20 for s in stop)
+    ):
         return _error(336003, "stop must be a list of at most 4 strings of at most 20 characters", rid)
     rf = body.get("response_format")
     if rf is not None and rf not in ("json_object", "text"):
@@ -156,8 +168,11 @@ def _validate(body: Any, limits: tuple[int, int, bool], rid: str, slug: str) -> 
     tc = body.get("tool_choice")
     if tc is not None and slug not in TOOL_CHOICE:
         return _error(336003, "invalid parameter tool_choice", rid)
-    if tc is not None and not (isinstance(tc, dict) and tc.get("type") == "function"
-                               and isinstance((tc.get("function") or {}).get("name"), str)):
+    if tc is not None and not (
+        isinstance(tc, dict)
+        and tc.get("type") == "function"
+        and isinstance((tc.get("function") or {}).get("name"), str)
+    ):
         return _error(336003, "tool_choice must be an object {type: function, function: {name}}", rid)
     if body.get("functions") is not None:
         if not limits[2]:
@@ -180,8 +195,12 @@ def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
     app.tokens = tokens  # type: ignore[attr-defined]
     app.token_lifetime = TOKEN_LIFETIME  # type: ignore[attr-defined]
     counter = {"n": 0, "tok": 0}
-    rl_headers = [("X-Ratelimit-Limit-Requests", "300"), ("X-Ratelimit-Limit-Tokens", "300000"),
-                  ("X-Ratelimit-Remaining-Requests", "299"), ("X-Ratelimit-Remaining-Tokens", "299000")]
+    rl_headers = [
+        ("X-Ratelimit-Limit-Requests", "300"),
+        ("X-Ratelimit-Limit-Tokens", "300000"),
+        ("X-Ratelimit-Remaining-Requests", "299"),
+        ("X-Ratelimit-Remaining-Tokens", "299000"),
+    ]
 
     def rid() -> str:
         counter["n"] += 1
@@ -189,23 +208,35 @@ def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
 
     async def token_endpoint(req: Request) -> Response:
         if req.q("grant_type") != "client_credentials":
-            return json_response({"error": "unsupported_grant_type",
-                                  "error_description": "The authorization grant type is not supported"}, 400)
+            return json_response(
+                {
+                    "error": "unsupported_grant_type",
+                    "error_description": "The authorization grant type is not supported",
+                },
+                400,
+            )
         if cred and req.q("client_id") != ak:
             return json_response({"error": "invalid_client", "error_description": "unknown client id"}, 401)
         if cred and req.q("client_secret") != sk:
-            return json_response({"error": "invalid_client",
-                                  "error_description": "Client authentication failed"}, 401)
+            return json_response(
+                {"error": "invalid_client", "error_description": "Client authentication failed"}, 401
+            )
         counter["tok"] += 1
         life = int(app.token_lifetime)  # type: ignore[attr-defined]
         now = int(time.time())
         digest = hashlib.sha256(f"{ak}{counter['tok']}{now}".encode()).hexdigest()[:32]
         token = f"24.{digest}.{life}.{now + life}.282335-{10_000_000 + counter['tok']}"
         tokens[token] = time.time() + life
-        return json_response({"refresh_token": "25." + digest[::-1], "expires_in": life,
-                              "session_key": "9mzdD" + digest[:20], "access_token": token,
-                              "scope": "public brain_all_scope wenxinworkshop_mgr ai_custom_yiyan_com",
-                              "session_secret": digest[:32]})
+        return json_response(
+            {
+                "refresh_token": "25." + digest[::-1],
+                "expires_in": life,
+                "session_key": "9mzdD" + digest[:20],
+                "access_token": token,
+                "scope": "public brain_all_scope wenxinworkshop_mgr ai_custom_yiyan_com",
+                "session_secret": digest[:32],
+            }
+        )
 
     app.route("POST", "/oauth/2.0/token")(token_endpoint)
     app.route("GET", "/oauth/2.0/token")(token_endpoint)
@@ -240,26 +271,36 @@ def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
             messages=messages,
             max_tokens=body.get("max_output_tokens"),
             stop=list(body.get("stop") or []),
-            tools=[ToolDef(f["name"], f.get("description") or "", f.get("parameters") or {})
-                   for f in body.get("functions") or ()],
+            tools=[
+                ToolDef(f["name"], f.get("description") or "", f.get("parameters") or {})
+                for f in body.get("functions") or ()
+            ],
             tool_choice=(tc or {}).get("function", {}).get("name") if tc else None,
             json_mode=body.get("response_format") == "json_object",
         )
         scn, arg = detect_scenario([t for _, t in messages], req.header("x-emulator-scenario"), opts.scenario)
         if scn in _SCENARIO_ERRORS:
             code, msg = _SCENARIO_ERRORS[scn]
-            headers = ([("X-Ratelimit-Remaining-Requests", "0"), ("retry-after", "1")]
-                       if code == 336501 else [])
+            headers = (
+                [("X-Ratelimit-Remaining-Requests", "0"), ("retry-after", "1")] if code == 336501 else []
+            )
             return _error(code, msg, r, headers)
         if g.prompt_tokens > limits[0]:
             return _error(336103, "the length of messages is too long", r)
         prompt = g.prompt_tokens
         created = int(time.time())
         if scn == "filtered":
-            out = {"id": r, "object": "chat.completion", "created": created, "result": REFUSAL,
-                   "is_truncated": False, "need_clear_history": True, "ban_round": -1,
-                   "finish_reason": "normal",
-                   "usage": {"prompt_tokens": prompt, "completion_tokens": 0, "total_tokens": prompt}}
+            out = {
+                "id": r,
+                "object": "chat.completion",
+                "created": created,
+                "result": REFUSAL,
+                "is_truncated": False,
+                "need_clear_history": True,
+                "ban_round": -1,
+                "finish_reason": "normal",
+                "usage": {"prompt_tokens": prompt, "completion_tokens": 0, "total_tokens": prompt},
+            }
             if body.get("stream"):
                 out.update(sentence_id=0, is_end=True)
                 return stream_response(_events([out], 0.0, None))
@@ -298,9 +339,16 @@ def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
             return _error(336003, f"embeddings max batch size is {batch}", r)
         data = [{"object": "embedding", "embedding": embed(s, dim), "index": i} for i, s in enumerate(inputs)]
         tokens_used = sum(max(1, len(s) // 3) for s in inputs)
-        return json_response({"id": r, "object": "embedding_list", "created": int(time.time()), "data": data,
-                              "usage": {"prompt_tokens": tokens_used, "total_tokens": tokens_used}},
-                             headers=rl_headers)
+        return json_response(
+            {
+                "id": r,
+                "object": "embedding_list",
+                "created": int(time.time()),
+                "data": data,
+                "usage": {"prompt_tokens": tokens_used, "total_tokens": tokens_used},
+            },
+            headers=rl_headers,
+        )
 
     return app
 
@@ -313,14 +361,20 @@ def _answer(c: GenChoice, rid: str, created: int, prompt: int) -> dict[str, Any]
     completion = c.completion_tokens
     out = _base(rid, created)
     finish = {"stop": "normal", "tool_calls": "function_call"}.get(c.finish, c.finish)
-    out.update(result=c.text, is_truncated=c.finish == "length", need_clear_history=False,
-               finish_reason=finish,
-               usage={"prompt_tokens": prompt, "completion_tokens": completion,
-                      "total_tokens": prompt + completion})
+    out.update(
+        result=c.text,
+        is_truncated=c.finish == "length",
+        need_clear_history=False,
+        finish_reason=finish,
+        usage={"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+    )
     if c.tool_calls:
         name, args = c.tool_calls[0]
-        out["function_call"] = {"name": name, "arguments": args,
-                                "thoughts": f"用户的问题需要调用{name}工具来回答。"}
+        out["function_call"] = {
+            "name": name,
+            "arguments": args,
+            "thoughts": f"用户的问题需要调用{name}工具来回答。",
+        }
     return out
 
 
@@ -334,11 +388,17 @@ def _stream_events(c: GenChoice, rid: str, created: int, prompt: int) -> list[di
         last = i == len(pieces) - 1
         ev = _base(rid, created)
         partial = len(sent) // 2
-        ev.update(sentence_id=i, is_end=last, is_truncated=final["is_truncated"] if last else False,
-                  result=piece, need_clear_history=False,
-                  finish_reason=final["finish_reason"] if last else "normal",
-                  usage=final["usage"] if last else {"prompt_tokens": prompt, "completion_tokens": partial,
-                                                     "total_tokens": prompt + partial})
+        ev.update(
+            sentence_id=i,
+            is_end=last,
+            is_truncated=final["is_truncated"] if last else False,
+            result=piece,
+            need_clear_history=False,
+            finish_reason=final["finish_reason"] if last else "normal",
+            usage=final["usage"]
+            if last
+            else {"prompt_tokens": prompt, "completion_tokens": partial, "total_tokens": prompt + partial},
+        )
         if last and "function_call" in final:
             ev["function_call"] = final["function_call"]
         events.append(ev)

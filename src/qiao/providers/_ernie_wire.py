@@ -61,8 +61,14 @@ MIN_TEMPERATURE = 0.0001
 PLACEHOLDER = "/"
 """Content put where ERNIE needs a non-empty message (Baidu's own OpenAI adapter uses the same)."""
 
-FINISH = {"normal": "stop", "stop": "stop", "length": "length", "content_filter": "content_filter",
-          "function_call": "tool_calls", "tool_calls": "tool_calls"}
+FINISH = {
+    "normal": "stop",
+    "stop": "stop",
+    "length": "length",
+    "content_filter": "content_filter",
+    "function_call": "tool_calls",
+    "tool_calls": "tool_calls",
+}
 """ERNIE finish reasons → OpenAI's."""
 
 TOKEN_ERRORS = frozenset({110, 111})
@@ -154,8 +160,12 @@ def repair_messages(req: ChatRequest, provider: str) -> tuple[str | None, list[d
         if prev is not None and prev["role"] == role and role == "user":
             prev["content"] = _merge(prev["content"], msg["content"])
             continue
-        if (prev is not None and role == "assistant" and prev["role"] == "assistant"
-                and not prev.get("tool_calls")):
+        if (
+            prev is not None
+            and role == "assistant"
+            and prev["role"] == "assistant"
+            and not prev.get("tool_calls")
+        ):
             prev["content"] = _merge(prev["content"], msg["content"])
             if msg.get("tool_calls"):
                 prev["tool_calls"] = msg["tool_calls"]
@@ -165,18 +175,28 @@ def repair_messages(req: ChatRequest, provider: str) -> tuple[str | None, list[d
         elif prev is not None and prev["role"] == "tool" and role == "user":
             out.append({"role": "assistant", "content": PLACEHOLDER})
         elif prev is not None and role == "tool" and _side(prev["role"]) == "user" and prev["role"] != "tool":
-            raise provider_error(UnsupportedParameter, provider,
-                                 "a tool result must follow the assistant message that called the tool",
-                                 param="messages")
+            raise provider_error(
+                UnsupportedParameter,
+                provider,
+                "a tool result must follow the assistant message that called the tool",
+                param="messages",
+            )
         out.append(msg)
     if not out:
-        raise provider_error(UnsupportedParameter, provider,
-                             "ERNIE needs at least one user message besides the system prompt",
-                             param="messages")
+        raise provider_error(
+            UnsupportedParameter,
+            provider,
+            "ERNIE needs at least one user message besides the system prompt",
+            param="messages",
+        )
     if out[-1]["role"] == "assistant":
-        raise provider_error(UnsupportedParameter, provider,
-                             "ERNIE requires the conversation to end with a user or tool message "
-                             "(an assistant prefill cannot be sent)", param="messages")
+        raise provider_error(
+            UnsupportedParameter,
+            provider,
+            "ERNIE requires the conversation to end with a user or tool message "
+            "(an assistant prefill cannot be sent)",
+            param="messages",
+        )
     for msg in out:
         if msg["role"] == "assistant" and msg.get("tool_calls"):
             if msg["content"] is None or (isinstance(msg["content"], str) and not msg["content"].strip()):
@@ -198,8 +218,10 @@ _CODES: dict[int, tuple[type[QiaoError], str]] = {
     13: (AuthenticationFailed, "failed to get a service token"),
     14: (AuthenticationFailed, "IAM certification failed"),
     15: (AuthenticationFailed, "application does not exist"),
-    17: (InsufficientQuota, "daily request limit reached (paid service not enabled, or the account is in "
-                            "arrears)"),
+    17: (
+        InsufficientQuota,
+        "daily request limit reached (paid service not enabled, or the account is in arrears)",
+    ),
     18: (RateLimited, "QPS limit reached"),
     19: (RateLimited, "total request limit reached"),
     100: (InvalidRequest, "invalid parameter"),
@@ -229,11 +251,13 @@ _CODES: dict[int, tuple[type[QiaoError], str]] = {
 }
 
 
-def classify_code(provider: str, code: int, message: str, body: bytes | None, status: int,
-                  retry_after: float | None = None) -> QiaoError:
+def classify_code(
+    provider: str, code: int, message: str, body: bytes | None, status: int, retry_after: float | None = None
+) -> QiaoError:
     """Map an ERNIE ``error_code`` (an int, in a 200 body on v1) to the error tree."""
-    cls, meaning = _CODES.get(code, (UpstreamError if code < 336000 or code >= 336200 else InvalidRequest,
-                                     "error"))
+    cls, meaning = _CODES.get(
+        code, (UpstreamError if code < 336000 or code >= 336200 else InvalidRequest, "error")
+    )
     text = f"{message} ({meaning})" if message and code == 17 else (message or meaning)
     low = text.lower()
     if cls is InvalidRequest and ("too long" in low or "exceed" in low and "length" in low):
@@ -249,10 +273,13 @@ def classify_code(provider: str, code: int, message: str, body: bytes | None, st
 
 
 def content_filtered(provider: str, body: bytes | None) -> QiaoError:
-    return provider_error(ContentFiltered, provider,
-                          "the prompt was judged unsafe by ERNIE's content safety "
-                          "(need_clear_history / ban_round); the conversation should be reset",
-                          body=body)
+    return provider_error(
+        ContentFiltered,
+        provider,
+        "the prompt was judged unsafe by ERNIE's content safety "
+        "(need_clear_history / ban_round); the conversation should be reset",
+        body=body,
+    )
 
 
 def tool_result_json(content: str) -> str:

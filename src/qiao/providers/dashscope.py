@@ -27,8 +27,10 @@ where the notes were unsure):
   ``status_code`` 401 and ``code`` ``InvalidApiKey`` (no exception).
 * Embeddings: ``{"input": {"texts": [...]}, "parameters": {"dimension": N}}`` → ``output.embeddings
   [{text_index, embedding}]``, ``usage.total_tokens``. At most 10 texts per call for v3/v4, 25 for v1/v2
-  (the gateway splits). ``dimension`` only for v3/v4, from a fixed set: another ``dimensions`` is served
-  by asking for the next larger size and shortening (the gateway re-normalises).
+  (the gateway splits). ``dimension`` only for v3/v4, from a fixed set: without ``dimensions`` qiao asks
+  for the model's full size (2048 for v4, whose native default is 1024: OpenAI's models also answer full
+  size by default); another ``dimensions`` is served by asking for the next larger size and shortening
+  (the gateway re-normalises).
 
 OpenAI → DashScope translation:
 
@@ -548,8 +550,9 @@ class DashScope(Provider):
     def build_embeddings(self, req: EmbeddingRequest, inputs: list[str], call: Call) -> WireRequest:
         body: dict[str, Any] = {"model": call.spec.wire_name, "input": {"texts": inputs}}
         dims = _EMB_DIMS.get(call.spec.id)
-        if req.dimensions is not None and dims:
-            body["parameters"] = {"dimension": next((d for d in dims if d >= req.dimensions), dims[-1])}
+        if dims:  # the full size unless fewer are asked for (as OpenAI's models answer by default)
+            want = req.dimensions or dims[-1]
+            body["parameters"] = {"dimension": next((d for d in dims if d >= want), dims[-1])}
         url = self.base_url(call.account) + "/services/embeddings/text-embedding/text-embedding"
         return WireRequest("POST", url, self._headers(call, False), orjson.dumps(body))
 

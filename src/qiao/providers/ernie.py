@@ -70,8 +70,10 @@ __all__ = ["MODELS", "Ernie", "provider"]
 # * ``_BANK``: LobeChat's model bank, a version that already lists a model released 2025-11-12.
 _BANK_SRC = "https://github.com/lobehub/lobe-chat/blob/main/packages/model-bank/src/aiModels/wenxin.ts"
 _EARLY_SRC = "https://github.com/lobehub/lobe-chat/blob/main/src/config/aiModels/wenxin.ts"
-_EMBED_SRC = ("https://github.com/langgenius/dify/blob/main/api/core/model_runtime/model_providers/wenxin/"
-              "text_embedding/embedding-v1.yaml")
+_EMBED_SRC = (
+    "https://github.com/langgenius/dify/blob/main/api/core/model_runtime/model_providers/wenxin/"
+    "text_embedding/embedding-v1.yaml"
+)
 _LAUNCH, _FREE, _EARLY25, _BANK = "2025-04-25", "2024-05-21", "2025-01-01", "2025-11-12"
 
 _TOOLS = Capabilities(tools=True, json_mode=True)
@@ -85,56 +87,154 @@ def _p(i: str, o: str, since: str, source: str, cached: str | None = None) -> Pr
 
 
 MODELS: tuple[ModelSpec, ...] = (
-    ModelSpec("ernie-4.5-turbo-128k", context=131_072, caps=_TOOLS, max_output=12_288,
-              price=_p("0.8", "3.2", _LAUNCH, _BANK_SRC, cached="0.2")),
-    ModelSpec("ernie-4.5-turbo-32k", context=32_768, caps=_TOOLS, max_output=12_288,
-              price=_p("0.8", "3.2", _LAUNCH, _BANK_SRC, cached="0.2")),
-    ModelSpec("ernie-4.5-turbo-vl-32k", context=32_768, caps=Capabilities(vision=True), max_output=12_288,
-              price=_p("3", "9", _LAUNCH, _BANK_SRC, cached="0.75")),
+    ModelSpec(
+        "ernie-4.5-turbo-128k",
+        context=131_072,
+        caps=_TOOLS,
+        max_output=12_288,
+        price=_p("0.8", "3.2", _LAUNCH, _BANK_SRC, cached="0.2"),
+    ),
+    ModelSpec(
+        "ernie-4.5-turbo-32k",
+        context=32_768,
+        caps=_TOOLS,
+        max_output=12_288,
+        price=_p("0.8", "3.2", _LAUNCH, _BANK_SRC, cached="0.2"),
+    ),
+    ModelSpec(
+        "ernie-4.5-turbo-vl-32k",
+        context=32_768,
+        caps=Capabilities(vision=True),
+        max_output=12_288,
+        price=_p("3", "9", _LAUNCH, _BANK_SRC, cached="0.75"),
+    ),
     # X1 Turbo: a reasoning model; the model bank lists no function calling for it.
-    ModelSpec("ernie-x1-turbo-32k", context=32_768, max_output=28_160, caps=Capabilities(reasoning=True),
-              price=_p("1", "4", _LAUNCH, _BANK_SRC)),
-    ModelSpec("ernie-4.0-turbo-8k", context=8192, caps=_JSON, max_output=2048,
-              price=_p("20", "60", _EARLY25, _EARLY_SRC)),
-    ModelSpec("ernie-4.0-turbo-128k", context=131_072, caps=_JSON, max_output=4096,
-              price=_p("20", "60", _EARLY25, _EARLY_SRC)),
-    ModelSpec("ernie-4.0-8k", context=8192, caps=_TOOLS, max_output=2048,
-              price=_p("30", "90", _EARLY25, _EARLY_SRC)),
-    ModelSpec("ernie-3.5-8k", context=8192, caps=_TOOLS, max_output=2048,
-              price=_p("0.8", "2", _EARLY25, _EARLY_SRC)),
-    ModelSpec("ernie-3.5-128k", context=131_072, caps=_TOOLS, max_output=4096,
-              price=_p("0.8", "2", _EARLY25, _EARLY_SRC)),
-    ModelSpec("ernie-speed-8k", context=8192, caps=_PLAIN, max_output=2048,
-              price=_p("0", "0", _FREE, _BANK_SRC)),
-    ModelSpec("ernie-speed-128k", context=131_072, caps=_PLAIN, max_output=4096,
-              price=_p("0", "0", _FREE, _BANK_SRC)),
-    ModelSpec("ernie-speed-pro-128k", context=131_072, caps=_PLAIN, max_output=4096,
-              price=_p("0.3", "0.6", _EARLY25, _EARLY_SRC)),
-    ModelSpec("ernie-lite-8k", context=8192, caps=_PLAIN, max_output=2048,
-              price=_p("0", "0", _FREE, _BANK_SRC)),
-    ModelSpec("ernie-lite-pro-128k", context=131_072, caps=Capabilities(tools=True), max_output=4096,
-              price=_p("0.2", "0.4", _EARLY25, _EARLY_SRC)),
-    ModelSpec("ernie-tiny-8k", context=8192, caps=_PLAIN, max_output=2048,
-              price=_p("0", "0", _FREE, _BANK_SRC)),
+    ModelSpec(
+        "ernie-x1-turbo-32k",
+        context=32_768,
+        max_output=28_160,
+        caps=Capabilities(reasoning=True),
+        price=_p("1", "4", _LAUNCH, _BANK_SRC),
+    ),
+    ModelSpec(
+        "ernie-4.0-turbo-8k",
+        context=8192,
+        caps=_JSON,
+        max_output=2048,
+        price=_p("20", "60", _EARLY25, _EARLY_SRC),
+    ),
+    ModelSpec(
+        "ernie-4.0-turbo-128k",
+        context=131_072,
+        caps=_JSON,
+        max_output=4096,
+        price=_p("20", "60", _EARLY25, _EARLY_SRC),
+    ),
+    ModelSpec(
+        "ernie-4.0-8k", context=8192, caps=_TOOLS, max_output=2048, price=_p("30", "90", _EARLY25, _EARLY_SRC)
+    ),
+    ModelSpec(
+        "ernie-3.5-8k", context=8192, caps=_TOOLS, max_output=2048, price=_p("0.8", "2", _EARLY25, _EARLY_SRC)
+    ),
+    ModelSpec(
+        "ernie-3.5-128k",
+        context=131_072,
+        caps=_TOOLS,
+        max_output=4096,
+        price=_p("0.8", "2", _EARLY25, _EARLY_SRC),
+    ),
+    ModelSpec(
+        "ernie-speed-8k", context=8192, caps=_PLAIN, max_output=2048, price=_p("0", "0", _FREE, _BANK_SRC)
+    ),
+    ModelSpec(
+        "ernie-speed-128k",
+        context=131_072,
+        caps=_PLAIN,
+        max_output=4096,
+        price=_p("0", "0", _FREE, _BANK_SRC),
+    ),
+    ModelSpec(
+        "ernie-speed-pro-128k",
+        context=131_072,
+        caps=_PLAIN,
+        max_output=4096,
+        price=_p("0.3", "0.6", _EARLY25, _EARLY_SRC),
+    ),
+    ModelSpec(
+        "ernie-lite-8k", context=8192, caps=_PLAIN, max_output=2048, price=_p("0", "0", _FREE, _BANK_SRC)
+    ),
+    ModelSpec(
+        "ernie-lite-pro-128k",
+        context=131_072,
+        caps=Capabilities(tools=True),
+        max_output=4096,
+        price=_p("0.2", "0.4", _EARLY25, _EARLY_SRC),
+    ),
+    ModelSpec(
+        "ernie-tiny-8k", context=8192, caps=_PLAIN, max_output=2048, price=_p("0", "0", _FREE, _BANK_SRC)
+    ),
     # ERNIE Character: 4 / 8 in early 2025, 0.3 / 0.6 in the model bank.
-    ModelSpec("ernie-char-8k", context=8192, caps=_PLAIN, max_output=2048,
-              price=_p("0.3", "0.6", _BANK, _BANK_SRC)),
-    ModelSpec("ernie-novel-8k", context=8192, caps=_PLAIN, max_output=2048,
-              price=_p("40", "120", _EARLY25, _EARLY_SRC)),
-    ModelSpec("embedding-v1", context=384, caps=_EMBED, dimensions=384, embedding_batch=16,
-              price=_p("0.5", "0", _EARLY25, _EMBED_SRC)),
-    ModelSpec("bge-large-zh", context=512, caps=_EMBED, dimensions=1024, embedding_batch=16,
-              price=_p("0.5", "0", _EARLY25, _EMBED_SRC)),
-    ModelSpec("bge-large-en", context=512, caps=_EMBED, dimensions=1024, embedding_batch=16,
-              price=_p("0.5", "0", _EARLY25, _EMBED_SRC)),
-    ModelSpec("tao-8k", context=8192, caps=_EMBED, dimensions=1024, embedding_batch=1,
-              price=_p("0.5", "0", _EARLY25, _EMBED_SRC)),
+    ModelSpec(
+        "ernie-char-8k", context=8192, caps=_PLAIN, max_output=2048, price=_p("0.3", "0.6", _BANK, _BANK_SRC)
+    ),
+    ModelSpec(
+        "ernie-novel-8k",
+        context=8192,
+        caps=_PLAIN,
+        max_output=2048,
+        price=_p("40", "120", _EARLY25, _EARLY_SRC),
+    ),
+    ModelSpec(
+        "embedding-v1",
+        context=384,
+        caps=_EMBED,
+        dimensions=384,
+        embedding_batch=16,
+        price=_p("0.5", "0", _EARLY25, _EMBED_SRC),
+    ),
+    ModelSpec(
+        "bge-large-zh",
+        context=512,
+        caps=_EMBED,
+        dimensions=1024,
+        embedding_batch=16,
+        price=_p("0.5", "0", _EARLY25, _EMBED_SRC),
+    ),
+    ModelSpec(
+        "bge-large-en",
+        context=512,
+        caps=_EMBED,
+        dimensions=1024,
+        embedding_batch=16,
+        price=_p("0.5", "0", _EARLY25, _EMBED_SRC),
+    ),
+    ModelSpec(
+        "tao-8k",
+        context=8192,
+        caps=_EMBED,
+        dimensions=1024,
+        embedding_batch=1,
+        price=_p("0.5", "0", _EARLY25, _EMBED_SRC),
+    ),
 )
 
-UNSUPPORTED = frozenset({
-    "n", "logit_bias", "logprobs", "top_logprobs", "seed", "modalities", "audio", "prediction",
-    "web_search_options", "verbosity", "reasoning_effort", "functions", "function_call",
-})
+UNSUPPORTED = frozenset(
+    {
+        "n",
+        "logit_bias",
+        "logprobs",
+        "top_logprobs",
+        "seed",
+        "modalities",
+        "audio",
+        "prediction",
+        "web_search_options",
+        "verbosity",
+        "reasoning_effort",
+        "functions",
+        "function_call",
+    }
+)
 
 
 class Ernie(OpenAICompatible):
@@ -158,16 +258,19 @@ class Ernie(OpenAICompatible):
     stream_usage_supported: ClassVar[bool] = True
     translations: ClassVar[dict[str, str]] = {
         "messages": "system/developer messages lifted into one leading system message; ERNIE's "
-                    "user/assistant alternation repaired (same-role runs merged, '/' placeholders for empty "
-                    "content, a leading assistant turn, a user turn right after a tool result); an "
-                    "assistant-last history is refused",
+        "user/assistant alternation repaired (same-role runs merged, '/' placeholders for empty "
+        "content, a leading assistant turn, a user turn right after a tool result); an "
+        "assistant-last history is refused",
         "temperature": "clamped into ERNIE's (0, 1]: 0 → 0.0001, above 1 → 1.0",
         "top_p": "forwarded",
         "max_tokens": "sent as max_completion_tokens (minimum 2)",
         "max_completion_tokens": "forwarded (minimum 2)",
-        "presence_penalty": "forwarded", "frequency_penalty": "forwarded",
-        "stop": "forwarded", "user": "forwarded",
-        "tools": "forwarded", "tool_choice": "forwarded (auto, none, a named function)",
+        "presence_penalty": "forwarded",
+        "frequency_penalty": "forwarded",
+        "stop": "forwarded",
+        "user": "forwarded",
+        "tools": "forwarded",
+        "tool_choice": "forwarded (auto, none, a named function)",
         "parallel_tool_calls": "not sent: ERNIE makes at most one call per turn",
         "response_format": "json_object forwarded",
         "stream_options.include_usage": "always requested upstream",
@@ -177,8 +280,16 @@ class Ernie(OpenAICompatible):
     def __init__(self) -> None:
         super().__init__(auth=BearerAuth(), models=MODELS)
         self.unsupported = UNSUPPORTED
-        self.native_extras = frozenset({"penalty_score", "web_search", "disable_search", "enable_citation",
-                                        "enable_trace", "extra_parameters"})
+        self.native_extras = frozenset(
+            {
+                "penalty_score",
+                "web_search",
+                "disable_search",
+                "enable_citation",
+                "enable_trace",
+                "extra_parameters",
+            }
+        )
 
     # ---- request --------------------------------------------------------------------------------------
     def adjust_body(self, body: dict[str, Any], req: ChatRequest, call: Call) -> None:
@@ -198,8 +309,9 @@ class Ernie(OpenAICompatible):
     def build_embeddings(self, req: EmbeddingRequest, inputs: list[str], call: Call) -> WireRequest:
         # Qianfan has no ``dimensions``: the gateway shortens the vectors itself; ``user`` is not sent.
         body = {"model": call.spec.wire_name, "input": inputs, "encoding_format": "float"}
-        return WireRequest("POST", self.base_url(call.account) + self.embeddings_path, self.headers(call),
-                           orjson.dumps(body))
+        return WireRequest(
+            "POST", self.base_url(call.account) + self.embeddings_path, self.headers(call), orjson.dumps(body)
+        )
 
     # ---- answers --------------------------------------------------------------------------------------
     def parse_chat(self, resp: WireResponse, req: ChatRequest, call: Call) -> ChatResponse:
@@ -222,17 +334,23 @@ class Ernie(OpenAICompatible):
         try:
             obj = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
-            raise provider_error(UpstreamError, self.name, "malformed stream event",
-                                 body=data.encode()) from exc
+            raise provider_error(
+                UpstreamError, self.name, "malformed stream event", body=data.encode()
+            ) from exc
         if not isinstance(obj, dict):
             raise provider_error(UpstreamError, self.name, "malformed stream event", body=data.encode())
         if "error_code" in obj:
-            raise classify_code(self.name, int(obj["error_code"]), str(obj.get("error_msg") or ""),
-                                data.encode(), 200)
+            raise classify_code(
+                self.name, int(obj["error_code"]), str(obj.get("error_msg") or ""), data.encode(), 200
+            )
         raw = obj.get("choices") or []
         if any(_prompt_unsafe(c) for c in raw):
-            raise provider_error(ContentFiltered, self.name,
-                                 "the answer was stopped by ERNIE's content safety", body=data.encode())
+            raise provider_error(
+                ContentFiltered,
+                self.name,
+                "the answer was stopped by ERNIE's content safety",
+                body=data.encode(),
+            )
         chunks = super().parse_event(event, state)
         for chunk in chunks:
             for ch, c in zip(chunk.choices, raw, strict=False):
@@ -251,8 +369,9 @@ class Ernie(OpenAICompatible):
             if not isinstance(obj, dict) or "choices" in obj or "data" in obj:
                 return None
             if "error_code" in obj:
-                return classify_code(self.name, int(obj["error_code"]), str(obj.get("error_msg") or ""),
-                                     resp.body, resp.status)
+                return classify_code(
+                    self.name, int(obj["error_code"]), str(obj.get("error_msg") or ""), resp.body, resp.status
+                )
             if isinstance(obj.get("error"), dict):
                 return self.classify_body(obj, 502, resp, call)
             return None
@@ -261,22 +380,28 @@ class Ernie(OpenAICompatible):
         except orjson.JSONDecodeError:
             obj = None
         if isinstance(obj, dict) and "error_code" in obj:
-            return classify_code(self.name, int(obj["error_code"]), str(obj.get("error_msg") or ""),
-                                 resp.body, resp.status)
+            return classify_code(
+                self.name, int(obj["error_code"]), str(obj.get("error_msg") or ""), resp.body, resp.status
+            )
         return self.classify_body(obj, resp.status, resp, call)
 
     def classify_body(self, obj: Any, status: int, resp: WireResponse | None, call: Call) -> QiaoError | None:
         err = obj.get("error") if isinstance(obj, dict) else None
         if isinstance(err, dict):
             words = f"{err.get('code') or ''} {err.get('type') or ''} {err.get('message') or ''}".lower()
-            kw: dict[str, Any] = {"vendor_code": err.get("code"), "upstream_status": status,
-                                  "body": resp.body if resp else None}
+            kw: dict[str, Any] = {
+                "vendor_code": err.get("code"),
+                "upstream_status": status,
+                "body": resp.body if resp else None,
+            }
             if "insufficient" in words or "arrear" in words or "欠费" in words:
-                return provider_error(InsufficientQuota, self.name, str(err.get("message") or "insufficient"),
-                                      **kw)
+                return provider_error(
+                    InsufficientQuota, self.name, str(err.get("message") or "insufficient"), **kw
+                )
             if err.get("code") == "invalid_model":
-                return provider_error(ModelNotFound, self.name, str(err.get("message") or "invalid model"),
-                                      param="model", **kw)
+                return provider_error(
+                    ModelNotFound, self.name, str(err.get("message") or "invalid model"), param="model", **kw
+                )
         return super().classify_body(obj, status, resp, call)
 
 

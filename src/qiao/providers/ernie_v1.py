@@ -116,8 +116,16 @@ from .base import (
     WireResponse,
 )
 
-__all__ = ["FUNCTIONS", "MODELS", "NATIVE_PENALTIES", "SLUGS", "TOOL_CHOICE", "BaiduOAuth", "ErnieV1",
-           "provider"]
+__all__ = [
+    "FUNCTIONS",
+    "MODELS",
+    "NATIVE_PENALTIES",
+    "SLUGS",
+    "TOOL_CHOICE",
+    "BaiduOAuth",
+    "ErnieV1",
+    "provider",
+]
 
 RPC = "/rpc/2.0/ai_custom/v1/wenxinworkshop"
 TOKEN_PATH = "/oauth/2.0/token"
@@ -156,8 +164,16 @@ FUNCTIONS = frozenset({"completions", "ernie-3.5-128k", "completions_pro"})
 """Slugs that accept ``functions`` (the SDK's per-model allow-list: ERNIE 3.5 and 4.0-8K, not 4.0 Turbo)."""
 TOOL_CHOICE = frozenset({"completions", "ernie-3.5-128k"})
 """Slugs that also accept a forced ``tool_choice`` (ERNIE-4.0-8K does not)."""
-NATIVE_PENALTIES = frozenset({"ernie_speed", "ernie-speed-128k", "ernie-speed-pro-128k", "ernie-lite-8k",
-                              "ernie-tiny-8k", "ernie-novel-8k"})
+NATIVE_PENALTIES = frozenset(
+    {
+        "ernie_speed",
+        "ernie-speed-128k",
+        "ernie-speed-pro-128k",
+        "ernie-lite-8k",
+        "ernie-tiny-8k",
+        "ernie-novel-8k",
+    }
+)
 """Light models that take OpenAI's ``presence_penalty``/``frequency_penalty`` as they are."""
 
 
@@ -165,17 +181,38 @@ def _v1_spec(m: ModelSpec) -> ModelSpec:
     caps = m.caps
     if caps.chat:  # no vision on v1; functions only where the slug takes them
         caps = Capabilities(tools=SLUGS[m.id] in FUNCTIONS, json_mode=caps.json_mode)
-    return ModelSpec(m.id, context=m.context, caps=caps, price=m.price, max_output=m.max_output,
-                     upstream=SLUGS[m.id], dimensions=m.dimensions, aliases=_ALIASES.get(m.id, ()),
-                     embedding_batch=m.embedding_batch)
+    return ModelSpec(
+        m.id,
+        context=m.context,
+        caps=caps,
+        price=m.price,
+        max_output=m.max_output,
+        upstream=SLUGS[m.id],
+        dimensions=m.dimensions,
+        aliases=_ALIASES.get(m.id, ()),
+        embedding_batch=m.embedding_batch,
+    )
 
 
 MODELS: tuple[ModelSpec, ...] = tuple(_v1_spec(m) for m in _v2.MODELS if m.id in SLUGS)
 
-UNSUPPORTED = frozenset({
-    "n", "logit_bias", "logprobs", "top_logprobs", "seed", "modalities", "audio", "prediction",
-    "web_search_options", "verbosity", "reasoning_effort", "functions", "function_call",
-})
+UNSUPPORTED = frozenset(
+    {
+        "n",
+        "logit_bias",
+        "logprobs",
+        "top_logprobs",
+        "seed",
+        "modalities",
+        "audio",
+        "prediction",
+        "web_search_options",
+        "verbosity",
+        "reasoning_effort",
+        "functions",
+        "function_call",
+    }
+)
 
 
 # ---- auth ---------------------------------------------------------------------------------------------
@@ -202,8 +239,9 @@ class BaiduOAuth(AuthScheme):
         cred = account.credential or ""
         ak, sep, sk = cred.partition(":")
         if not sep or not ak or not sk:
-            raise AuthenticationFailed("ernie_v1 needs the credential as 'API_KEY:SECRET_KEY'",
-                                       provider="ernie_v1")
+            raise AuthenticationFailed(
+                "ernie_v1 needs the credential as 'API_KEY:SECRET_KEY'", provider="ernie_v1"
+            )
         return ak, sk
 
     def _key(self, account: Account) -> tuple[str, str, str]:
@@ -226,8 +264,12 @@ class BaiduOAuth(AuthScheme):
                 return value
             base, ak, sk = key
             query = urlencode({"grant_type": "client_credentials", "client_id": ak, "client_secret": sk})
-            wire = WireRequest("POST", f"{base or ErnieV1.default_base_url}{TOKEN_PATH}?{query}",
-                               {"Content-Type": "application/json"}, b"{}")
+            wire = WireRequest(
+                "POST",
+                f"{base or ErnieV1.default_base_url}{TOKEN_PATH}?{query}",
+                {"Content-Type": "application/json"},
+                b"{}",
+            )
             resp = await fetch(wire)
             tok = self._parse(resp, account)
             self._tokens[key] = tok
@@ -247,16 +289,25 @@ class BaiduOAuth(AuthScheme):
         err = obj.get("error") if isinstance(obj, dict) else None
         desc = str(obj.get("error_description") or "") if isinstance(obj, dict) else ""
         if err == "invalid_client" or resp.status in (400, 401):
-            known = {"unknown client id": "the API key is unknown",
-                     "Client authentication failed": "the secret key does not match the API key"}
+            known = {
+                "unknown client id": "the API key is unknown",
+                "Client authentication failed": "the secret key does not match the API key",
+            }
             what = known.get(desc, desc)
-            e = provider_error(AuthenticationFailed, "ernie_v1",
-                               f"the OAuth token endpoint refused the key pair: {what or err}",
-                               vendor_code=str(err or resp.status), upstream_status=resp.status)
+            e = provider_error(
+                AuthenticationFailed,
+                "ernie_v1",
+                f"the OAuth token endpoint refused the key pair: {what or err}",
+                vendor_code=str(err or resp.status),
+                upstream_status=resp.status,
+            )
         else:
-            e = provider_error(UpstreamError, "ernie_v1",
-                               f"OAuth token request failed ({err or resp.status})",
-                               upstream_status=resp.status)
+            e = provider_error(
+                UpstreamError,
+                "ernie_v1",
+                f"OAuth token request failed ({err or resp.status})",
+                upstream_status=resp.status,
+            )
         e.message = _scrub(e.message, secrets)
         raise e
 
@@ -303,12 +354,12 @@ class ErnieV1(Provider):
     stream_format = "sse"
     translations: ClassVar[dict[str, str]] = {
         "messages": "system/developer messages → top-level `system`; alternation repaired ('/' placeholders, "
-                    "same-role runs merged); tool → role function (JSON content); N tool calls → N "
-                    "function_call/function pairs; an assistant-last history is refused",
+        "same-role runs merged); tool → role function (JSON content); N tool calls → N "
+        "function_call/function pairs; an assistant-last history is refused",
         "temperature": "clamped into (0, 1]: 0 → 0.0001, above 1 → 1.0",
         "top_p": "forwarded",
         "presence_penalty": "forwarded to Speed/Lite/Tiny/Novel; elsewhere penalty_score = "
-                            "1 + max(presence, frequency)/2 for positive values, zero/negative → not sent",
+        "1 + max(presence, frequency)/2 for positive values, zero/negative → not sent",
         "frequency_penalty": "see presence_penalty",
         "max_tokens": "max_output_tokens (minimum 2)",
         "max_completion_tokens": "max_output_tokens (minimum 2)",
@@ -317,7 +368,7 @@ class ErnieV1(Provider):
         "tools": "functions (ERNIE 3.5, ERNIE-4.0-8K)",
         "tool_choice": "auto → omitted, none → no functions, named → object form (ERNIE 3.5 only)",
         "parallel_tool_calls": "not sent: one call per turn honours both values",
-        "response_format": "json_object → the bare string \"json_object\"",
+        "response_format": 'json_object → the bare string "json_object"',
         "stream_options.include_usage": "usage from the is_end event",
         "finish_reason": "normal → stop, function_call → tool_calls; need_clear_history → 400 content_filter",
     }
@@ -326,8 +377,17 @@ class ErnieV1(Provider):
         self.models = MODELS
         self.auth = BaiduOAuth()
         self.unsupported = UNSUPPORTED
-        self.native_extras = frozenset({"penalty_score", "disable_search", "enable_citation", "enable_trace",
-                                        "enable_system_memory", "system_memory_id", "min_output_tokens"})
+        self.native_extras = frozenset(
+            {
+                "penalty_score",
+                "disable_search",
+                "enable_citation",
+                "enable_trace",
+                "enable_system_memory",
+                "system_memory_id",
+                "min_output_tokens",
+            }
+        )
 
     def _url(self, call: Call, kind: str) -> str:
         return f"{self.base_url(call.account)}{RPC}/{kind}/{call.spec.wire_name}"
@@ -340,8 +400,9 @@ class ErnieV1(Provider):
     # ---- chat -----------------------------------------------------------------------------------------
     def build_chat(self, req: ChatRequest, call: Call) -> WireRequest:
         body = self.chat_body(req, call)
-        return WireRequest("POST", self._url(call, "chat"), self._headers(call), orjson.dumps(body),
-                           call.stream)
+        return WireRequest(
+            "POST", self._url(call, "chat"), self._headers(call), orjson.dumps(body), call.stream
+        )
 
     def chat_body(self, req: ChatRequest, call: Call) -> dict[str, Any]:
         system, msgs = repair_messages(req, self.name)
@@ -387,19 +448,27 @@ class ErnieV1(Provider):
         stops = req.stop_list
         if stops:
             if any(len(s) > 20 for s in stops):
-                raise provider_error(UnsupportedParameter, self.name,
-                                     "ERNIE accepts stop sequences of at most 20 characters", param="stop")
+                raise provider_error(
+                    UnsupportedParameter,
+                    self.name,
+                    "ERNIE accepts stop sequences of at most 20 characters",
+                    param="stop",
+                )
             body["stop"] = stops
         if req.user:
             body["user_id"] = req.user
         if req.tools and req.tool_choice != "none":
-            body["functions"] = [t.function.model_dump(mode="json", exclude_none=True, exclude={"strict"})
-                                 for t in req.tools]
+            body["functions"] = [
+                t.function.model_dump(mode="json", exclude_none=True, exclude={"strict"}) for t in req.tools
+            ]
             if req.tool_choice is not None and not isinstance(req.tool_choice, str):
                 if call.spec.wire_name not in TOOL_CHOICE:
-                    raise provider_error(UnsupportedParameter, self.name,
-                                         f"{call.spec.id} cannot be forced to call a function",
-                                         param="tool_choice")
+                    raise provider_error(
+                        UnsupportedParameter,
+                        self.name,
+                        f"{call.spec.id} cannot be forced to call a function",
+                        param="tool_choice",
+                    )
                 name = req.tool_choice.function.name
                 body["tool_choice"] = {"type": "function", "function": {"name": name}}
         if req.response_format is not None and req.response_format.type == "json_object":
@@ -422,11 +491,19 @@ class ErnieV1(Provider):
             if result is None and unmatched:
                 result = unmatched.pop(0)
             if result is None:
-                raise provider_error(UnsupportedParameter, self.name,
-                                     f"the tool call {tc.get('id') or name!r} has no tool result",
-                                     param="messages")
-            out.append({"role": "assistant", "content": m["content"] if j == 0 and m["content"] else "",
-                        "function_call": {"name": name, "arguments": fn.get("arguments") or "{}"}})
+                raise provider_error(
+                    UnsupportedParameter,
+                    self.name,
+                    f"the tool call {tc.get('id') or name!r} has no tool result",
+                    param="messages",
+                )
+            out.append(
+                {
+                    "role": "assistant",
+                    "content": m["content"] if j == 0 and m["content"] else "",
+                    "function_call": {"name": name, "arguments": fn.get("arguments") or "{}"},
+                }
+            )
             out.append(_function_message(result, name))
         return out
 
@@ -445,18 +522,24 @@ class ErnieV1(Provider):
             finish = _finish(data, bool(calls))
             usage = _usage(data.get("usage")) or Usage(estimated=True)
             msg = ChatMessage(text if text or not calls else None, calls)
-            return ChatResponse([ChatChoice(0, msg, finish)], usage, str(data.get("id") or ""),
-                                int(data.get("created") or time.time()))
+            return ChatResponse(
+                [ChatChoice(0, msg, finish)],
+                usage,
+                str(data.get("id") or ""),
+                int(data.get("created") or time.time()),
+            )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise provider_error(UpstreamError, self.name, f"unparsable answer ({exc})",
-                                 body=resp.body) from exc
+            raise provider_error(
+                UpstreamError, self.name, f"unparsable answer ({exc})", body=resp.body
+            ) from exc
 
     def parse_event(self, event: SSEEvent, state: StreamState) -> list[ChatChunk]:
         try:
             obj = orjson.loads(event.data)
         except orjson.JSONDecodeError as exc:
-            raise provider_error(UpstreamError, self.name, "malformed stream event",
-                                 body=event.data.encode()) from exc
+            raise provider_error(
+                UpstreamError, self.name, "malformed stream event", body=event.data.encode()
+            ) from exc
         if not isinstance(obj, dict):
             raise provider_error(UpstreamError, self.name, "malformed stream event", body=event.data.encode())
         if "error_code" in obj or "code" in obj and "result" not in obj:
@@ -494,8 +577,9 @@ class ErnieV1(Provider):
             obj = orjson.loads(resp.body)
         except orjson.JSONDecodeError:
             obj = None
-        if resp.status < 400 and not (isinstance(obj, dict) and ("error_code" in obj or
-                                                                  "code" in obj and "result" not in obj)):
+        if resp.status < 400 and not (
+            isinstance(obj, dict) and ("error_code" in obj or "code" in obj and "result" not in obj)
+        ):
             return None
         err = self._error(obj, resp.body, resp.status, resp)
         if err.vendor_code in _TOKEN_CODES and isinstance(self.auth, BaiduOAuth):
@@ -533,8 +617,9 @@ class ErnieV1(Provider):
             usage = _usage(data.get("usage")) or Usage(estimated=True)
             return EmbeddingResult([list(d["embedding"]) for d in items], usage)
         except (KeyError, TypeError, ValueError) as exc:
-            raise provider_error(UpstreamError, self.name, f"unparsable embeddings ({exc})",
-                                 body=resp.body) from exc
+            raise provider_error(
+                UpstreamError, self.name, f"unparsable embeddings ({exc})", body=resp.body
+            ) from exc
 
 
 _TOKEN_CODES = frozenset(str(c) for c in TOKEN_ERRORS)

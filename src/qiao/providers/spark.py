@@ -325,6 +325,8 @@ class Spark(Provider):
     unsupported = frozenset(
         {
             "top_p",
+            "presence_penalty",
+            "frequency_penalty",
             "stop",
             "n",
             "seed",
@@ -352,7 +354,6 @@ class Spark(Provider):
         "max_tokens / max_completion_tokens": "parameter.chat.max_tokens, capped at the model's limit",
         "user / safety_identifier": "header.uid (hashed when longer than 32 characters)",
         "tools / tool_choice": "payload.functions.text; tool_choice auto/none; function-call ids minted",
-        "presence_penalty / frequency_penalty": "x1 only",
         "stream": "always a stream (WebSocket frames); non-streaming answers are collected",
         "usage": "payload.usage.text of the last frame (status 2)",
     }
