@@ -228,7 +228,7 @@ class ThinkSplitter:
     OPEN, CLOSE = "<think>", "</think>"
 
     def __init__(self) -> None:
-        self.mode = "start"  # start → think → answer
+        self.mode = "start"  # start → think → gap → answer
         self.buf = ""
 
     def feed(self, text: str) -> tuple[str, str]:
@@ -252,9 +252,13 @@ class ThinkSplitter:
                 )
                 reasoning, self.buf = self.buf[: len(self.buf) - keep], self.buf[len(self.buf) - keep :]
                 return reasoning, ""
-            reasoning, rest = self.buf[:end], self.buf[end + len(self.CLOSE) :]
-            self.mode, self.buf = "answer", ""
-            return reasoning, rest.lstrip("\n")
+            reasoning, self.buf = self.buf[:end], self.buf[end + len(self.CLOSE) :]
+            self.mode = "gap"
+        if self.mode == "gap":  # the blank lines after </think> belong to neither part
+            self.buf = self.buf.lstrip("\n")
+            if not self.buf:
+                return reasoning, ""
+            self.mode = "answer"
         content, self.buf = self.buf, ""
         return reasoning, content
 
