@@ -342,3 +342,53 @@ async def test_emulator_validates_like_dashscope() -> None:
             TEXT, json={"model": "qwen-plus", "input": {}}, headers={"Authorization": "Bearer nope"}
         )
     assert r.status_code == 401 and r.json()["code"] == "InvalidApiKey"
+
+
+async def test_error_frame_in_the_same_read_as_text_still_streams_the_text() -> None:
+    """Partial text and the error frame arriving in one TCP read: the client still gets the text, then
+    ``finish_reason: content_filter`` (not a 400 for a request that was already answered in part)."""
+    import time
+
+    from qiao.config import Settings
+    from qiao.gateway.pipeline import Gateway, RequestContext
+    from tests.conftest import ThreadServer
+
+    r = req(messages=[{"role": "user", "content": "[[emulate:filtered_midway]] tell me"}])
+    raw = (await emulator(TEXT, chat_body(r, make_call(stream=True)), sse=True)).content
+
+    async def one_write(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        while (await receive()).get("more_body"):
+            pass
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")],
+            }
+        )
+        await send({"type": "http.response.body", "body": raw})
+
+    with ThreadServer(one_write) as srv:
+        acc = {"provider": "dashscope", "base_url": srv.url + "/api/v1", "credential": KEY}
+        gw = Gateway(Settings.model_validate({"accounts": [acc]}))
+        sent: list[bytes] = []
+
+        async def start(status: int, headers: list[tuple[bytes, bytes]]) -> None:
+            assert status == 200
+
+        async def send(data: bytes, more: bool) -> None:
+            sent.append(data)
+
+        try:
+            stream_req = req(model="dashscope/qwen-plus", messages=r.model_dump()["messages"], stream=True)
+            await gw.chat_stream(stream_req, RequestContext(f"t{time.monotonic_ns()}", None), start, send)
+        finally:
+            await gw.aclose()
+    body = b"".join(sent)
+    assert (
+        b'"content":"' in body
+        and b'"finish_reason":"content_filter"' in body
+        and body.endswith(b"[DONE]\n\n")
+    )

@@ -358,8 +358,9 @@ class Gateway:
                     try:
                         chunks = provider.parse_event(ev, state)
                     except ContentFiltered:
-                        if not started:
-                            raise
+                        if not started and not any(out):
+                            raise  # nothing answered yet: the request itself was refused
+                        # (text from earlier events of this same read counts as answered)
                         out.append(asm.feed(_filtered_chunk(asm)))
                         state.done = True
                         break
