@@ -7,8 +7,11 @@ and needs (it wins over the notes):
   ``Accept: text/event-stream``); it reads ``id:`` / ``event:`` / ``status:`` / ``data:`` lines and skips
   ``:HTTP_STATUS/200`` comments; an ``event:error`` frame yields a response whose status is the last
   ``status:`` line (400 when there is none) and ends the stream;
-* when the caller does not set ``incremental_output`` on a stream, the SDK forces it to true and merges
-  the deltas itself (cumulative answers again), so the emulator must honour the parameter;
+* ``incremental_output``: left unset, the SDK sends nothing and the server's default applies (cumulative
+  text for most models, so the emulator repeats the whole text on each event); set to ``False`` on a
+  stream, the SDK sends ``true`` and merges the deltas back into cumulative text itself (2.0.2
+  ``Generation.call`` + ``ParamUtil.should_modify_incremental_output``); either way the emulator must
+  honour the parameter;
 * a wrong key comes back as a response object with ``status_code`` 401 and ``code`` ``InvalidApiKey``,
   not an exception;
 * embeddings send ``{"input": {"texts": [...]}}`` and read ``output.embeddings[i].embedding``.
@@ -102,15 +105,17 @@ def test_stream_incremental(root: str) -> None:
     assert last.usage.output_tokens > 0
 
 
-def test_stream_sdk_merges_when_not_incremental(root: str) -> None:
+@pytest.mark.parametrize("incremental", [None, False])
+def test_stream_cumulative_when_not_incremental(root: str, incremental: bool | None) -> None:
+    kw = {} if incremental is None else {"incremental_output": incremental}
+    msgs = [{"role": "user", "content": "Describe tea"}]
     texts = [
         r.output.choices[0].message.content
-        for r in gen(
-            messages=[{"role": "user", "content": "Describe tea"}], result_format="message", stream=True
-        )
+        for r in gen(messages=msgs, result_format="message", stream=True, **kw)
     ]
     assert len(texts) > 2
     assert texts[-1].startswith(texts[0]) and len(texts[-1]) > len(texts[0])
+    assert "Describe tea" in texts[-1]
 
 
 def test_thinking_stream(root: str) -> None:

@@ -14,7 +14,7 @@ import struct
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
 from ..errors import (
@@ -35,6 +35,9 @@ from ..types import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResult
 from .params import apply_param_policy, check_context, fits_cheaply
 from .resolve import Resolver, Route, Target
 from .stream import ChunkCollector, StreamAssembler, sse_error
+
+if TYPE_CHECKING:
+    from ..transport.ws import WSTransport
 
 __all__ = ["Gateway", "Principal", "RequestContext"]
 
@@ -96,10 +99,10 @@ class Gateway:
         s = settings.server
         self.timeouts = Timeouts(s.connect_timeout_s, s.first_byte_timeout_s, s.total_timeout_s)
         self.transport = transport or Transport(self.timeouts)
-        self._ws: Any = None
+        self._ws: WSTransport | None = None
 
     @property
-    def ws(self) -> Any:
+    def ws(self) -> WSTransport:
         """The WebSocket transport (``transport/ws.py``), created on first use by a WebSocket provider."""
         if self._ws is None:
             from ..transport.ws import WSTransport
@@ -353,7 +356,7 @@ class Gateway:
                 if ctx.first_byte_s is None:
                     ctx.first_byte_s = time.perf_counter() - ctx.t0
                 events = decoder.feed(raw)
-                out = []
+                out: list[bytes] = []
                 for ev in events:
                     try:
                         chunks = provider.parse_event(ev, state)
