@@ -111,3 +111,11 @@ def test_error_code_frame(root: str) -> None:
     with pytest.raises(SparkAIConnectionError) as e:
         llm(root).generate([[messages_mod.ChatMessage(role="user", content="[[emulate:rate_limited]] hi")]])
     assert "11202" in str(e.value)
+
+
+def test_sdk_default_domain_for_v1_1(root: str) -> None:
+    """The SDK's host map still pairs /v1.1/chat with the pre-2024 domain ``general``."""
+    out = llm(root, "/v1.1/chat", "general").generate(
+        [[messages_mod.ChatMessage(role="user", content="hello")]]
+    )
+    assert "hello" in out.generations[0][0].text

@@ -1,6 +1,7 @@
 """Emulator of iFlytek Spark's WebSocket chat API (讯飞星火), as the official ``spark-ai-python`` SDK sees it.
 
-WebSocket paths (account base = the root; ``ws://``): ``/v1.1/chat`` (lite), ``/v3.1/chat`` (generalv3),
+WebSocket paths (account base = the root; ``ws://``): ``/v1.1/chat`` (lite; the pre-2024 domain
+``general`` that the official SDK's host map still uses is accepted there too), ``/v3.1/chat`` (generalv3),
 ``/chat/pro-128k``, ``/v3.5/chat`` (generalv3.5), ``/chat/max-32k``, ``/v4.0/chat`` (4.0Ultra), ``/v1/x1``
 (x1). ``GET /`` answers a small JSON (for readiness checks).
 
@@ -144,7 +145,7 @@ def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
         err = None
         if header.get("app_id") != apps[checked]:
             err = (11200, "AppIdNoAuthError: app_id does not belong to the api_key")
-        elif chat.get("domain") != domain:
+        elif chat.get("domain") != domain and not (domain == "lite" and chat.get("domain") == "general"):
             err = (10005, f"invalid parameter value: domain {chat.get('domain')!r} does not match {ws.path}")
         else:
             t = chat.get("temperature")

@@ -32,6 +32,14 @@ where the notes were unsure):
   size by default); another ``dimensions`` is served by asking for the next larger size and shortening
   (the gateway re-normalises).
 
+What the official SDK (dashscope 2.0.2, tests/emulators/test_dashscope_sdk.py) showed beyond the notes:
+``Generation.call(prompt=...)`` still sends the legacy ``input.prompt`` (appended as a user turn by the
+server, so the emulator accepts it); an unset ``incremental_output`` is not sent at all (server default:
+cumulative text for most models), while ``incremental_output=False`` on a stream is sent as ``true`` and
+merged back by the SDK; an ``event:error`` frame takes its status from a ``status:`` line, 400 without
+one (``:HTTP_STATUS/…`` comments are ignored); a multimodal answer's ``content`` is a list of
+``{"text": ...}`` items, which the SDK hands through unchanged.
+
 OpenAI → DashScope translation:
 
 * messages: order kept (DashScope takes ``system`` in ``messages``), ``developer`` → ``system``, assistant

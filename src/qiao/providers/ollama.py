@@ -22,6 +22,12 @@ Wire protocol (others.md §10.2, checked against the official ``ollama`` Python 
 * Embeddings: ``POST /api/embed {"model", "input": [...]}`` → ``{"embeddings": [[...]],
   "prompt_eval_count": N}``.
 
+What the official client (ollama 0.6.3, tests/emulators/test_ollama_sdk.py) showed: it always sends
+an explicit ``stream`` and a ``tools`` list (empty when none), validates answers with pydantic (tool-call
+``arguments`` must be an object, a string fails), raises ``ResponseError`` for any line carrying
+``error`` in a stream and for HTTP errors (with the ``error`` text), and reads ``/api/tags`` into
+``models[].model``.
+
 OpenAI → Ollama translation:
 
 * messages kept in order (system stays a message), ``developer`` → ``system``; images only as ``data:``

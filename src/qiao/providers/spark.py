@@ -22,6 +22,15 @@ Wire protocol (others.md §9, checked against iFlytek's official ``spark-ai-pyth
 * A function call arrives as ``text[0].function_call {"name", "arguments"}`` without an id: an id is
   minted (``call_`` + hash of the sid and position) and the finish reason becomes ``tool_calls``.
 
+What the official SDK (spark-ai-python 0.4.5, tests/emulators/test_spark_sdk.py) showed beyond the
+notes: it can be pointed at any host (``spark_api_url`` different from its own host map is kept, with a
+warning) and signs ``host`` as the URL's netloc *including the port*; its ``authorization`` string has
+extra spaces before ``headers=`` (a line continuation), which the server must tolerate; its host map
+still pairs ``/v1.1/chat`` with the pre-2024 domain ``general`` (the docs say ``lite``: the emulator
+accepts both there, qiao sends ``lite``); it sends ``header.uid`` ``spark_sdk_user`` and tools as
+``payload.functions.text``; it stops reading at ``status == 2`` and raises on any non-zero
+``header.code``.
+
 OpenAI → Spark translation:
 
 * messages: a leading ``system``/``developer`` message stays ``system``, later ones become ``user`` (as the
