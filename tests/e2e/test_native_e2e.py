@@ -276,6 +276,8 @@ ERRORS: list[tuple[str, str, type[Exception], str | None]] = [
     ("insufficient_quota", "minimax", openai.RateLimitError, "insufficient_quota"),
     ("bad_key", "minimax", openai.AuthenticationError, None),
     ("filtered", "minimax", openai.BadRequestError, "content_filter"),
+    ("server_error", "minimax", openai.APIStatusError, None),
+    ("overloaded", "minimax", openai.InternalServerError, None),
     ("rate_limited", "spark", openai.RateLimitError, "rate_limit_exceeded"),
     ("insufficient_quota", "spark", openai.RateLimitError, "insufficient_quota"),
     ("filtered", "spark", openai.BadRequestError, "content_filter"),
@@ -283,6 +285,9 @@ ERRORS: list[tuple[str, str, type[Exception], str | None]] = [
     ("rate_limited", "spark_http", openai.RateLimitError, "rate_limit_exceeded"),
     ("filtered", "spark_http", openai.BadRequestError, "content_filter"),
     ("bad_key", "spark_http", openai.AuthenticationError, None),
+    ("insufficient_quota", "spark_http", openai.RateLimitError, "insufficient_quota"),
+    ("rate_limited", "ollama", openai.RateLimitError, "rate_limit_exceeded"),
+    ("bad_key", "ollama", openai.AuthenticationError, None),
     ("overloaded", "ollama", openai.InternalServerError, None),
     ("server_error", "ollama", openai.APIStatusError, None),
 ]

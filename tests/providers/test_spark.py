@@ -142,6 +142,10 @@ def test_messages_roles_and_tool_turns() -> None:
         {"role": "assistant", "content": 'function_call: w({"city":"x"})'},
         {"role": "user", "content": "function w returned: sunny\n\nlate system"},
     ]
+    lite = spark_messages(
+        req(messages=[{"role": "system", "content": "sys"}, {"role": "user", "content": "hi"}]), False
+    )
+    assert lite == [{"role": "user", "content": "sys\n\nhi"}]
     with pytest.raises(UnsupportedParameter):
         spark_messages(
             req(

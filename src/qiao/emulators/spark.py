@@ -14,9 +14,10 @@ be known, the date within 300 s of now, and the signature must equal base64(HMAC
 ``options.credential``: ``APP_ID:API_KEY:API_SECRET`` (several separated by commas); default
 ``emuappid:emuapikey:emuapisecret``.
 
-Then one request frame; answer frames with ``header.status`` / ``payload.choices.status`` 0, 1 … 2, the
-usage in the last one, and the server closes. ``header.app_id`` must belong to the key and the domain
-must match the path (else code 10005 / 11200 error frames). Tools → a ``function_call`` in the last frame.
+Then one request frame (Lite and Pro refuse a ``system`` message, code 10004); answer frames with
+``header.status`` / ``payload.choices.status`` 0, 1 … 2, the usage in the last one, and the server
+closes. ``header.app_id`` must belong to the key and the domain must match the path (else code 10005 /
+11200 error frames). Tools → a ``function_call`` in the last frame.
 X1 answers ``reasoning_content`` first.
 
 Scenarios as Spark codes in an error frame: ``rate_limited`` → 11202; ``insufficient_quota`` → 11201;
@@ -162,6 +163,9 @@ def create_app(options: EmulatorOptions | None = None) -> EmulatorApp:
             for m in texts if isinstance(texts, list) else ():
                 if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant"):
                     err = (10004, "invalid message schema: role must be system, user or assistant")
+                    break
+                if m["role"] == "system" and domain in ("lite", "generalv3", "pro-128k"):
+                    err = (10004, f"invalid message schema: {domain} does not take a system message")
                     break
                 text = str(m.get("content") or "")
                 # qiao's rendering of a tool result (the protocol has no role for it): answer it as one

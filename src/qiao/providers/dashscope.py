@@ -524,7 +524,7 @@ class DashScope(Provider):
             raise provider_error(
                 UpstreamError, self.name, "malformed stream event", body=raw.encode()
             ) from exc
-        if event.event == "error" or (isinstance(obj, dict) and "code" in obj and "output" not in obj):
+        if event.event == "error" or (isinstance(obj, dict) and obj.get("code") and "output" not in obj):
             raise classify_error(obj, int(state.extra.get("status", 400)), None, raw.encode())
         if not isinstance(obj, dict):
             raise provider_error(UpstreamError, self.name, "stream event is not an object", body=raw.encode())

@@ -33,8 +33,9 @@ accepts both there, qiao sends ``lite``); it sends ``header.uid`` ``spark_sdk_us
 
 OpenAI → Spark translation:
 
-* messages: a leading ``system``/``developer`` message stays ``system``, later ones become ``user`` (as the
-  SDK does); images are unsupported. The WebSocket protocol documents no role for tool results
+* messages: a leading ``system``/``developer`` message stays ``system`` on Max / Ultra / X1 (the only
+  domains documented to take one; on Lite and Pro it becomes a user turn), later ones become ``user`` (as
+  the SDK does); images are unsupported. The WebSocket protocol documents no role for tool results
   [UNCERTAIN], so a tool-call turn is sent as assistant text ``function_call: NAME(ARGS)`` and a tool
   result as a user message ``function NAME returned: …``; consecutive messages of one role are then joined
   (Spark expects user/assistant turns to alternate).
@@ -242,7 +243,11 @@ def _text(m: Message) -> str:
     return "".join(p.text or "" for p in c if p.type == "text")
 
 
-def spark_messages(req: ChatRequest) -> list[dict[str, str]]:
+SYSTEM_DOMAINS = frozenset({"generalv3.5", "max-32k", "4.0Ultra", "x1"})
+"""Domains that take a ``system`` message (Max, Ultra, X1); Lite and Pro get it as a user turn."""
+
+
+def spark_messages(req: ChatRequest, system: bool = True) -> list[dict[str, str]]:
     """OpenAI messages as Spark ``payload.message.text`` (see the module docstring)."""
     names: dict[str, str] = {}
     out: list[dict[str, str]] = []
@@ -250,7 +255,7 @@ def spark_messages(req: ChatRequest) -> list[dict[str, str]]:
         role = m.role
         text = _text(m)
         if role in ("system", "developer"):
-            role = "system" if i == 0 else "user"
+            role = "system" if i == 0 and system else "user"
         elif role == "assistant" and m.tool_calls:
             calls = []
             for t in m.tool_calls:
@@ -298,7 +303,7 @@ def request_frame(req: ChatRequest, call: Call, app_id: str) -> dict[str, Any]:
     frame: dict[str, Any] = {
         "header": {"app_id": app_id, "uid": _uid(req.user or req.safety_identifier)},
         "parameter": {"chat": chat},
-        "payload": {"message": {"text": spark_messages(req)}},
+        "payload": {"message": {"text": spark_messages(req, domain in SYSTEM_DOMAINS)}},
     }
     if req.tools and req.tool_choice != "none":
         if req.tool_choice is not None and req.tool_choice != "auto":
@@ -357,8 +362,8 @@ class Spark(Provider):
     native_extras = frozenset({"top_k", "chat_id", "auditing"})
     translations: ClassVar[dict[str, str]] = {
         "model": "URL path + parameter.chat.domain (fixed pairs)",
-        "messages": "payload.message.text; only a leading system stays system; tool calls / results as text "
-        "turns; consecutive same-role turns joined",
+        "messages": "payload.message.text; only a leading system stays system (Max/Ultra/X1; else a user "
+        "turn); tool calls / results as text turns; consecutive same-role turns joined",
         "temperature": "clamped into (0, 1] (x1: (0, 2])",
         "max_tokens / max_completion_tokens": "parameter.chat.max_tokens, capped at the model's limit",
         "user / safety_identifier": "header.uid (hashed when longer than 32 characters)",
