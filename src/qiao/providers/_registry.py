@@ -14,16 +14,23 @@ from .base import Provider
 __all__ = ["BUILTIN", "all_providers", "get_provider", "provider_names"]
 
 BUILTIN: dict[str, str] = {
+    "azure": "qiao.providers.azure:provider",
     "baichuan": "qiao.providers.baichuan:provider",
     "dashscope": "qiao.providers.dashscope:provider",
     "ernie": "qiao.providers.ernie:provider",
     "ernie_v1": "qiao.providers.ernie_v1:provider",
+    "llamacpp": "qiao.providers.llamacpp:provider",
     "minimax": "qiao.providers.minimax:provider",
     "ollama": "qiao.providers.ollama:provider",
+    "ollama_openai": "qiao.providers.ollama_openai:provider",
+    "openai": "qiao.providers.openai:provider",
     "openai_compat": "qiao.providers.openai_compat:provider",
     "sensenova": "qiao.providers.sensenova:provider",
+    "sglang": "qiao.providers.sglang:provider",
     "spark": "qiao.providers.spark:provider",
     "spark_http": "qiao.providers.spark_http:provider",
+    "vllm": "qiao.providers.vllm:provider",
+    "xinference": "qiao.providers.xinference:provider",
     "zhipu": "qiao.providers.zhipu:provider",
 }
 
