@@ -392,3 +392,8 @@ async def test_error_frame_in_the_same_read_as_text_still_streams_the_text() -> 
         and b'"finish_reason":"content_filter"' in body
         and body.endswith(b"[DONE]\n\n")
     )
+
+
+def test_parallel_tool_calls_default_is_openais() -> None:
+    assert chat_body(req(tools=TOOLS), make_call())["parameters"]["parallel_tool_calls"] is True
+    assert "parallel_tool_calls" not in chat_body(req(), make_call())["parameters"]

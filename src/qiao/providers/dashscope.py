@@ -48,7 +48,8 @@ OpenAI → DashScope translation:
 * ``temperature`` [0, 2] → [0, 2): 2 → 1.99. ``top_p`` [0, 1] → (0, 1]: 0 → 0.01.
 * ``max_completion_tokens`` / ``max_tokens`` → ``parameters.max_tokens``; ``seed`` (clamped ≥ 0),
   ``stop``, ``presence_penalty``, ``n`` (1–4), ``logprobs`` / ``top_logprobs``, ``tools``,
-  ``parallel_tool_calls`` → same names under ``parameters``. ``tool_choice`` ``auto``/``none``/named
+  ``parallel_tool_calls`` → same names under ``parameters`` (``parallel_tool_calls`` is sent as ``true``
+  unless the client says false: DashScope's default is false, OpenAI's true). ``tool_choice`` ``auto``/``none``/named
   function as is; ``required`` (rejected by DashScope) becomes the named form when exactly one tool is
   offered, else 400 ``unsupported_parameter``.
 * ``response_format`` ``json_object`` / ``json_schema`` → ``parameters.response_format``.
@@ -326,8 +327,8 @@ def chat_body(req: ChatRequest, call: Call) -> dict[str, Any]:
             p["tool_choice"] = {"type": "function", "function": {"name": req.tools[0].function.name}}
         elif tc is not None:
             p["tool_choice"] = tc if isinstance(tc, str) else tc.model_dump(mode="json")
-        if req.parallel_tool_calls is not None:
-            p["parallel_tool_calls"] = req.parallel_tool_calls
+        # DashScope defaults to one call per turn, OpenAI to parallel calls: say what OpenAI would do
+        p["parallel_tool_calls"] = req.parallel_tool_calls is not False
     rf = req.response_format
     if rf is not None and rf.type != "text":
         p["response_format"] = rf.model_dump(mode="json", exclude_none=True, by_alias=True)
@@ -465,7 +466,8 @@ class DashScope(Provider):
         "seed / stop / presence_penalty / n / logprobs / top_logprobs": "same names under parameters "
         "(seed clamped ≥ 0)",
         "tools / tool_choice / parallel_tool_calls": "under parameters; tool_choice required → the named "
-        "function when exactly one tool is offered (DashScope rejects `required`)",
+        "function when exactly one tool is offered (DashScope rejects `required`); parallel_tool_calls true "
+        "unless false is asked (DashScope defaults to false, OpenAI to true)",
         "response_format": "parameters.response_format (json_object, json_schema)",
         "reasoning_effort": "parameters.enable_thinking (none/minimal → false); thinking answers are "
         "streamed upstream and folded for non-streaming clients",
