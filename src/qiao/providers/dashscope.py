@@ -49,8 +49,8 @@ OpenAI → DashScope translation:
 * ``max_completion_tokens`` / ``max_tokens`` → ``parameters.max_tokens``; ``seed`` (clamped ≥ 0),
   ``stop``, ``presence_penalty``, ``n`` (1–4), ``logprobs`` / ``top_logprobs``, ``tools``,
   ``parallel_tool_calls`` → same names under ``parameters`` (``parallel_tool_calls`` is sent as ``true``
-  unless the client says false: DashScope's default is false, OpenAI's true). ``tool_choice`` ``auto``/``none``/named
-  function as is; ``required`` (rejected by DashScope) becomes the named form when exactly one tool is
+  unless the client says false: DashScope's default is false, OpenAI's true). ``tool_choice``
+  ``auto``/``none``/named function as is; ``required`` (rejected by DashScope) becomes the named form when exactly one tool is
   offered, else 400 ``unsupported_parameter``.
 * ``response_format`` ``json_object`` / ``json_schema`` → ``parameters.response_format``.
 * ``reasoning_effort`` → ``enable_thinking`` (``none``/``minimal`` → false, else true) on reasoning models.
