@@ -50,8 +50,8 @@ OpenAI → DashScope translation:
   ``stop``, ``presence_penalty``, ``n`` (1–4), ``logprobs`` / ``top_logprobs``, ``tools``,
   ``parallel_tool_calls`` → same names under ``parameters`` (``parallel_tool_calls`` is sent as ``true``
   unless the client says false: DashScope's default is false, OpenAI's true). ``tool_choice``
-  ``auto``/``none``/named function as is; ``required`` (rejected by DashScope) becomes the named form when exactly one tool is
-  offered, else 400 ``unsupported_parameter``.
+  ``auto``/``none``/named function as is; ``required`` (rejected by DashScope) becomes the named form
+  when exactly one tool is offered, else 400 ``unsupported_parameter``.
 * ``response_format`` ``json_object`` / ``json_schema`` → ``parameters.response_format``.
 * ``reasoning_effort`` → ``enable_thinking`` (``none``/``minimal`` → false, else true) on reasoning models.
 * ``frequency_penalty`` has no native equivalent (``repetition_penalty`` is a different knob, a native
