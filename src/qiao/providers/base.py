@@ -185,6 +185,11 @@ class Provider:
     def parse_embeddings(self, resp: WireResponse, call: Call) -> EmbeddingResult:
         raise NotImplementedError
 
+    def unsupported_for(self, spec: ModelSpec) -> frozenset[str]:
+        """Parameters this model cannot honour: ``unsupported`` by default; override for per-model rules
+        (a model with fixed sampling, a parameter only one model version accepts)."""
+        return self.unsupported
+
     # ---- catalogue ------------------------------------------------------------------------------------
     def spec(self, model_id: str) -> ModelSpec | None:
         for m in self.models:
