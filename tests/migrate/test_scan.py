@@ -5,6 +5,7 @@ and features."""
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -153,3 +154,14 @@ def test_generated_tree_same_findings_in_one_process_and_in_workers(tmp_path: Pa
     for j in jsons:
         assert isinstance(j["summary"].pop("seconds"), float)
     assert jsons[0] == jsons[1] == jsons[2]
+
+
+def test_a_failing_worker_falls_back_to_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qiao.migrate import _pypool
+
+    want = scan_path(FIXTURES / "py_v1", workers=1).to_json()
+    monkeypatch.setattr(_pypool, "_command", lambda: [sys.executable, "-c", "pass"])  # dies at once
+    got = scan_path(FIXTURES / "py_v1", workers=2).to_json()
+    for r in (want, got):
+        r["summary"].pop("seconds")
+    assert got == want

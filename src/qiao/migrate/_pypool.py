@@ -24,7 +24,7 @@ import struct
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
@@ -32,7 +32,7 @@ from typing import IO, Any
 from ._model import FileResult, ScanIssue
 from ._pyscan import PythonProject
 
-__all__ = ["WorkerError", "scan_python_parallel"]
+__all__ = ["ParallelScan", "WorkerError"]
 
 _HEADER = struct.Struct("<Q")
 MAX_ROUNDS = 30  # one process stops after 10 passes; here facts cross workers one round late
@@ -128,6 +128,10 @@ def _serve(inp: IO[bytes], out: IO[bytes]) -> None:
 
 
 # ---- parent side ------------------------------------------------------------------------------------
+def _command() -> list[str]:
+    return [sys.executable, "-m", "qiao.migrate._pypool"]
+
+
 class _Worker:
     def __init__(self) -> None:
         import qiao
@@ -137,7 +141,7 @@ class _Worker:
         env["PYTHONPATH"] = os.pathsep.join(x for x in (here, env.get("PYTHONPATH")) if x)
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "qiao.migrate._pypool"],
+                _command(),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 env=env,
@@ -156,6 +160,16 @@ class _Worker:
             raise WorkerError(f"scan worker failed: {payload}")
         return payload
 
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                if f is not None:
+                    f.close()
+            except OSError:
+                pass
+
     def close(self) -> None:
         try:
             if self.proc.stdin is not None:
@@ -169,69 +183,89 @@ class _Worker:
             self.proc.stdout.close()
 
 
-def scan_python_parallel(
-    sources: Sequence[tuple[str, str]],
-    deferred: dict[str, str],
-    workers: int,
-    progress: Callable[[int], None] | None = None,
-) -> tuple[list[FileResult], list[ScanIssue]]:
-    """Scan ``(rel, source)`` modules in ``workers`` processes. Returns each module's findings (in the
-    order of ``sources``) and the modules that did not parse. ``deferred`` maps module names of files
-    not worth parsing to their paths; ``progress(n)`` is told as each chunk of n files is parsed.
-    Raises :class:`WorkerError` when a worker cannot be started or fails."""
-    size = max(4, min(64, len(sources) // (workers * 8) or 1))
-    chunks: queue.SimpleQueue[list[tuple[int, str, str]]] = queue.SimpleQueue()
-    for start in range(0, len(sources), size):
-        chunks.put([(i, *sources[i]) for i in range(start, min(start + size, len(sources)))])
-    done: queue.SimpleQueue[tuple[int, Any] | BaseException] = queue.SimpleQueue()
-    pool: list[_Worker] = []
-    try:
-        for _ in range(workers):
-            pool.append(_Worker())
+class ParallelScan:
+    """Python modules handed over one by one (:meth:`submit`, while the caller is still reading files)
+    are parsed by ``workers`` processes in chunks; :meth:`finish` runs the project-wide analysis and
+    returns each module's findings in submission order and the modules that did not parse. Raises
+    :class:`WorkerError` when a worker cannot be started or fails (call :meth:`abort` then)."""
 
-        def feed(w: _Worker) -> None:
-            try:
-                while True:
-                    try:
-                        chunk = chunks.get_nowait()
-                    except queue.Empty:
-                        return
-                    done.put((len(chunk), w.call("add", chunk)))
-            except BaseException as exc:
-                done.put(exc)
-
-        threads = [threading.Thread(target=feed, args=(w,), daemon=True) for w in pool]
-        for t in threads:
+    def __init__(self, workers: int, chunk: int = 16) -> None:
+        self.chunk = chunk
+        self.pool: list[_Worker] = []
+        self.chunks: queue.SimpleQueue[list[tuple[int, str, str]] | None] = queue.SimpleQueue()
+        self.done: queue.SimpleQueue[tuple[int, Any] | BaseException] = queue.SimpleQueue()
+        self.buf: list[tuple[int, str, str]] = []
+        self.sent = self.parsed = 0
+        self.consts: list[tuple[int, dict[str, str]]] = []
+        self.class_names: set[str] = set()
+        try:
+            for _ in range(workers):
+                self.pool.append(_Worker())
+        except WorkerError:
+            self.abort()
+            raise
+        self.threads = [threading.Thread(target=self._feed, args=(w,), daemon=True) for w in self.pool]
+        for t in self.threads:
             t.start()
-        consts: list[tuple[int, dict[str, str]]] = []
-        class_names: set[str] = set()
-        remaining = len(sources)
-        failure: BaseException | None = None
-        while remaining and failure is None:
-            item = done.get()
-            if isinstance(item, BaseException):
-                failure = item
-                break
-            n, (c, names) = item
-            consts += c
-            class_names |= names
-            remaining -= n
+
+    def _feed(self, w: _Worker) -> None:
+        while (chunk := self.chunks.get()) is not None:
+            try:
+                self.done.put((len(chunk), w.call("add", chunk)))
+            except BaseException as exc:
+                self.done.put(exc)
+                return
+
+    def submit(self, rel: str, source: str) -> None:
+        self.buf.append((self.sent, rel, source))
+        self.sent += 1
+        if len(self.buf) >= self.chunk:
+            self.chunks.put(self.buf)
+            self.buf = []
+
+    def _take(self, item: tuple[int, Any] | BaseException) -> int:
+        if isinstance(item, BaseException):
+            raise item if isinstance(item, WorkerError) else WorkerError(str(item))
+        n, (consts, names) = item
+        self.consts += consts
+        self.class_names |= names
+        self.parsed += n
+        return n
+
+    def poll(self) -> int:
+        """How many more modules were parsed since the last call (does not wait)."""
+        n = 0
+        while True:
+            try:
+                n += self._take(self.done.get_nowait())
+            except queue.Empty:
+                return n
+
+    def finish(
+        self, deferred: dict[str, str], progress: Callable[[int], None] | None = None
+    ) -> tuple[list[FileResult], list[ScanIssue]]:
+        """``deferred`` maps module names of files not worth parsing to their paths; ``progress(n)``
+        is told as each chunk of n more modules is parsed."""
+        if self.buf:
+            self.chunks.put(self.buf)
+            self.buf = []
+        for _ in self.threads:
+            self.chunks.put(None)
+        while self.parsed < self.sent:
+            n = self._take(self.done.get())
             if progress is not None:
                 progress(n)
-        for t in threads:
+        for t in self.threads:
             t.join()
-        if failure is not None:
-            raise failure if isinstance(failure, WorkerError) else WorkerError(str(failure))
-
         constants: dict[str, str] = {}
-        for _, c in sorted(consts, key=lambda x: x[0]):
+        for _, c in sorted(self.consts, key=lambda x: x[0]):  # later files win, as in one process
             constants.update(c)
-        with ThreadPoolExecutor(len(pool)) as ex:
+        with ThreadPoolExecutor(len(self.pool)) as ex:
 
             def everywhere(op: str, arg: object = None) -> list[Any]:
-                return list(ex.map(lambda w: w.call(op, arg), pool))
+                return list(ex.map(lambda w: w.call(op, arg), self.pool))
 
-            everywhere("globals", (constants, class_names, deferred))
+            everywhere("globals", (constants, self.class_names, deferred))
             marks: dict[str, set[int | str]] = {}
             returns_client: set[str] = set()
             class_attrs: dict[str, set[str]] = {}
@@ -259,12 +293,20 @@ def scan_python_parallel(
             for res, iss in everywhere("findings"):
                 results += res
                 issues += iss
-    finally:
-        for w in pool:
+        for w in self.pool:
             w.close()
-    results.sort(key=lambda x: x[0])
-    issues.sort(key=lambda x: x[0])
-    return [r for _, r in results], [i for _, i in issues]
+        self.pool = []
+        results.sort(key=lambda x: x[0])
+        issues.sort(key=lambda x: x[0])
+        return [r for _, r in results], [i for _, i in issues]
+
+    def abort(self) -> None:
+        """Stop the workers (after a failure, or when the caller gives up)."""
+        for _ in self.pool:
+            self.chunks.put(None)
+        for w in self.pool:
+            w.kill()
+        self.pool = []
 
 
 if __name__ == "__main__":

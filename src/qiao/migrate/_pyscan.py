@@ -147,13 +147,20 @@ _INTERESTING_TYPES = frozenset(
     {*_INTERESTING, ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef}
 )
 # Fields that never hold a node worth visiting: contexts and operators are nodes but never interesting;
-# the others are identifiers, flags and numbers.
-_LEAF_FIELDS = frozenset({"ctx", "op", "ops", "type_comment", "kind", "conversion", "level", "is_async"})
-_CHILD_FIELDS: dict[type, tuple[str, ...]] = {ast.Name: (), ast.Constant: ()}
+# the others are identifiers, flags and numbers, or lists of identifiers (``global``'s ``names``; an
+# import's ``names`` are never walked).
+_LEAF_FIELDS = frozenset(
+    {"ctx", "op", "ops", "type_comment", "kind", "conversion", "level", "is_async", "names", "kwd_attrs"}
+)
+# Per node class, in reverse order (children are pushed on a stack): (field, holds a list of nodes).
+_CHILD_FIELDS: dict[type, tuple[tuple[str, bool], ...]] = {ast.Name: (), ast.Constant: ()}
 
 
-def _child_fields(t: type) -> tuple[str, ...]:
-    return tuple(f for f in getattr(t, "_fields", ()) if f not in _LEAF_FIELDS)
+def _child_fields(node: ast.AST) -> tuple[tuple[str, bool], ...]:
+    """A node class's fields that may hold nodes, read from its first node (``ast.parse`` sets every
+    field, a list field always to a list)."""
+    names = [f for f in type(node)._fields if f not in _LEAF_FIELDS]
+    return tuple((f, isinstance(getattr(node, f, None), list)) for f in reversed(names))
 
 
 def _body_nodes(node: ast.AST) -> Iterator[ast.AST]:
@@ -285,14 +292,14 @@ class PythonProject:
                         mod.classes.add(node.name)  # type: ignore[attr-defined]
                         self.class_names.add(node.name)  # type: ignore[attr-defined]
                         cls = node.name  # type: ignore[attr-defined]
-            names = fields_of.get(t)
-            if names is None:
-                names = fields_of[t] = _child_fields(t)
-            for name in reversed(names):
-                v = getattr(node, name, None)
-                if v.__class__ is list:
+            fields = fields_of.get(t)
+            if fields is None:
+                fields = fields_of[t] = _child_fields(node)
+            for name, many in fields:
+                v = getattr(node, name)
+                if many:  # a list of nodes (``None`` stands for a missing one: ``{**x}``'s key)
                     for c in reversed(v):
-                        if isinstance(c, AST):
+                        if c is not None:
                             push((c, scope, cls))
                 elif isinstance(v, AST):
                     push((v, scope, cls))

@@ -21,7 +21,7 @@ from typing import Any
 from ._cfgscan import is_config_file, scan_config
 from ._jsscan import language_for, scan_js
 from ._model import KINDS, FileResult, Finding, ScanIssue
-from ._pypool import WorkerError, scan_python_parallel
+from ._pypool import ParallelScan, WorkerError
 from ._pyscan import PythonProject, _module_name
 
 __all__ = [
@@ -172,6 +172,18 @@ def _scan(root: str | Path, progress: Progress | None, workers: int | None) -> S
     results: list[FileResult] = []
     sources: list[tuple[str, str]] = []  # Python modules to parse, in file order
     deferred: list[tuple[str, Path, str]] = []  # the others: parsed only if a constant is needed
+    n_workers = workers if workers is not None else min(_cpu_count(), MAX_WORKERS)
+    # Workers start once this many modules are to be parsed, and parse them while files are still read.
+    start_at = 1 if workers is not None else PARALLEL_MIN_FILES
+    pool: ParallelScan | None = None
+    parsed = 0  # by the workers, so far
+
+    def give_up() -> None:  # a worker failed: everything is parsed again in this process
+        nonlocal pool, parsed, n_workers
+        if pool is not None:
+            pool.abort()
+        pool, parsed, n_workers = None, 0, 1
+
     for i, (p, kind) in enumerate(files, 1):
         rel = p.relative_to(top).as_posix()
         try:
@@ -196,14 +208,29 @@ def _scan(root: str | Path, progress: Progress | None, workers: int | None) -> S
             if kind == "python":
                 if any(w in low for w in _PY_BYTES):
                     sources.append((rel, text.removeprefix("\ufeff")))
+                    try:
+                        if pool is not None:
+                            pool.submit(*sources[-1])
+                        elif n_workers > 1 and len(sources) >= start_at:
+                            pool = ParallelScan(n_workers)
+                            for src in sources:
+                                pool.submit(*src)
+                    except WorkerError:
+                        give_up()
                 else:
                     deferred.append((rel, p, text))
             elif b"openai" in low:  # every config finding names OpenAI in its key or host
                 results.append(scan_config(rel, text, kind))
-        if progress is not None and i % 50 == 0:
-            progress(i - len(sources), total)
+        if i % 50 == 0:
+            if pool is not None:
+                try:
+                    parsed += pool.poll()
+                except WorkerError:
+                    give_up()
+            if progress is not None:
+                progress(i - len(sources) + parsed, total)
 
-    done = total - len(sources)
+    done = total - len(sources) + parsed
     if progress is not None:
         progress(done, total)
 
@@ -213,20 +240,18 @@ def _scan(root: str | Path, progress: Progress | None, workers: int | None) -> S
         if progress is not None:
             progress(done, total)
 
-    n_workers = workers if workers is not None else min(_cpu_count(), MAX_WORKERS)
-    if workers is None and len(sources) < PARALLEL_MIN_FILES:
-        n_workers = 1
     py: tuple[list[FileResult], list[ScanIssue]] | None = None
-    if n_workers > 1 and sources:
+    if pool is not None:
         paths = {n: str(path) for rel, path, _ in deferred for n in _module_names(rel)}
         try:
-            py = scan_python_parallel(sources, paths, min(n_workers, len(sources)), step)
+            py = pool.finish(paths, step)
         except WorkerError:
-            done = total - len(sources)  # scanned again below, in this process
+            give_up()
+            done = total - len(sources)
     if py is None:
         py = _scan_python(sources, deferred, step)
     report.issues.extend(py[1])
-    results[:0] = py[0]  # same order as in one process (results are sorted below anyway)
+    results.extend(py[0])
     for res in results:
         report.findings.extend(res.findings)
         report.issues.extend(res.issues)
