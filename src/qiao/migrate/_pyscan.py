@@ -79,6 +79,7 @@ class Scope:
     strings: dict[str, str] = field(default_factory=dict)
     dicts: dict[str, ast.Dict] = field(default_factory=dict)
     _nodes: list[ast.AST] | None = None
+    params: list[tuple[str, bool]] | None = None  # a function's: (name, annotated as a client)
 
     @property
     def nodes(self) -> list[ast.AST]:
@@ -425,11 +426,19 @@ class PythonProject:
     def _scope_pass(self, scope: Scope) -> None:
         node = scope.node
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            marks = self.marks.get(self._fn_key(scope), set())
-            params = _params(node, scope.cls is not None)
-            for i, p in enumerate(params):
-                if self._annot_is_client(p.annotation, scope.module) or i in marks or p.arg in marks:
-                    scope.clients.add(p.arg)
+            first = scope.params is None
+            if scope.params is None:  # what does not change from one pass to the next, worked out once
+                scope.params = [
+                    (p.arg, self._annot_is_client(p.annotation, scope.module))
+                    for p in _params(node, scope.cls is not None)
+                ]
+            marks = self.marks.get(self._fn_key(scope), ())
+            for i, (arg, typed) in enumerate(scope.params):
+                if typed or i in marks or arg in marks:
+                    scope.clients.add(arg)
+            if not first:
+                self._scope_nodes(scope)
+                return
             defaults = node.args.defaults
             positional = [*node.args.posonlyargs, *node.args.args]
             for p, d in zip(positional[len(positional) - len(defaults) :], defaults, strict=True):
@@ -438,6 +447,9 @@ class PythonProject:
             for p, kd in zip(node.args.kwonlyargs, node.args.kw_defaults, strict=True):
                 if isinstance(kd, ast.Constant) and isinstance(kd.value, str):
                     scope.strings[p.arg] = kd.value
+        self._scope_nodes(scope)
+
+    def _scope_nodes(self, scope: Scope) -> None:
         for n in scope.nodes:  # calls first: most of the nodes
             if isinstance(n, ast.Call):
                 if n.args or n.keywords:
