@@ -1,11 +1,13 @@
 """Worker processes for the Python scan of a large project (parsing is most of a scan's time).
 
 Each worker is ``python -m qiao.migrate._pypool``, talking length-prefixed pickles over its stdin and
-stdout (no ``multiprocessing``: its spawn start method re-imports the caller's ``__main__``). A worker
-keeps the syntax trees of the modules it parsed: only small things cross the pipes.
+stdout (not ``multiprocessing``: its spawn start method re-imports the caller's ``__main__``, and fork
+is unsafe beside the progress bar's thread). A worker keeps the syntax trees of the modules it parsed:
+only small things cross the pipes.
 
-1. ``add``: chunks of ``(index, rel, source)`` are handed to whichever worker is free; each parses and
-   collects its modules and answers with their constants and class names.
+1. ``add``: chunks of ``(index, rel, source)``, handed over while the scan is still reading files, go to
+   whichever worker is free; it parses and collects them and answers with their constants and class
+   names.
 2. ``globals``: the constants merged in file order (later files win, as in one process), every class
    name and the deferred modules (name → path, read again only if a constant is needed).
 3. ``round``: one pass of the client fixpoint on each worker with the project-wide facts (client
@@ -20,10 +22,12 @@ import gc
 import os
 import pickle
 import queue
+import signal
 import struct
 import subprocess
 import sys
 import threading
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -106,6 +110,8 @@ class _State:
 
 def _serve(inp: IO[bytes], out: IO[bytes]) -> None:
     gc.disable()  # syntax trees hold no cycles; the collector only slows parsing down
+    warnings.simplefilter("ignore")  # e.g. invalid escape sequences: nothing to print over a progress bar
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's; its exit closes our stdin
     state = _State()
     ops: dict[str, Callable[[Any], Any]] = {
         "add": state.add,

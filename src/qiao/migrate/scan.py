@@ -177,6 +177,7 @@ def _scan(root: str | Path, progress: Progress | None, workers: int | None) -> S
     start_at = 1 if workers is not None else PARALLEL_MIN_FILES
     pool: ParallelScan | None = None
     parsed = 0  # by the workers, so far
+    too_big = f"skipped: larger than {MAX_BYTES // 1024 // 1024} MiB"
 
     def give_up() -> None:  # a worker failed: everything is parsed again in this process
         nonlocal pool, parsed, n_workers
@@ -184,70 +185,75 @@ def _scan(root: str | Path, progress: Progress | None, workers: int | None) -> S
             pool.abort()
         pool, parsed, n_workers = None, 0, 1
 
-    for i, (p, kind) in enumerate(files, 1):
-        rel = p.relative_to(top).as_posix()
-        try:
-            if p.stat().st_size > MAX_BYTES:
-                report.issues.append(ScanIssue(rel, f"skipped: larger than {MAX_BYTES // 1024 // 1024} MiB"))
-                continue
-            data = p.read_bytes()
-        except OSError as exc:
-            report.issues.append(ScanIssue(rel, f"unreadable: {exc.strerror or exc}"))
-            continue
-        report.files_scanned += 1
-        low = data.lower()  # every word looked for is ASCII: search the bytes, decode only if needed
-        if kind == "js":
-            if b"openai" in low:
-                results.append(scan_js(rel, data))
-        else:
+    try:
+        for i, (p, kind) in enumerate(files, 1):
+            rel = p.relative_to(top).as_posix()
             try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError:
-                report.issues.append(ScanIssue(rel, "unreadable: not UTF-8 text"))
+                if p.stat().st_size > MAX_BYTES:
+                    report.issues.append(ScanIssue(rel, too_big))
+                    continue
+                data = p.read_bytes()
+            except OSError as exc:
+                report.issues.append(ScanIssue(rel, f"unreadable: {exc.strerror or exc}"))
                 continue
-            if kind == "python":
-                if any(w in low for w in _PY_BYTES):
-                    sources.append((rel, text.removeprefix("\ufeff")))
+            report.files_scanned += 1
+            low = data.lower()  # every word looked for is ASCII: search the bytes, decode only if needed
+            if kind == "js":
+                if b"openai" in low:
+                    results.append(scan_js(rel, data))
+            else:
+                try:
+                    text = data.decode("utf-8")
+                except UnicodeDecodeError:
+                    report.issues.append(ScanIssue(rel, "unreadable: not UTF-8 text"))
+                    continue
+                if kind == "python":
+                    if any(w in low for w in _PY_BYTES):
+                        sources.append((rel, text.removeprefix("\ufeff")))
+                        try:
+                            if pool is not None:
+                                pool.submit(*sources[-1])
+                            elif n_workers > 1 and len(sources) >= start_at:
+                                pool = ParallelScan(n_workers)
+                                for src in sources:
+                                    pool.submit(*src)
+                        except WorkerError:
+                            give_up()
+                    else:
+                        deferred.append((rel, p, text))
+                elif b"openai" in low:  # every config finding names OpenAI in its key or host
+                    results.append(scan_config(rel, text, kind))
+            if i % 50 == 0:
+                if pool is not None:
                     try:
-                        if pool is not None:
-                            pool.submit(*sources[-1])
-                        elif n_workers > 1 and len(sources) >= start_at:
-                            pool = ParallelScan(n_workers)
-                            for src in sources:
-                                pool.submit(*src)
+                        parsed += pool.poll()
                     except WorkerError:
                         give_up()
-                else:
-                    deferred.append((rel, p, text))
-            elif b"openai" in low:  # every config finding names OpenAI in its key or host
-                results.append(scan_config(rel, text, kind))
-        if i % 50 == 0:
-            if pool is not None:
-                try:
-                    parsed += pool.poll()
-                except WorkerError:
-                    give_up()
-            if progress is not None:
-                progress(i - len(sources) + parsed, total)
+                if progress is not None:
+                    progress(i - len(sources) + parsed, total)
 
-    done = total - len(sources) + parsed
-    if progress is not None:
-        progress(done, total)
-
-    def step(n: int) -> None:
-        nonlocal done
-        done += n
+        done = total - len(sources) + parsed
         if progress is not None:
             progress(done, total)
 
-    py: tuple[list[FileResult], list[ScanIssue]] | None = None
-    if pool is not None:
-        paths = {n: str(path) for rel, path, _ in deferred for n in _module_names(rel)}
-        try:
-            py = pool.finish(paths, step)
-        except WorkerError:
-            give_up()
-            done = total - len(sources)
+        def step(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress is not None:
+                progress(done, total)
+
+        py: tuple[list[FileResult], list[ScanIssue]] | None = None
+        if pool is not None:
+            paths = {n: str(path) for rel, path, _ in deferred for n in _module_names(rel)}
+            try:
+                py = pool.finish(paths, step)
+            except WorkerError:
+                give_up()
+                done = total - len(sources)
+    except BaseException:  # Ctrl-C too: no worker is left waiting
+        if pool is not None:
+            pool.abort()
+        raise
     if py is None:
         py = _scan_python(sources, deferred, step)
     report.issues.extend(py[1])
