@@ -145,9 +145,12 @@ class _Worker:
         env = dict(os.environ)
         here = str(Path(qiao.__file__).resolve().parent.parent)  # so the child imports this very qiao
         env["PYTHONPATH"] = os.pathsep.join(x for x in (here, env.get("PYTHONPATH")) if x)
+        cmd = _command()
+        if not cmd[0]:  # an embedded interpreter without an executable
+            raise WorkerError("cannot start a scan worker: no Python executable")
         try:
             self.proc = subprocess.Popen(
-                _command(),
+                cmd,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 env=env,
