@@ -14,6 +14,7 @@ import struct
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
 from ..errors import (
@@ -30,10 +31,13 @@ from ..errors import (
 from ..providers.base import Call, StreamState
 from ..transport.http import Timeouts, Transport
 from ..transport.sse import NDJSONDecoder, SSEDecoder
-from ..types import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResult, Usage
+from ..types import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResult, Usage, message_text
 from .params import apply_param_policy, check_context, fits_cheaply
 from .resolve import Resolver, Route, Target
 from .stream import StreamAssembler, sse_error
+
+if TYPE_CHECKING:
+    from ..ledger.meter import Ledger
 
 __all__ = ["Gateway", "Principal", "RequestContext"]
 
@@ -65,6 +69,12 @@ class RequestContext:
     usage: Usage | None = None
     status: int = 200
     first_byte_s: float | None = None
+    # ledger (qiao/ledger/meter.py): requested model, reservation held, rate-limit headers, record state
+    model: str | None = None
+    reservation: Any = None
+    extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    recorded: bool = False
+    cost_micros: int | None = None
 
     def headers(self) -> list[tuple[bytes, bytes]]:
         h = [(b"x-request-id", self.request_id.encode())]
@@ -95,6 +105,24 @@ class Gateway:
         s = settings.server
         self.timeouts = Timeouts(s.connect_timeout_s, s.first_byte_timeout_s, s.total_timeout_s)
         self.transport = transport or Transport(self.timeouts)
+        self.ledger: Ledger | None = None  # set by the server when a database is configured
+
+    async def _admit(self, req: ChatRequest | EmbeddingRequest, route: Route, ctx: RequestContext) -> None:
+        """Ledger hook: rate limits and budget reservation, before any upstream call."""
+        ctx.model = req.model
+        if self.ledger is None:
+            return
+        if isinstance(req, ChatRequest):
+            chars = sum(len(message_text(m.content)) + 4 for m in req.messages)
+            await self.ledger.admit(chars, req.output_limit, route, ctx)
+        else:
+            inp = req.input
+            chars = (
+                len(inp)
+                if isinstance(inp, str)
+                else sum(len(x) if isinstance(x, str | list) else 1 for x in inp)
+            )
+            await self.ledger.admit(chars, 0, route, ctx)
 
     async def aclose(self) -> None:
         await self.transport.aclose()
@@ -160,6 +188,7 @@ class Gateway:
     # ---- chat, non-streaming --------------------------------------------------------------------------
     async def chat(self, req: ChatRequest, ctx: RequestContext) -> ChatResponse:
         route = self.route_for(req.model, ctx)
+        await self._admit(req, route, ctx)
         cands = self._candidates(route)
         errors: list[QiaoError] = []
         timeouts = self._timeouts(route)
@@ -217,6 +246,7 @@ class Gateway:
         """Stream a chat answer. Errors before the first byte raise (the caller answers with a status);
         errors after it end the stream with an error event."""
         route = self.route_for(req.model, ctx)
+        await self._admit(req, route, ctx)
         cands = self._candidates(route)
         errors: list[QiaoError] = []
         timeouts = self._timeouts(route)
@@ -255,6 +285,8 @@ class Gateway:
         t = time.perf_counter()
         up = await self.transport.stream(wire, call.account, timeouts)
         started = False
+        asm: StreamAssembler | None = None
+        state: StreamState | None = None
         try:
             ctype = up.headers.get("content-type", "")
             expected = "ndjson" if provider.stream_format == "ndjson" else "event-stream"
@@ -326,9 +358,9 @@ class Gateway:
                 )
                 if not started:
                     raise err
-                await send(sse_error(err), False)
                 ctx.status = 502
                 ctx.usage = _estimate_usage(asm, state)
+                await send(sse_error(err), False)
                 raise _AlreadyStarted()
             usage = state.usage if isinstance(state.usage, Usage) else asm.usage
             if usage is None:
@@ -343,9 +375,16 @@ class Gateway:
         except QiaoError as err:
             if not started:
                 raise
-            await send(sse_error(err), False)
             ctx.status = err.status
+            if ctx.usage is None and asm is not None and state is not None:
+                ctx.usage = _estimate_usage(asm, state)
+            await send(sse_error(err), False)
             raise _AlreadyStarted() from None
+        except asyncio.CancelledError:
+            # the client left mid-stream: bill what was generated so far (an estimate, marked as such)
+            if ctx.usage is None and asm is not None and state is not None:
+                ctx.usage = _estimate_usage(asm, state)
+            raise
         finally:
             up.close()
 
@@ -353,6 +392,7 @@ class Gateway:
     async def embeddings(self, req: EmbeddingRequest, ctx: RequestContext) -> EmbeddingResult:
         route = self.route_for(req.model, ctx)
         inputs = _embedding_inputs(req)
+        await self._admit(req, route, ctx)
         errors: list[QiaoError] = []
         cands = self._candidates(route)
         for i, target in enumerate(cands):
