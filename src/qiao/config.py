@@ -95,6 +95,9 @@ class DatabaseConfig(_Strict):
     """SQLAlchemy URL: ``sqlite:///path/qiao.db`` (default, WAL) or ``postgresql://…``."""
     redis_url: str | None = None
     """Set for multi-replica mode: rate limits, budget counters and breaker state live in Redis."""
+    counters: Literal["auto", "memory", "sqlite", "redis"] = "auto"
+    """Where rate-limit and budget counters live: ``auto`` = Redis with ``redis_url``, else a shared
+    SQLite file when several workers run, else process memory."""
     redis_prefix: str = "qiao:"
     """Prefix of every Redis key qiao writes (several gateways may share one Redis)."""
     wal_dir: str | None = None

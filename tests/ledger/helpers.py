@@ -45,7 +45,9 @@ def cli(*args: str) -> Any:
     return orjson.loads(out) if "--json" in args else out
 
 
-def chat(url: str, key: str, model: str = "zhipu/glm-4-plus", stream: bool = False, **kw: Any) -> httpx.Response:
+def chat(
+    url: str, key: str, model: str = "zhipu/glm-4-plus", stream: bool = False, **kw: Any
+) -> httpx.Response:
     body = {"model": model, "messages": [{"role": "user", "content": "你好，请介绍一下你自己"}], **kw}
     if stream:
         body["stream"] = True

@@ -16,12 +16,12 @@ COLUMNS = ("id", "name", "tenant", "hint", "status", "budget", "rpm", "tpm", "mo
 def _row(k: dict[str, Any]) -> dict[str, Any]:
     import time
 
-    from ..money import Money
+    from ..money import micros_text
 
     lim = k["limits"]
     parts = []
     if lim["budget_micros"] is not None:
-        parts.append(f"{Money(lim['budget_micros']).decimal().normalize():f} CNY")
+        parts.append(micros_text(lim["budget_micros"]) + " CNY")
     if lim["budget_tokens"] is not None:
         parts.append(f"{lim['budget_tokens']} tokens")
     budget = " + ".join(parts) + (f" ({lim['reset']})" if parts and lim["reset"] != "none" else "")
@@ -120,9 +120,9 @@ def show(config: str, key_id: str, as_json: bool) -> None:
         if rec is None:
             raise click.ClickException(f"no key {key_id!r}: see `qiao keys list`")
         spent = store.spend("key_id", None).get(key_id, (0, 0))
-    from ..money import Money
+    from ..money import micros_text
 
-    out = {**rec.public(), "spent_cny": str(Money(spent[0]).decimal().normalize()), "spent_tokens": spent[1]}
+    out = {**rec.public(), "spent_cny": micros_text(spent[0]), "spent_tokens": spent[1]}
     if as_json:
         echo_json(out)
         return

@@ -50,7 +50,7 @@ def create(
 
 
 def _rows(config: str) -> list[dict[str, object]]:
-    from ..money import Money
+    from ..money import micros_text
 
     with open_ledger(config) as (settings, store):
         spent = store.spend("tenant", None)
@@ -71,9 +71,7 @@ def _rows(config: str) -> list[dict[str, object]]:
             rows[rec.name] = {
                 "name": rec.name,
                 "source": "database",
-                "budget": f"{Money(lim.budget_micros).decimal().normalize():f}"
-                if lim.budget_micros is not None
-                else None,
+                "budget": micros_text(lim.budget_micros) if lim.budget_micros is not None else None,
                 "budget_tokens": lim.budget_tokens,
                 "reset": lim.reset,
                 "rpm": lim.rpm,
@@ -81,7 +79,7 @@ def _rows(config: str) -> list[dict[str, object]]:
             }
     for name, r in rows.items():
         s = spent.get(name, (0, 0))
-        r["spent_cny"] = f"{Money(s[0]).decimal().normalize():f}"
+        r["spent_cny"] = micros_text(s[0])
         r["spent_tokens"] = s[1]
         r["keys"] = sum(1 for k in keys if k.tenant == name and k.revoked_at is None)
     return [rows[n] for n in sorted(rows)]

@@ -48,7 +48,7 @@ def usage(
     import time
 
     from ..ledger import ops
-    from ..money import Money
+    from ..money import micros_text
 
     t0 = None
     if since:
@@ -64,7 +64,7 @@ def usage(
         recs = store.usage(since=t0, tenant=tenant, key_id=key_id, limit=limit)
     for r in recs:
         r["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r["ts"]))
-        r["cost_cny"] = str(Money(r["cost_micros"]).decimal().normalize())
+        r["cost_cny"] = micros_text(r["cost_micros"])
     if group_by:
         rows = ops.group_usage(recs, group_by)
         cols = [

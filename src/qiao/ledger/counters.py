@@ -5,8 +5,9 @@ limit, time to live): either every counter is incremented, or none is and the in
 counter that would exceed its limit comes back. :meth:`Counters.adjust` applies the settlement deltas
 once per request id (a second call is a no-op), so settlement and refund are idempotent.
 
-Two twins: :class:`MemoryCounters` (one process) and :class:`RedisCounters` (replicas; the same logic as
-Lua scripts, so a check and its increments are one atomic step on the Redis server).
+:class:`MemoryCounters` (one process), :class:`SqliteCounters` (several worker processes on one machine,
+no Redis) and :class:`RedisCounters` (replicas; the same logic as Lua scripts, so a check and its
+increments are one atomic step on the Redis server).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Check", "Counters", "MemoryCounters", "RedisCounters"]
+__all__ = ["Check", "Counters", "MemoryCounters", "RedisCounters", "SqliteCounters"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,3 +189,114 @@ class RedisCounters:
 
     async def aclose(self) -> None:
         await self.redis.aclose()
+
+
+class SqliteCounters:
+    """Counters shared by the worker processes of one machine without Redis: one small SQLite file,
+    each admission or settlement one ``BEGIN IMMEDIATE`` transaction (run in a thread)."""
+
+    def __init__(self, path: str) -> None:
+        import sqlite3
+
+        self.path = path
+        self._local: Any = __import__("threading").local()
+        con = sqlite3.connect(path, timeout=30)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("CREATE TABLE IF NOT EXISTS c (k TEXT PRIMARY KEY, v INTEGER NOT NULL, exp REAL)")
+        con.execute("CREATE TABLE IF NOT EXISTS h (rid TEXT PRIMARY KEY, exp REAL NOT NULL)")
+        con.commit()
+        con.close()
+
+    def _con(self) -> Any:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            import sqlite3
+
+            con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            con.execute("PRAGMA synchronous=OFF")
+            self._local.con = con
+        return con
+
+    def _acquire(self, rid: str, checks: Sequence[Check]) -> tuple[int, list[int]]:
+        con = self._con()
+        now = time.time()
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            if con.execute("SELECT 1 FROM h WHERE rid=? AND exp>?", (rid, now)).fetchone():
+                con.execute("COMMIT")
+                return -2, []
+            cur = []
+            for c in checks:
+                row = con.execute("SELECT v, exp FROM c WHERE k=?", (c.key,)).fetchone()
+                cur.append(0 if row is None or (row[1] is not None and row[1] <= now) else int(row[0]))
+            for i, c in enumerate(checks):
+                if c.limit is not None and c.amount > 0 and cur[i] + c.amount > c.limit:
+                    con.execute("COMMIT")
+                    return i, cur
+            out = []
+            for c, v in zip(checks, cur, strict=True):
+                self._add(con, c.key, c.amount, c.ttl, now, v)
+                out.append(v + c.amount)
+            con.execute("INSERT OR REPLACE INTO h VALUES (?, ?)", (rid, now + 3600))
+            con.execute("COMMIT")
+            return -1, out
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    @staticmethod
+    def _add(con: Any, key: str, delta: int, ttl: int, now: float, current: int | None = None) -> None:
+        if current is None:
+            row = con.execute("SELECT v, exp FROM c WHERE k=?", (key,)).fetchone()
+            current = 0 if row is None or (row[1] is not None and row[1] <= now) else int(row[0])
+            exp = None if row is None or (row[1] is not None and row[1] <= now) else row[1]
+        else:
+            row = con.execute("SELECT exp FROM c WHERE k=?", (key,)).fetchone()
+            exp = row[0] if row is not None and (row[0] is None or row[0] > now) else None
+        if exp is None and ttl:
+            exp = now + ttl
+        con.execute("INSERT OR REPLACE INTO c VALUES (?, ?, ?)", (key, current + delta, exp))
+
+    def _adjust(self, rid: str, deltas: Sequence[tuple[str, int, int]]) -> bool:
+        con = self._con()
+        now = time.time()
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            if con.execute("DELETE FROM h WHERE rid=?", (rid,)).rowcount == 0:
+                con.execute("COMMIT")
+                return False
+            for key, delta, ttl in deltas:
+                self._add(con, key, delta, ttl, now)
+            con.execute("COMMIT")
+            return True
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    def _put(self, values: dict[str, tuple[int, int]], only_missing: bool) -> None:
+        con = self._con()
+        now = time.time()
+        con.execute("BEGIN IMMEDIATE")
+        verb = "INSERT OR IGNORE" if only_missing else "INSERT OR REPLACE"
+        for key, (v, ttl) in values.items():
+            con.execute(f"{verb} INTO c VALUES (?, ?, ?)", (key, v, now + ttl if ttl else None))
+        con.execute("DELETE FROM h WHERE exp < ?", (now,))
+        con.execute("COMMIT")
+
+    async def acquire(self, rid: str, checks: Sequence[Check]) -> tuple[int, list[int]]:
+        import asyncio
+
+        return await asyncio.to_thread(self._acquire, rid, checks)
+
+    async def adjust(self, rid: str, deltas: Sequence[tuple[str, int, int]]) -> bool:
+        import asyncio
+
+        return await asyncio.to_thread(self._adjust, rid, deltas)
+
+    async def put(self, values: dict[str, tuple[int, int]], only_missing: bool) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self._put, values, only_missing)
+
+    async def aclose(self) -> None:
+        return None

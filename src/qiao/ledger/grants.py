@@ -182,8 +182,8 @@ class GrantBook:
                 s.used_micros += take
                 cny_left -= money
                 covered += money
-                if take == need:
-                    tokens_left = 0
+                # the tokens still to cover shrink in proportion to the money still to cover
+                tokens_left = 0 if cny_left <= 0 else (tokens * cny_left + cost_cny - 1) // max(cost_cny, 1)
                 draws.append(GrantDraw(request_id, account, s.name, 0, take, s.currency, now))
             if not s.warned and s.warnings(today):
                 s.warned = True

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
 from ..errors import InsufficientQuota, RateLimited
-from ..money import MICRO, Money, parse_micros
+from ..money import MICRO, Money, micros_text, parse_micros
 from .counters import Check, Counters, MemoryCounters
 from .grants import GrantBook, fx_convert
 from .store import KEY_PREFIX, GrantDraw, KeyRecord, LedgerStore, Limits, UsageRecord, open_store
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ..gateway.pipeline import Principal, RequestContext
     from ..gateway.resolve import Route
 
-__all__ = ["Ledger", "Reservation", "ledger_enabled", "period_start", "wal_dir_for"]
+__all__ = ["Ledger", "Reservation", "counters_kind", "ledger_enabled", "period_start", "wal_dir_for"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,15 @@ _TTL = {"none": 0, "daily": 2 * 86400, "monthly": 32 * 86400}
 def ledger_enabled(settings: Settings) -> bool:
     """The ledger runs when the config has a ``database`` section (else qiao is a stateless proxy)."""
     return "database" in settings.model_fields_set
+
+
+def counters_kind(settings: Settings) -> str:
+    db = settings.database
+    if db.counters != "auto":
+        return db.counters
+    if db.redis_url:
+        return "redis"
+    return "sqlite" if settings.server.workers > 1 else "memory"
 
 
 def wal_dir_for(settings: Settings) -> Path:
@@ -124,18 +133,25 @@ class Ledger:
     # ---- life cycle -----------------------------------------------------------------------------------
     async def start(self) -> None:
         await asyncio.to_thread(self._start_sync)
+        kind = counters_kind(self.settings)
         if self.counters is None:
-            url = self.settings.database.redis_url
-            if url:
+            if kind == "redis":
                 from .counters import RedisCounters
 
-                self.counters = RedisCounters(url, self.settings.database.redis_prefix)
+                self.counters = RedisCounters(
+                    self.settings.database.redis_url or "", self.settings.database.redis_prefix
+                )
+            elif kind == "sqlite":
+                from .counters import SqliteCounters
+
+                self.counters = SqliteCounters(str(self.wal_dir / "counters.sqlite"))
             else:
                 self.counters = MemoryCounters()
         values = await asyncio.to_thread(self.counter_values, time.time())
-        await self.counters.put(values, only_missing=self.settings.database.redis_url is not None)
+        await self.counters.put(values, only_missing=kind != "memory")
 
     def _start_sync(self) -> None:
+        self.wal_dir.mkdir(parents=True, exist_ok=True)
         self.store.upgrade()
         replay_dead_segments(self.wal_dir, self.store)
         self.sync()
@@ -345,7 +361,7 @@ class Ledger:
                 rec.price_cost_micros = price.cost_micros(
                     u.prompt_tokens, u.completion_tokens, u.cached_tokens
                 )
-                rec.fx_rate = str(Money(rate, "X").decimal().normalize())
+                rec.fx_rate = micros_text(rate)
                 rec.cost_micros = fx_convert(rec.price_cost_micros, rate)
             if t is not None:
                 draws, covered = self.grants.draw(

@@ -8,7 +8,7 @@ from collections import defaultdict
 from typing import Any
 
 from ..config import Settings
-from ..money import Money, parse_micros
+from ..money import micros_text, parse_micros
 from .grants import GrantBook
 from .store import KeyRecord, LedgerStore, Limits
 
@@ -142,7 +142,7 @@ def group_usage(records: list[dict[str, Any]], by: str) -> list[dict[str, Any]]:
     rows = []
     for k in sorted(acc):
         a = acc[k]
-        rows.append({by: k, **a, "cost_cny": str(Money(a["cost_micros"]).decimal().normalize())})
+        rows.append({by: k, **a, "cost_cny": micros_text(a["cost_micros"])})
     return rows
 
 
@@ -162,9 +162,9 @@ def grants_report(store: LedgerStore, settings: Settings, now: float | None = No
             {
                 "account": name,
                 "provider": acc.provider,
-                "balance_cny": str(Money(bal).decimal().normalize()) if bal is not None else None,
-                "paid_used_cny": str(Money(used).decimal().normalize()),
-                "balance_left_cny": str(Money(bal - used).decimal().normalize()) if bal is not None else None,
+                "balance_cny": micros_text(bal) if bal is not None else None,
+                "paid_used_cny": micros_text(used),
+                "balance_left_cny": micros_text(bal - used) if bal is not None else None,
                 "grants": [g for g in grants if g["account"] == name],
             }
         )

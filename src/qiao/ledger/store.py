@@ -257,7 +257,7 @@ class LedgerStore:
         if limit is not None:
             q = q.limit(limit)
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+            return [{str(k): v for k, v in r._mapping.items()} for r in conn.execute(q)]
 
     def spend(self, column: str, since: float | None) -> dict[str, tuple[int, int]]:
         """Settled cost (CNY micro-units) and tokens per key id or tenant since a time."""
