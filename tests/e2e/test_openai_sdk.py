@@ -68,6 +68,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 "text-embedding-3-small": "emu/text-embedding-3-small",
                 "with-fallback": ["down/gpt-4o", "emu/gpt-4o"],
             },
+            "routes": {"impatient": {"targets": [{"target": "emu/gpt-4o"}], "first_byte_timeout_s": 0.5}},
         }
         with QiaoProcess(cfg, tmp) as gw:
             yield gw.url + "/v1"
@@ -372,3 +373,73 @@ async def test_async_client(gateway: str) -> None:
     with pytest.raises(openai.NotFoundError):
         await c.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
     await c.close()
+
+
+def test_vision_image_parts(client: OpenAI) -> None:
+    c = client.chat.completions.create(
+        model="gpt-4o",
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is in this picture?"},
+                    {
+                        "type": "image_url",
+                        "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"},
+                    },
+                ],
+            }
+        ],
+    )
+    assert "1 image" in (c.choices[0].message.content or "")
+
+
+def test_seed_user_and_max_completion_tokens_pass_through(client: OpenAI) -> None:
+    c = client.chat.completions.create(
+        model="gpt-4o",
+        seed=42,
+        user="user-1",
+        max_completion_tokens=5,
+        messages=[{"role": "user", "content": "a long question about many things"}],
+    )
+    assert c.choices[0].finish_reason == "length"
+
+
+def test_error_upstream_timeout_is_504(client: OpenAI) -> None:
+    with pytest.raises(openai.InternalServerError) as ei:
+        client.chat.completions.create(
+            model="impatient", messages=[{"role": "user", "content": "[[emulate:slow_first_byte=3]]"}]
+        )
+    assert ei.value.status_code == 504 and ei.value.code == "upstream_timeout"
+
+
+def test_error_client_side_timeout(gateway: str) -> None:
+    c = OpenAI(base_url=gateway, api_key=KEY, max_retries=0, timeout=0.5)
+    with pytest.raises(openai.APITimeoutError):
+        c.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "[[emulate:slow_first_byte=3]]"}]
+        )
+
+
+def test_several_workers_share_the_port(tmp_path: Path) -> None:
+    with emulator_in_thread("openai_compat") as emu:
+        cfg = {
+            "keys": [{"name": "t", "key": KEY}],
+            "accounts": [
+                {
+                    "provider": "openai_compat",
+                    "base_url": emu.url + "/v1",
+                    "credential": "sk-emulator",
+                    "models": ["gpt-4o"],
+                }
+            ],
+        }
+        with QiaoProcess(cfg, tmp_path, workers=2) as gw:
+            c = OpenAI(base_url=gw.url + "/v1", api_key=KEY, max_retries=0)
+            for _ in range(6):
+                assert c.chat.completions.create(
+                    model="openai_compat/gpt-4o", messages=[{"role": "user", "content": "hi"}]
+                ).choices
+            assert gw.proc is not None
+            children = Path(f"/proc/{gw.proc.pid}/task/{gw.proc.pid}/children").read_text().split()
+            assert len(children) >= 2  # two workers (plus, with spawn, possibly a resource tracker)

@@ -48,7 +48,7 @@ def build_demo_config(
     from ..providers._registry import get_provider
 
     accounts: list[dict[str, Any]] = []
-    best: dict[str, tuple[int, str]] = {}
+    candidates: dict[str, list[tuple[int, str]]] = {}
     for slug, url in sorted(emulator_urls.items()):
         p = get_provider(slug)
         acc: dict[str, Any] = {"provider": slug, "base_url": url + p.emulator_base_path}
@@ -58,14 +58,17 @@ def build_demo_config(
             acc["models"] = list(p.demo_models)
         accounts.append(acc)
         for name, (model, prio) in p.demo_aliases.items():
-            if name not in best or prio > best[name][0]:
-                best[name] = (prio, f"{slug}/{model}")
+            candidates.setdefault(name, []).append((prio, f"{slug}/{model}"))
     return {
         "server": {"host": host, "port": port},
         "database": {"url": f"sqlite:///{(data_dir / 'qiao.db').resolve()}"},
         "keys": [{"name": "demo", "key_sha256": hash_key(key)}],
         "accounts": accounts,
-        "aliases": {name: target for name, (_, target) in sorted(best.items())},
+        # Each alias lists every provider that can stand in, best first: the rest are its fallbacks.
+        "aliases": {
+            name: [t for _, t in sorted(c, key=lambda x: (-x[0], x[1]))]
+            for name, c in sorted(candidates.items())
+        },
     }
 
 

@@ -254,7 +254,13 @@ class Gateway:
             ctx.target = target
             try:
                 sent, call = await self._prepare(req, target, route, ctx, True)
-                await self._stream_one(sent, call, target, ctx, timeouts, start, send, legacy)
+                try:
+                    await self._stream_one(sent, call, target, ctx, timeouts, start, send, legacy)
+                except AuthenticationFailed as err:
+                    # Before the first byte: a refreshable credential (an expired token) gets one more try.
+                    if not target.provider.auth.on_auth_error(call.account, err):
+                        raise
+                    await self._stream_one(sent, call, target, ctx, timeouts, start, send, legacy)
                 return
             except _AlreadyStarted:
                 return
@@ -302,8 +308,6 @@ class Gateway:
                     err = UpstreamError(
                         f"{provider.name} answered a stream request without a stream", provider=provider.name
                     )
-                if isinstance(err, AuthenticationFailed):
-                    provider.auth.on_auth_error(call.account, err)
                 raise err
             decoder = NDJSONDecoder() if provider.stream_format == "ndjson" else SSEDecoder()
             state = StreamState(call, req)
@@ -427,17 +431,24 @@ class Gateway:
 
         async def one(batch: list[str]) -> EmbeddingResult:
             async with sem:
-                wire = target.provider.build_embeddings(req, batch, call)
-                wire = await target.provider.auth.apply(
-                    wire, call.account, self.transport.fetcher(call.account)
-                )
-                ctx.attempts += 1
-                t = time.perf_counter()
-                resp = await self.transport.send(wire, call.account, self.timeouts)
-                ctx.upstream_s += time.perf_counter() - t
-                err = target.provider.classify(resp, call)
-                if err is not None:
-                    raise err
+                for auth_try in range(2):
+                    wire = target.provider.build_embeddings(req, batch, call)
+                    wire = await target.provider.auth.apply(
+                        wire, call.account, self.transport.fetcher(call.account)
+                    )
+                    ctx.attempts += 1
+                    t = time.perf_counter()
+                    resp = await self.transport.send(wire, call.account, self.timeouts)
+                    ctx.upstream_s += time.perf_counter() - t
+                    err = target.provider.classify(resp, call)
+                    if err is None:
+                        break
+                    if not (
+                        auth_try == 0
+                        and isinstance(err, AuthenticationFailed)
+                        and target.provider.auth.on_auth_error(call.account, err)
+                    ):
+                        raise err
                 res = target.provider.parse_embeddings(resp, call)
                 if len(res.vectors) != len(batch):
                     raise UpstreamError(

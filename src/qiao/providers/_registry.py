@@ -14,9 +14,12 @@ from .base import Provider
 __all__ = ["BUILTIN", "all_providers", "get_provider", "provider_names"]
 
 BUILTIN: dict[str, str] = {
+    "baichuan": "qiao.providers.baichuan:provider",
     "openai_compat": "qiao.providers.openai_compat:provider",
     "sensenova": "qiao.providers.sensenova:provider",
     "zhipu": "qiao.providers.zhipu:provider",
+    "ernie": "qiao.providers.ernie:provider",
+    "ernie_v1": "qiao.providers.ernie_v1:provider",
 }
 
 
