@@ -29,7 +29,7 @@ from ..errors import (
 )
 from ..gateway.pipeline import Gateway, Principal, RequestContext, encode_embedding
 from ..ledger.meter import Ledger, ledger_enabled
-from ..types import ChatRequest, CompletionRequest, EmbeddingRequest
+from ..types import ChatRequest, CompletionRequest, EmbeddingRequest, Usage
 
 __all__ = ["GatewayApp", "create_app"]
 
@@ -441,6 +441,8 @@ class GatewayApp:
                         "finish_reason": c.finish_reason,
                     }
                 )
+        if len(prompts) > 1:  # the ledger records the whole request, not its last prompt
+            ctx.usage = Usage(usage_p, usage_c)
         out = {
             "id": f"cmpl-{ctx.request_id}",
             "object": "text_completion",
