@@ -103,7 +103,7 @@ class DatabaseConfig(_Strict):
     wal_dir: str | None = None
     """Local directory of the usage write-ahead log (records survive SIGKILL; replayed at start).
     Default: ``qiao-wal/`` next to the SQLite file, else ``./qiao-wal``."""
-    flush_interval_ms: Annotated[int, Field(ge=1, le=10_000)] = 50
+    flush_interval_ms: Annotated[int, Field(ge=1, le=10_000)] = 200
     """Group commit: usage records are written to the database in batches at this interval."""
     key_refresh_ms: Annotated[int, Field(ge=10, le=1000)] = 250
     """How often each process re-reads keys and tenants changed in the database (revocation,

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 __all__ = ["Check", "Counters", "MemoryCounters", "RedisCounters", "SqliteCounters"]
 
 
-@dataclass(frozen=True, slots=True)
-class Check:
+class Check(NamedTuple):
+    """One counter of an admission (a tuple: built several times per request on the hot path)."""
+
     key: str
     amount: int
     limit: int | None  # None: count only
@@ -92,6 +92,10 @@ class MemoryCounters:
         return -1, out
 
     async def adjust(self, rid: str, deltas: Sequence[tuple[str, int, int]]) -> bool:
+        return self.adjust_now(rid, deltas)
+
+    def adjust_now(self, rid: str, deltas: Sequence[tuple[str, int, int]]) -> bool:
+        """:meth:`adjust` without a coroutine (the server settles in-memory counters synchronously)."""
         if self.held.pop(rid, None) is None:
             return False
         now = time.monotonic()

@@ -124,6 +124,7 @@ class Ledger:
             self.key_limits[kid] = _limits_of(k.budget, k.budget_tokens, k.reset, k.rpm, k.tpm)
         self._synced_at = 0.0
         self._grants_at = 0.0
+        self._route_cost: dict[str, tuple[int, int, int]] = {}
         self.fixed_out = (
             settings.limits.reserve_fixed_output_tokens
             if settings.limits.reserve_default_output_tokens == "fixed"
@@ -247,17 +248,12 @@ class Ledger:
         tlim = self.tenant_limits.get(p.tenant) if p.tenant is not None else None
         if (klim is None or klim.empty) and (tlim is None or tlim.empty):
             return
-        targets = [t for g in route.groups for t in g.targets]
+        cost = self._route_cost.get(route.name)
+        if cost is None:
+            cost = self._route_cost[route.name] = self._max_prices(route)
+        in_p, out_p, model_max = cost
         if max_out is None:
-            max_out = self.fixed_out or max((t.spec.max_output for t in targets), default=4096)
-        in_p = out_p = 0
-        for t in targets:
-            pr = t.spec.price
-            if pr is None:
-                continue
-            rate = self.fx.get(pr.currency, MICRO)
-            in_p = max(in_p, fx_convert(pr.input, rate))
-            out_p = max(out_p, fx_convert(pr.output, rate))
+            max_out = self.fixed_out or model_max
         est_prompt = prompt_chars  # ≥ the token count for CJK text, an over-estimate for Latin text
         tokens = est_prompt + max_out
         micros = (est_prompt * in_p + max_out * out_p + MICRO - 1) // MICRO
@@ -321,6 +317,20 @@ class Ledger:
             )
         ctx.reservation = Reservation(micros, tokens, settle)
 
+    def _max_prices(self, route: Route) -> tuple[int, int, int]:
+        """The most expensive candidate's input and output price in CNY micro-units per 1M tokens, and
+        the largest output cap (a route's reservation covers whichever target ends up serving it)."""
+        targets = [t for g in route.groups for t in g.targets]
+        in_p = out_p = 0
+        for t in targets:
+            pr = t.spec.price
+            if pr is None:
+                continue
+            rate = self.fx.get(pr.currency, MICRO)
+            in_p = max(in_p, fx_convert(pr.input, rate))
+            out_p = max(out_p, fx_convert(pr.output, rate))
+        return in_p, out_p, max((t.spec.max_output for t in targets), default=4096)
+
     # ---- the end of a request -------------------------------------------------------------------------
     def record(self, ctx: RequestContext, endpoint: str) -> None:
         """Append the request's usage record to the WAL (durable on return). Once per request."""
@@ -377,40 +387,65 @@ class Ledger:
         self.writer.append(rec, draws)
         ctx.cost_micros = rec.cost_micros
 
+    def settle_now(self, ctx: RequestContext) -> bool:
+        """Settle at once when the counters are in process memory; False when :meth:`settle` must be
+        awaited (Redis, the shared SQLite file)."""
+        if not isinstance(self.counters, MemoryCounters):
+            return ctx.reservation is None
+        deltas = self._deltas(ctx)
+        if deltas is not None:
+            self.counters.adjust_now(ctx.request_id, deltas)
+        return True
+
     async def settle(self, ctx: RequestContext) -> None:
         """Correct the counters from the reservation to what was billed (all of it back on failure)."""
+        deltas = self._deltas(ctx)
+        if deltas is not None and self.counters is not None:
+            await self.counters.adjust(ctx.request_id, deltas)
+
+    def _deltas(self, ctx: RequestContext) -> list[tuple[str, int, int]] | None:
         res = ctx.reservation
-        if not isinstance(res, Reservation) or self.counters is None:
-            return
+        if not isinstance(res, Reservation):
+            return None
         ctx.reservation = None
         u = ctx.usage
         tokens = u.total_tokens if u is not None else 0
         cost = ctx.cost_micros or 0
-        deltas = [
+        return [
             (key, (cost - res.micros) if what == "micros" else (tokens - res.tokens), ttl)
             for key, what, ttl in res.settle
         ]
-        await self.counters.adjust(ctx.request_id, deltas)
 
 
 def _rate_headers(
     checks: list[Check], kinds: list[tuple[str, str, Limits]], values: list[int], reset_s: int, failed: int
 ) -> list[tuple[bytes, bytes]]:
     """OpenAI's x-ratelimit-* headers from the tightest request and token windows."""
-    best: dict[str, tuple[int, int]] = {}
-    for i, (kind, _scope, lim) in enumerate(kinds):
-        if kind not in ("rpm", "tpm"):
-            continue
-        limit = (lim.rpm if kind == "rpm" else lim.tpm) or 0
-        used = values[i] if i < len(values) else 0
-        remaining = max(limit - used, 0)
-        if kind not in best or remaining < best[kind][1]:
-            best[kind] = (limit, remaining)
+    req: tuple[int, int] | None = None
+    tok: tuple[int, int] | None = None
+    for i, kind in enumerate(kinds):
+        if kind[0] == "rpm":
+            limit = checks[i].limit or 0
+            left = max(limit - values[i], 0) if i < len(values) else limit
+            if req is None or left < req[1]:
+                req = (limit, left)
+        elif kind[0] == "tpm":
+            limit = checks[i].limit or 0
+            left = max(limit - values[i], 0) if i < len(values) else limit
+            if tok is None or left < tok[1]:
+                tok = (limit, left)
+    reset = b"%ds" % reset_s
     out: list[tuple[bytes, bytes]] = []
-    for kind, suffix in (("rpm", b"requests"), ("tpm", b"tokens")):
-        if kind in best:
-            limit, remaining = best[kind]
-            out.append((b"x-ratelimit-limit-" + suffix, str(limit).encode()))
-            out.append((b"x-ratelimit-remaining-" + suffix, str(remaining).encode()))
-            out.append((b"x-ratelimit-reset-" + suffix, f"{reset_s}s".encode()))
+    if req is not None:
+        out += [
+            (b"x-ratelimit-limit-requests", b"%d" % req[0]),
+            (b"x-ratelimit-remaining-requests", b"%d" % req[1]),
+            (b"x-ratelimit-reset-requests", reset),
+        ]
+    if tok is not None:
+        out += [
+            (b"x-ratelimit-limit-tokens", b"%d" % tok[0]),
+            (b"x-ratelimit-remaining-tokens", b"%d" % tok[1]),
+            (b"x-ratelimit-reset-tokens", reset),
+        ]
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,3 +37,6 @@ class SqliteStore(LedgerStore):
 
     def insert_ignore(self, table: Table) -> Insert:
         return insert(table).on_conflict_do_nothing()
+
+    def insert_ignore_sql(self, table: str, cols: Sequence[str]) -> str:
+        return f"INSERT OR IGNORE INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"

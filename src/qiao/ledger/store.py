@@ -173,17 +173,56 @@ def _tenant(row: Any) -> TenantRecord:
     return TenantRecord(row.name, _limits(row), row.created_at, row.updated_at)
 
 
+_USAGE_COLS = tuple(c.name for c in schema.usage.c if c.name != "seq")
+_DRAW_COLS = tuple(c.name for c in schema.grant_draws.c)
+_KEY_COLS = tuple(c.name for c in schema.keys.c)
+_TENANT_COLS = tuple(c.name for c in schema.tenants.c)
+
+
+class _Row:
+    """A DB-API row tuple read by column name (what ``_key`` / ``_tenant`` expect)."""
+
+    def __init__(self, cols: tuple[str, ...], values: Sequence[Any]) -> None:
+        self.__dict__.update(zip(cols, values, strict=True))
+
+    def __getattr__(self, name: str) -> Any:  # pragma: no cover - every column is set
+        raise AttributeError(name)
+
+
 class LedgerStore:
-    """The SQL core. Subclasses give the engine and an insert that ignores duplicates."""
+    """The SQL core. Subclasses give the engine and the two dialect differences: an insert that ignores
+    duplicates, and the DB-API parameter marker.
+
+    The two calls the gateway's writer thread makes all the time (``write_usage`` and the
+    ``changed_since`` reads of keys and tenants) go straight to the DB-API connection with prepared SQL
+    text: no statement compilation, so the thread holds the GIL as briefly as possible and the event
+    loop sharing the core is not held up."""
 
     dialect = "generic"
+    marker = "?"
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._usage_sql = self.insert_ignore_sql("qiao_usage", _USAGE_COLS)
+        self._draw_sql = self.insert_ignore_sql("qiao_grant_draws", _DRAW_COLS)
 
     # ---- dialect seam ---------------------------------------------------------------------------------
     def insert_ignore(self, table: Table) -> Insert:  # pragma: no cover - overridden
         raise NotImplementedError
+
+    def insert_ignore_sql(self, table: str, cols: Sequence[str]) -> str:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _changed(self, table: str, cols: tuple[str, ...], since: float) -> list[_Row]:
+        raw = self.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            cur.execute(f"SELECT {', '.join(cols)} FROM {table} WHERE updated_at >= {self.marker}", (since,))
+            rows = [_Row(cols, r) for r in cur.fetchall()]
+            raw.commit()
+            return rows
+        finally:
+            raw.close()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -230,11 +269,19 @@ class LedgerStore:
         """Insert records (a request id already present is skipped: replaying the WAL is harmless)."""
         if not records and not draws:
             return
-        with self.engine.begin() as conn:
+        raw = self.engine.raw_connection()
+        try:
+            cur = raw.cursor()
             if records:
-                conn.execute(self.insert_ignore(schema.usage), [r.row() for r in records])
+                cur.executemany(self._usage_sql, [tuple(getattr(r, c) for c in _USAGE_COLS) for r in records])
             if draws:
-                conn.execute(self.insert_ignore(schema.grant_draws), [asdict(d) for d in draws])
+                cur.executemany(self._draw_sql, [tuple(getattr(d, c) for c in _DRAW_COLS) for d in draws])
+            raw.commit()
+        except BaseException:
+            raw.rollback()
+            raise
+        finally:
+            raw.close()
 
     def usage(
         self,
@@ -304,9 +351,9 @@ class LedgerStore:
         return _tenant(row) if row is not None else None
 
     def tenants(self, changed_since: float | None = None) -> list[TenantRecord]:
-        q = select(schema.tenants).order_by(schema.tenants.c.name)
         if changed_since is not None:
-            q = q.where(schema.tenants.c.updated_at >= changed_since)
+            return [_tenant(r) for r in self._changed("qiao_tenants", _TENANT_COLS, changed_since)]
+        q = select(schema.tenants).order_by(schema.tenants.c.name)
         with self.engine.connect() as conn:
             return [_tenant(r) for r in conn.execute(q)]
 
@@ -358,6 +405,8 @@ class LedgerStore:
         return _key(row) if row is not None else None
 
     def keys(self, changed_since: float | None = None, tenant: str | None = None) -> list[KeyRecord]:
+        if changed_since is not None and tenant is None:
+            return [_key(r) for r in self._changed("qiao_keys", _KEY_COLS, changed_since)]
         k = schema.keys
         q = select(k).order_by(k.c.created_at)
         if changed_since is not None:

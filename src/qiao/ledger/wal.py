@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import orjson
 
@@ -106,7 +105,7 @@ class UsageWriter:
 
     def append(self, rec: UsageRecord, draws: list[GrantDraw]) -> None:
         """Durable against process death once this returns (one ``write`` to the segment)."""
-        line = orjson.dumps({"u": rec.row(), "d": [_draw(d) for d in draws]})
+        line = orjson.dumps({"u": rec, "d": draws})  # orjson serialises the dataclasses natively
         with self._mu:
             os.write(self._fd, line + b"\n")
             self._pending.append((rec, draws))
@@ -174,7 +173,3 @@ class UsageWriter:
             if not any(self.dir.glob(f"{self.owner}.*.wal")):
                 (self.dir / f"{self.owner}.lock").unlink(missing_ok=True)
         os.close(self._lock_fd)
-
-
-def _draw(d: Any) -> dict[str, Any]:
-    return {s: getattr(d, s) for s in d.__slots__}

@@ -209,7 +209,7 @@ class GatewayApp:
                     ctx.status = 499
                 ledger.record(ctx, endpoint)
         finally:
-            if ctx.reservation is not None:
+            if ctx.reservation is not None and not ledger.settle_now(ctx):
                 await asyncio.shield(ledger.settle(ctx))
 
     # ---- helpers --------------------------------------------------------------------------------------
