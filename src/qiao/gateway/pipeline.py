@@ -487,7 +487,9 @@ def _estimate_usage(asm: StreamAssembler, state: StreamState) -> Usage:
 
     prompt = estimate_prompt_tokens(state.request)
     completion = sum(count(asm.text_of(i)) for i in asm.texts)
-    return Usage(prompt, completion, estimated=True)
+    # Reasoning is billed as output (OpenAI counts it in completion_tokens) but is not answer content.
+    reasoning = sum(count("".join(parts)) for parts in asm.reasoning.values())
+    return Usage(prompt, completion + reasoning, reasoning_tokens=reasoning, estimated=True)
 
 
 def _embedding_inputs(req: EmbeddingRequest) -> list[str]:

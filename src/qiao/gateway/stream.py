@@ -39,6 +39,7 @@ class StreamAssembler:
         "_tool_ids",
         "chunks_out",
         "reasoning_chars",
+        "reasoning",
     )
 
     def __init__(
@@ -66,6 +67,7 @@ class StreamAssembler:
         self._tool_ids: dict[tuple[int, int], str] = {}
         self.chunks_out = 0
         self.reasoning_chars = 0
+        self.reasoning: dict[int, list[str]] = {}
 
     def _emit(self, choice: dict[str, Any]) -> bytes:
         self.chunks_out += 1
@@ -94,6 +96,7 @@ class StreamAssembler:
             d = c.delta
             if d.reasoning_content:
                 self.reasoning_chars += len(d.reasoning_content)
+                self.reasoning.setdefault(i, []).append(d.reasoning_content)
                 out.append(self._delta(i, {"reasoning_content": d.reasoning_content}))
             if d.content:
                 self.texts.setdefault(i, []).append(d.content)

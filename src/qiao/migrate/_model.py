@@ -11,10 +11,10 @@ from typing import Any
 
 __all__ = [
     "FEATURE_KEYS",
-    "FileResult",
-    "OPENAI_HOSTS",
     "KINDS",
+    "OPENAI_HOSTS",
     "V0_CLASSES",
+    "FileResult",
     "Finding",
     "ScanIssue",
     "features_from_keys",

@@ -14,12 +14,19 @@ from .base import Provider
 __all__ = ["BUILTIN", "all_providers", "get_provider", "provider_names"]
 
 BUILTIN: dict[str, str] = {
+    "azure": "qiao.providers.azure:provider",
     "baichuan": "qiao.providers.baichuan:provider",
-    "openai_compat": "qiao.providers.openai_compat:provider",
-    "sensenova": "qiao.providers.sensenova:provider",
-    "zhipu": "qiao.providers.zhipu:provider",
     "ernie": "qiao.providers.ernie:provider",
     "ernie_v1": "qiao.providers.ernie_v1:provider",
+    "llamacpp": "qiao.providers.llamacpp:provider",
+    "ollama_openai": "qiao.providers.ollama_openai:provider",
+    "openai": "qiao.providers.openai:provider",
+    "openai_compat": "qiao.providers.openai_compat:provider",
+    "sensenova": "qiao.providers.sensenova:provider",
+    "sglang": "qiao.providers.sglang:provider",
+    "vllm": "qiao.providers.vllm:provider",
+    "xinference": "qiao.providers.xinference:provider",
+    "zhipu": "qiao.providers.zhipu:provider",
 }
 
 

@@ -224,6 +224,17 @@ class _TunnelProto(asyncio.Protocol):
             self.done.set_exception(ConnectionError("proxy closed the connection"))
 
 
+def _proxy_auth(proxy_url: str) -> str | None:
+    """``Basic …`` for a proxy URL with ``user:password@`` (percent-decoded), else None."""
+    from urllib.parse import unquote
+
+    p = urlsplit(proxy_url)
+    if not p.username:
+        return None
+    cred = f"{unquote(p.username)}:{unquote(p.password or '')}".encode()
+    return "Basic " + base64.b64encode(cred).decode()
+
+
 def _translate(exc: BaseException, account: Account, what: str) -> QiaoError:
     provider = account.provider
     if isinstance(exc, QiaoError):
@@ -336,7 +347,16 @@ class Transport:
         key = account.ca_bundle or ""
         ctx = self._ssl.get(key)
         if ctx is None:
-            ctx = ssl.create_default_context(cafile=account.ca_bundle or None)
+            try:
+                ctx = ssl.create_default_context(cafile=account.ca_bundle or None)
+            except (OSError, ssl.SSLError) as exc:  # a missing or unreadable PEM file: say which
+                raise UpstreamError(
+                    f"{account.provider}: cannot load the account's ca_bundle {account.ca_bundle!r} "
+                    f"({getattr(exc, 'strerror', None) or exc})",
+                    provider=account.provider,
+                    code="upstream_tls_error",
+                    retryable=False,
+                ) from exc
             self._ssl[key] = ctx
         return ctx
 
@@ -360,10 +380,8 @@ class Transport:
                 _, conn = await loop.create_connection(lambda: _Conn(key), phost, pport)
                 return conn
             t, tp = await loop.create_connection(_TunnelProto, phost, pport)
-            auth = b""
-            if proxy.username:
-                cred = f"{proxy.username}:{proxy.password or ''}".encode()
-                auth = b"Proxy-Authorization: Basic " + base64.b64encode(cred) + b"\r\n"
+            pa = _proxy_auth(account.proxy)
+            auth = f"Proxy-Authorization: {pa}\r\n".encode() if pa else b""
             target = f"{host}:{port}".encode()
             t.write(b"CONNECT " + target + b" HTTP/1.1\r\nHost: " + target + b"\r\n" + auth + b"\r\n")
             status = await tp.done
@@ -401,10 +419,14 @@ class Transport:
         return None
 
     @staticmethod
-    def _encode(wire: WireRequest, host: str, port: int, scheme: str, target: str) -> bytes:
+    def _encode(
+        wire: WireRequest, host: str, port: int, scheme: str, target: str, proxy_auth: str | None = None
+    ) -> bytes:
         default_port = 443 if scheme == "https" else 80
         host_header = host if port == default_port else f"{host}:{port}"
         lines = [f"{wire.method} {target} HTTP/1.1\r\nHost: {host_header}\r\n".encode()]
+        if proxy_auth:  # plain HTTP through a proxy: its credentials ride on every request
+            lines.append(f"Proxy-Authorization: {proxy_auth}\r\n".encode())
         has_ua = False
         for k, v in wire.headers.items():
             if "\r" in k or "\n" in k or "\r" in v or "\n" in v:
@@ -426,11 +448,13 @@ class Transport:
         scheme = u.scheme
         host = u.hostname or ""
         port = u.port or (443 if scheme == "https" else 80)
+        proxy_auth = None
         if account.proxy and scheme == "http":
             target = wire.url  # absolute form for a plain-HTTP proxy
+            proxy_auth = _proxy_auth(account.proxy)
         else:
             target = (u.path or "/") + (f"?{u.query}" if u.query else "")
-        data = self._encode(wire, host, port, scheme, target)
+        data = self._encode(wire, host, port, scheme, target, proxy_auth)
         key = (account.name, host, port)
         for attempt in range(2):
             conn = self._take(key) if attempt == 0 else None
