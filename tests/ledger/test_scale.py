@@ -61,6 +61,15 @@ def _hammer(
     return out
 
 
+def _status(url: str, key: str) -> int:
+    return httpx.post(
+        url + "/v1/chat/completions",
+        json={"model": "zhipu/glm-4-plus", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=10,
+    ).status_code
+
+
 def _wait_minute_start() -> None:
     """RPM windows are calendar minutes: start a burst early in one so it does not straddle two."""
     if time.time() % 60 > 40:
@@ -125,6 +134,17 @@ def test_three_replicas_postgres_redis(tmp_path: Path, pg_url: str, redis_prefix
         )
         with _three(cfg, tmp_path) as procs:
             _prove([p.url for p in procs], procs[0].config_path)
+            # a revoked key is refused by every replica within one second
+            made = cli("keys", "create", "--config", str(procs[0].config_path), "--tenant", "load", "--json")
+            for p in procs:
+                assert _status(p.url, made["key"]) == 200
+            cli("keys", "revoke", "--config", str(procs[0].config_path), made["id"])
+            t0 = time.monotonic()
+            pending = {p.url for p in procs}
+            while pending:
+                assert time.monotonic() - t0 < 1.0, f"still accepted by {pending}"
+                pending = {u for u in pending if _status(u, made["key"]) == 200}
+                time.sleep(0.02)
             # reconcile rebuilds the budget counters in Redis from the ledger
             out = cli("db", "reconcile", "--config", str(procs[0].config_path))
             assert "reconciled" in out

@@ -125,6 +125,7 @@ class Ledger:
         self._synced_at = 0.0
         self._grants_at = 0.0
         self._route_cost: dict[str, tuple[int, int, int]] = {}
+        self._misses: set[str] = set()
         self.fixed_out = (
             settings.limits.reserve_fixed_output_tokens
             if settings.limits.reserve_default_output_tokens == "fixed"
@@ -231,10 +232,15 @@ class Ledger:
         """Slow path for a key not in the map (created on another replica a moment ago)."""
         from ..gateway.pipeline import Principal
 
-        if not token.startswith(KEY_PREFIX) or digest in self.db_keys:
-            return None  # not ours, or known and revoked/expired: no database round trip
+        if not token.startswith(KEY_PREFIX) or digest in self.db_keys or digest in self._misses:
+            return None  # not ours, known and revoked/expired, or looked up in vain: no round trip
         rec = await asyncio.to_thread(self.store.key_by_digest, digest)
         if rec is None or not hmac.compare_digest(rec.digest, digest):
+            # A key is random: one that did not exist when looked up cannot be created later, so a
+            # miss may be remembered (bounded, so guessing cannot grow memory without limit).
+            if len(self._misses) >= 10_000:
+                self._misses.clear()
+            self._misses.add(digest)
             return None
         self._cache_key(rec, Principal)
         return self.principal(digest)

@@ -35,6 +35,19 @@ class SqliteStore(LedgerStore):
         event.listen(engine, "connect", _pragmas)
         super().__init__(engine)
 
+    def upgrade(self) -> list[str]:
+        """Several workers start at once: one migrates, the others wait on a lock file and find it done."""
+        if not self.path or self.path == ":memory:":
+            return super().upgrade()
+        import fcntl
+
+        with open(self.path + ".migrate.lock", "a+b") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                return super().upgrade()
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
     def insert_ignore(self, table: Table) -> Insert:
         return insert(table).on_conflict_do_nothing()
 

@@ -238,13 +238,13 @@ class LedgerStore:
         """Apply pending migrations in order; return the names applied (idempotent)."""
         done: list[str] = []
         with self.engine.begin() as conn:
+            self._lock_migrations(conn)
             conn.execute(
                 text(
                     "CREATE TABLE IF NOT EXISTS qiao_migrations "
                     "(name VARCHAR(128) PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
                 )
             )
-            self._lock_migrations(conn)
             have = {r[0] for r in conn.execute(text("SELECT name FROM qiao_migrations"))}
             for name, fn in MIGRATIONS:
                 if name in have:

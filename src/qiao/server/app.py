@@ -13,7 +13,7 @@ import os
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import ValidationError
@@ -28,8 +28,10 @@ from ..errors import (
     QiaoError,
 )
 from ..gateway.pipeline import Gateway, Principal, RequestContext, encode_embedding
-from ..ledger.meter import Ledger, ledger_enabled
 from ..types import ChatRequest, CompletionRequest, EmbeddingRequest, Usage
+
+if TYPE_CHECKING:
+    from ..ledger.meter import Ledger
 
 __all__ = ["GatewayApp", "create_app"]
 
@@ -98,7 +100,11 @@ class GatewayApp:
         }
         self.max_body = settings.server.max_body_bytes
         # ---- ledger hooks (qiao/ledger): keys, limits, budgets, usage records --------------------------
-        self.ledger: Ledger | None = Ledger(settings) if ledger_enabled(settings) else None
+        self.ledger: Ledger | None = None
+        if "database" in settings.model_fields_set:  # qiao.ledger.meter.ledger_enabled, without the import
+            from ..ledger.meter import Ledger
+
+            self.ledger = Ledger(settings)
         self.gateway.ledger = self.ledger
         self.admin: Any = None
         if self.ledger is not None and settings.admin.digest is not None:
