@@ -16,7 +16,7 @@ from ..config import ConfigError, Settings, load_settings
 if TYPE_CHECKING:
     from ..ledger.store import LedgerStore
 
-__all__ = ["config_option", "echo_json", "echo_rows", "open_ledger"]
+__all__ = ["config_option", "csv_text", "echo_json", "echo_rows", "open_ledger"]
 
 config_option = click.option(
     "--config",
