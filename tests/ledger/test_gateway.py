@@ -262,3 +262,8 @@ def test_grants_drawn_first_and_reported(emu: ThreadServer, tmp_path: Path) -> N
         assert 'qiao_grant_warning{account="zhipu",grant="flash-only"} 1' in metrics
         api = httpx.get(gw.url + "/admin/grants", headers={"Authorization": f"Bearer {ADMIN}"}).json()
         assert api["warnings"] == rep["warnings"]
+        [acct] = httpx.get(gw.url + "/admin/accounts", headers={"Authorization": f"Bearer {ADMIN}"}).json()[
+            "data"
+        ]
+        assert acct["credential"] == "set (…cret)" and "emulatorsecret" not in str(acct)
+        assert acct["balance_cny"] == "100" and len(acct["grants"]) == 3

@@ -101,3 +101,27 @@ def test_period_start() -> None:
     assert period_start("none", t) is None
     assert period_start("daily", t) == 1_795_564_800.0
     assert period_start("monthly", t) == 1_793_491_200.0
+
+
+async def test_daily_budget_counts_only_today(tmp_path: Path) -> None:
+    from qiao.ledger.store import UsageRecord
+
+    settings = _settings(tmp_path, budget="1", reset="daily")
+    ledger = Ledger(settings)
+    await ledger.start()
+    try:
+        kid = hash_key(KEY)[:12]
+        now = time.time()
+        ledger.store.write_usage(
+            [
+                UsageRecord(
+                    "yesterday", now - 86400, "chat/completions", 200, 1.0, key_id=kid, cost_micros=900_000
+                ),
+                UsageRecord("today", now, "chat/completions", 200, 1.0, key_id=kid, cost_micros=7),
+            ]
+        )
+        values = ledger.counter_values(now)
+        tag = time.strftime("d%Y%m%d", time.gmtime(now))
+        assert values[f"bud:k:{kid}:{tag}"] == (7, 2 * 86400)
+    finally:
+        await ledger.aclose()

@@ -14,6 +14,7 @@ from .store import KeyRecord, LedgerStore, Limits
 
 __all__ = [
     "OpError",
+    "accounts_report",
     "create_key",
     "create_tenant",
     "grants_report",
@@ -170,3 +171,23 @@ def grants_report(store: LedgerStore, settings: Settings, now: float | None = No
         )
     warnings = [f"{g['account']}/{g['grant']}: {w}" for g in grants for w in g["warnings"]]
     return {"accounts": accounts, "grants": grants, "warnings": warnings}
+
+
+def accounts_report(store: LedgerStore, settings: Settings) -> list[dict[str, Any]]:
+    """The provider accounts as declared: credential reference (never the secret), paid balance and
+    what is left of it, grants with their use."""
+    report = grants_report(store, settings)
+    by_name = {a["account"]: a for a in report["accounts"]}
+    out = []
+    for acc in settings.accounts:
+        name = acc.account_name
+        cred = acc.credential.get_secret_value() if acc.credential is not None else None
+        out.append(
+            {
+                **by_name[name],
+                "credential": None if cred is None else f"set (…{cred[-4:]})" if len(cred) > 12 else "set",
+                "base_url": acc.base_url,
+                "models": acc.models,
+            }
+        )
+    return out

@@ -7,7 +7,7 @@
     POST /admin/keys/{id}/revoke       DELETE /admin/keys/{id}      POST /admin/keys/{id}/rotate
     GET  /admin/tenants                POST /admin/tenants          GET /admin/tenants/{name}
     GET  /admin/usage?since=&until=&tenant=&key=&group_by=
-    GET  /admin/grants                 GET /admin/metrics           (Prometheus text)
+    GET  /admin/accounts               GET /admin/grants            GET /admin/metrics (Prometheus)
 
 Database work runs in a thread; answers are JSON; errors are OpenAI-shaped.
 """
@@ -165,6 +165,8 @@ class AdminAPI:
                 return 200, {"records": recs}
             case ("GET", ["grants"]):
                 return 200, ops.grants_report(st, s)
+            case ("GET", ["accounts"]):
+                return 200, {"data": ops.accounts_report(st, s)}
             case ("GET", ["metrics"]):
                 return 200, self._metrics()
         raise NotFound(f"no admin endpoint {method} /admin/{'/'.join(parts)}")
