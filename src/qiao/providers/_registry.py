@@ -14,18 +14,25 @@ from .base import Provider
 __all__ = ["BUILTIN", "all_providers", "get_provider", "provider_names"]
 
 BUILTIN: dict[str, str] = {
+    "ark": "qiao.providers.ark:provider",
     "azure": "qiao.providers.azure:provider",
     "baichuan": "qiao.providers.baichuan:provider",
+    "deepseek": "qiao.providers.deepseek:provider",
     "ernie": "qiao.providers.ernie:provider",
     "ernie_v1": "qiao.providers.ernie_v1:provider",
+    "hunyuan": "qiao.providers.hunyuan:provider",
     "llamacpp": "qiao.providers.llamacpp:provider",
+    "moonshot": "qiao.providers.moonshot:provider",
     "ollama_openai": "qiao.providers.ollama_openai:provider",
     "openai": "qiao.providers.openai:provider",
     "openai_compat": "qiao.providers.openai_compat:provider",
+    "qwen": "qiao.providers.qwen:provider",
     "sensenova": "qiao.providers.sensenova:provider",
     "sglang": "qiao.providers.sglang:provider",
+    "stepfun": "qiao.providers.stepfun:provider",
     "vllm": "qiao.providers.vllm:provider",
     "xinference": "qiao.providers.xinference:provider",
+    "yi": "qiao.providers.yi:provider",
     "zhipu": "qiao.providers.zhipu:provider",
 }
 
