@@ -163,3 +163,20 @@ def test_fx_convert_rounds_once_half_up() -> None:
     assert fx_convert(1_000_000, 7_100_000) == 7_100_000
     assert fx_convert(1, 7_100_000) == 7  # 7.1 → 7
     assert fx_convert(1, 7_500_000) == 8
+
+
+def test_long_commit_interval_does_not_slow_key_refresh(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/q.db")
+    store.upgrade()
+    calls: list[float] = []
+    w = UsageWriter(
+        store,
+        tmp_path / "wal",
+        interval_s=5.0,
+        on_idle=lambda: calls.append(time.monotonic()),
+        idle_every_s=0.1,
+    )
+    time.sleep(0.55)
+    w.close()
+    assert len(calls) >= 3
+    store.close()

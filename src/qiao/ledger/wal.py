@@ -145,14 +145,19 @@ class UsageWriter:
         return len(recs)
 
     def _run(self) -> None:
-        last_idle = 0.0
+        # Two clocks: group commit every `interval`, and the idle work (key refresh) every `idle_every`,
+        # whichever is longer: a long commit interval must not slow down revocation.
+        last_flush = last_idle = time.monotonic()
+        tick = min(self.interval, self.idle_every) if self.on_idle is not None else self.interval
         while not self._stop.is_set():
-            self._wake.wait(self.interval)
+            self._wake.wait(tick)
             self._wake.clear()
             try:
-                self.flush()
                 now = time.monotonic()
-                if self.on_idle is not None and now - last_idle >= self.idle_every:
+                if now - last_flush >= self.interval - 0.001:
+                    last_flush = now
+                    self.flush()
+                if self.on_idle is not None and now - last_idle >= self.idle_every - 0.001:
                     last_idle = now
                     self.on_idle()
             except Exception:  # noqa: BLE001 - the thread must outlive a bad moment of the database
