@@ -187,7 +187,9 @@ def providers_md() -> str:
         if p.credential_format and "none" not in p.credential_format.lower()[:6]:
             out.append(f"    credential: ${{{p.name.upper()}_CREDENTIAL}}")
         if not p.models:
-            out.append("    base_url: http://127.0.0.1:8001/v1\n    models: [my-model]")
+            example = ", ".join(p.demo_models[:2]) if p.demo_models else "my-model"
+            base = p.default_base_url or "http://127.0.0.1:8001/v1"
+            out.append(f"    base_url: {base}\n    models: [{example}]")
         out.append("```\n")
         if p.translations:
             out.append("| OpenAI field | translation |\n|---|---|")

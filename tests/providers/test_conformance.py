@@ -78,7 +78,8 @@ def translated(p: Provider) -> set[str]:
 def _specs(p: Provider) -> list[ModelSpec]:
     if p.models:
         return list(p.models)
-    return [generic_spec(m) for m in p.demo_models or ()]
+    # as the resolver does: the provider's own spec for a declared model first (Ollama guesses from the name)
+    return [p.spec(m) or generic_spec(m) for m in p.demo_models or ()]
 
 
 def _has(spec: ModelSpec, cap: str) -> bool:

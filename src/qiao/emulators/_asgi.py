@@ -20,6 +20,7 @@ __all__ = [
     "Handler",
     "Request",
     "Response",
+    "WebSocketSession",
     "json_response",
     "stream_response",
     "text_response",
@@ -71,6 +72,65 @@ class Response:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+class WebSocketSession:
+    """One ASGI WebSocket connection, for emulators of WebSocket APIs (iFlytek Spark)."""
+
+    def __init__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        self.path: str = scope["path"]
+        self.query = parse_qs(scope.get("query_string", b"").decode())
+        self.raw_query: str = scope.get("query_string", b"").decode()
+        self.headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        self._can_deny = "websocket.http.response" in (scope.get("extensions") or {})
+        self._receive = receive
+        self._send = send
+        self.closed = False
+
+    def q(self, name: str) -> str | None:
+        v = self.query.get(name)
+        return v[0] if v else None
+
+    async def connect(self) -> bool:
+        return bool((await self._receive())["type"] == "websocket.connect")
+
+    async def accept(self) -> None:
+        await self._send({"type": "websocket.accept"})
+
+    async def reject(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        """Refuse the upgrade with an HTTP answer (where the server supports it), else close 1008."""
+        if self._can_deny:
+            await self._send(
+                {
+                    "type": "websocket.http.response.start",
+                    "status": status,
+                    "headers": [(b"content-type", content_type.encode())],
+                }
+            )
+            await self._send({"type": "websocket.http.response.body", "body": body})
+        else:
+            await self._send({"type": "websocket.close", "code": 1008})
+        self.closed = True
+
+    async def receive_text(self) -> str | None:
+        """The next text (or UTF-8 bytes) message; None once the client has gone."""
+        msg = await self._receive()
+        if msg["type"] == "websocket.disconnect":
+            self.closed = True
+            return None
+        text = msg.get("text")
+        return text if text is not None else (msg.get("bytes") or b"").decode("utf-8", "replace")
+
+    async def send_text(self, text: str) -> None:
+        await self._send({"type": "websocket.send", "text": text})
+
+    async def close(self, code: int = 1000) -> None:
+        if not self.closed:
+            self.closed = True
+            await self._send({"type": "websocket.close", "code": code})
+
+
+WSHandler = Callable[[WebSocketSession], Awaitable[None]]
+
+
 def json_response(
     obj: Any,
     status: int = 200,
@@ -101,6 +161,7 @@ class EmulatorApp:
         self.options = options or EmulatorOptions()
         self._exact: dict[tuple[str, str], Handler] = {}
         self._patterns: list[tuple[str, list[str], Handler]] = []
+        self._ws_routes: dict[str, WSHandler] = {}
         self.requests_seen = 0
         self.active_streams = 0
         self.abandoned_streams = 0
@@ -111,6 +172,15 @@ class EmulatorApp:
                 self._patterns.append((method, path.strip("/").split("/"), fn))
             else:
                 self._exact[(method, path.rstrip("/") or "/")] = fn
+            return fn
+
+        return deco
+
+    def websocket(self, path: str) -> Callable[[WSHandler], WSHandler]:
+        """Register a WebSocket endpoint (exact path)."""
+
+        def deco(fn: WSHandler) -> WSHandler:
+            self._ws_routes[path.rstrip("/") or "/"] = fn
             return fn
 
         return deco
@@ -142,6 +212,17 @@ class EmulatorApp:
                 elif msg["type"] == "lifespan.shutdown":
                     await send({"type": "lifespan.shutdown.complete"})
                     return
+        if scope["type"] == "websocket":
+            session = WebSocketSession(scope, receive, send)
+            if not await session.connect():
+                return
+            self.requests_seen += 1
+            ws_handler = self._ws_routes.get(scope["path"].rstrip("/") or "/")
+            if ws_handler is None:
+                await session.reject(404, orjson.dumps({"message": f"no WebSocket route {scope['path']}"}))
+                return
+            await ws_handler(session)
+            return
         if scope["type"] != "http":
             return
         body = b""

@@ -51,12 +51,13 @@ _NOOP_VALUES: dict[str, object] = {
 
 def unsupported_params(req: ChatRequest, provider: Provider, spec: ModelSpec) -> list[str]:
     sent = req.set_fields()
+    unsupported = provider.unsupported_for(spec)
     bad: list[str] = []
     caps = spec.caps
     for name in sorted(sent - HARMLESS):
         if name in _NOOP_VALUES and getattr(req, name, None) == _NOOP_VALUES[name]:
             continue
-        if name in provider.unsupported:
+        if name in unsupported:
             bad.append(name)
         elif name not in type(req).model_fields and name not in provider.native_extras:
             bad.append(name)

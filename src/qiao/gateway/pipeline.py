@@ -28,13 +28,16 @@ from ..errors import (
     UnsupportedParameter,
     UpstreamError,
 )
-from ..providers.base import Call, StreamState
+from ..providers.base import Call, StreamState, WireResponse
 from ..transport.http import Timeouts, Transport
 from ..transport.sse import NDJSONDecoder, SSEDecoder
 from ..types import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResult, Usage, message_text
 from .params import apply_param_policy, check_context, fits_cheaply
 from .resolve import Resolver, Route, Target
-from .stream import StreamAssembler, sse_error
+from .stream import ChunkCollector, StreamAssembler, sse_error
+
+if TYPE_CHECKING:
+    from ..transport.ws import WSTransport
 
 if TYPE_CHECKING:
     from ..ledger.meter import Ledger
@@ -106,6 +109,16 @@ class Gateway:
         self.timeouts = Timeouts(s.connect_timeout_s, s.first_byte_timeout_s, s.total_timeout_s)
         self.transport = transport or Transport(self.timeouts)
         self.ledger: Ledger | None = None  # set by the server when a database is configured
+        self._ws: WSTransport | None = None
+
+    @property
+    def ws(self) -> WSTransport:
+        """The WebSocket transport (``transport/ws.py``), created on first use by a WebSocket provider."""
+        if self._ws is None:
+            from ..transport.ws import WSTransport
+
+            self._ws = WSTransport(self.timeouts)
+        return self._ws
 
     async def _admit(self, req: ChatRequest | EmbeddingRequest, route: Route, ctx: RequestContext) -> None:
         """Ledger hook: rate limits and budget reservation, before any upstream call."""
@@ -126,6 +139,8 @@ class Gateway:
 
     async def aclose(self) -> None:
         await self.transport.aclose()
+        if self._ws is not None:
+            await self._ws.aclose()
 
     # ---- shared ---------------------------------------------------------------------------------------
     def route_for(self, model: str, ctx: RequestContext) -> Route:
@@ -210,6 +225,8 @@ class Gateway:
         self, req: ChatRequest, call: Call, target: Target, ctx: RequestContext, timeouts: Timeouts
     ) -> ChatResponse:
         provider = target.provider
+        if provider.stream_format == "websocket":
+            return await self._collect_ws(req, call, target, ctx, timeouts)
         for auth_try in range(2):
             wire = provider.build_chat(req, call)
             wire = await provider.auth.apply(wire, call.account, self.transport.fetcher(call.account))
@@ -233,6 +250,57 @@ class Gateway:
                 continue
             raise err
         raise UpstreamError("unreachable")  # pragma: no cover
+
+    async def _collect_ws(
+        self, req: ChatRequest, call: Call, target: Target, ctx: RequestContext, timeouts: Timeouts
+    ) -> ChatResponse:
+        """A non-streaming answer from a WebSocket upstream: its events folded into one response."""
+        provider = target.provider
+        wire = provider.build_chat(req, call)
+        wire = await provider.auth.apply(wire, call.account, self.transport.fetcher(call.account))
+        ctx.attempts += 1
+        t = time.perf_counter()
+        up = await self.ws.stream(wire, call.account, timeouts)
+        try:
+            if up.status >= 400:
+                body = await up.read_all()
+                err = provider.classify(WireResponse(up.status, up.headers, body), call) or UpstreamError(
+                    f"{provider.name} refused the WebSocket ({up.status})", provider=provider.name
+                )
+                raise err
+            from ..transport.ws import MessageDecoder
+
+            decoder, state, col = MessageDecoder(), StreamState(call, req), ChunkCollector()
+            async for raw in up.iter_chunks():
+                for ev in decoder.feed(raw):
+                    try:
+                        for ch in provider.parse_event(ev, state):
+                            col.feed(ch)
+                    except ContentFiltered:
+                        if not col.has_output():
+                            raise  # nothing answered yet: the request itself was refused
+                        col.feed(_filtered_chunk(None))
+                        state.done = True
+                    if state.done:
+                        break
+                if state.done:
+                    break
+            if not state.done and not col.finished:
+                raise UpstreamError(
+                    f"{provider.name} closed the stream before it ended",
+                    provider=provider.name,
+                    code="upstream_stream_cut",
+                )
+        finally:
+            ctx.upstream_s += time.perf_counter() - t
+            up.close()
+        out = col.result()
+        if isinstance(state.usage, Usage):
+            out.usage = state.usage
+        out.model = req.model
+        out.id = f"chatcmpl-{ctx.request_id}"
+        out.created = int(time.time())
+        return out
 
     # ---- chat, streaming ------------------------------------------------------------------------------
     async def chat_stream(
@@ -289,7 +357,8 @@ class Gateway:
         wire = await provider.auth.apply(wire, call.account, self.transport.fetcher(call.account))
         ctx.attempts += 1
         t = time.perf_counter()
-        up = await self.transport.stream(wire, call.account, timeouts)
+        ws = provider.stream_format == "websocket"
+        up = await (self.ws if ws else self.transport).stream(wire, call.account, timeouts)
         started = False
         asm: StreamAssembler | None = None
         state: StreamState | None = None
@@ -299,8 +368,6 @@ class Gateway:
             if up.status >= 400 or (
                 expected not in ctype and "json" in ctype and provider.stream_format == "sse"
             ):
-                from ..providers.base import WireResponse
-
                 body = await up.read_all()
                 resp = WireResponse(up.status, up.headers, body)
                 err = provider.classify(resp, call)
@@ -309,7 +376,13 @@ class Gateway:
                         f"{provider.name} answered a stream request without a stream", provider=provider.name
                     )
                 raise err
-            decoder = NDJSONDecoder() if provider.stream_format == "ndjson" else SSEDecoder()
+            decoder: Any
+            if ws:
+                from ..transport.ws import MessageDecoder
+
+                decoder = MessageDecoder()
+            else:
+                decoder = NDJSONDecoder() if provider.stream_format == "ndjson" else SSEDecoder()
             state = StreamState(call, req)
             chunk_id = f"{'cmpl' if legacy else 'chatcmpl'}-{ctx.request_id}"
             asm = StreamAssembler(chunk_id, int(time.time()), req.model, req.wants_usage_chunk, legacy)
@@ -318,13 +391,14 @@ class Gateway:
                 if ctx.first_byte_s is None:
                     ctx.first_byte_s = time.perf_counter() - ctx.t0
                 events = decoder.feed(raw)
-                out = []
+                out: list[bytes] = []
                 for ev in events:
                     try:
                         chunks = provider.parse_event(ev, state)
                     except ContentFiltered:
-                        if not started:
-                            raise
+                        if not started and not any(out):
+                            raise  # nothing answered yet: the request itself was refused
+                        # (text from earlier events of this same read counts as answered)
                         out.append(asm.feed(_filtered_chunk(asm)))
                         state.done = True
                         break
@@ -475,7 +549,7 @@ class _AlreadyStarted(Exception):
     """The stream's first byte reached the client; it was ended with an error event."""
 
 
-def _filtered_chunk(asm: StreamAssembler):  # type: ignore[no-untyped-def]
+def _filtered_chunk(asm: StreamAssembler | None):  # type: ignore[no-untyped-def]
     from ..types import ChatChunk, ChunkChoice, Delta
 
     return ChatChunk([ChunkChoice(0, Delta(), "content_filter")])

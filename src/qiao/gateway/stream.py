@@ -14,9 +14,9 @@ from typing import Any
 import orjson
 
 from ..errors import QiaoError
-from ..types import ChatChunk, ToolCallDelta, Usage
+from ..types import ChatChoice, ChatChunk, ChatMessage, ChatResponse, ToolCall, ToolCallDelta, Usage
 
-__all__ = ["DONE", "StreamAssembler", "sse_error"]
+__all__ = ["DONE", "ChunkCollector", "StreamAssembler", "sse_error"]
 
 DONE = b"data: [DONE]\n\n"
 
@@ -156,3 +156,53 @@ class StreamAssembler:
 
     def text_of(self, index: int = 0) -> str:
         return "".join(self.texts.get(index, ()))
+
+
+class ChunkCollector:
+    """The other direction: folds a provider's chunks into one :class:`ChatResponse` (for upstreams
+    that only stream, such as iFlytek Spark's WebSocket, when the client asked for a plain answer)."""
+
+    __slots__ = ("_content", "_reasoning", "_tools", "finished", "usage")
+
+    def __init__(self) -> None:
+        self._content: dict[int, list[str]] = {}
+        self._reasoning: dict[int, list[str]] = {}
+        self._tools: dict[int, dict[int, list[str]]] = {}  # choice → tool index → [id, name, arguments]
+        self.finished: dict[int, str] = {}
+        self.usage: Usage | None = None
+
+    def feed(self, chunk: ChatChunk) -> None:
+        for c in chunk.choices:
+            i = c.index
+            self._content.setdefault(i, [])
+            d = c.delta
+            if d.content:
+                self._content[i].append(d.content)
+            if d.reasoning_content:
+                self._reasoning.setdefault(i, []).append(d.reasoning_content)
+            for t in d.tool_calls or ():
+                slot = self._tools.setdefault(i, {}).setdefault(t.index, ["", "", ""])
+                slot[0] = slot[0] or t.id or ""
+                slot[1] = slot[1] or t.name or ""
+                slot[2] += t.arguments or ""
+            if c.finish_reason and i not in self.finished:
+                self.finished[i] = c.finish_reason
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+
+    def has_output(self) -> bool:
+        return any(self._content.values()) or bool(self._tools) or bool(self._reasoning)
+
+    def result(self, default_reason: str = "stop") -> ChatResponse:
+        choices = []
+        for i in sorted(self._content or {0: []}):
+            tools = [
+                ToolCall(v[0] or f"call_{i}_{k}", v[1], v[2])
+                for k, v in sorted(self._tools.get(i, {}).items())
+            ]
+            text = "".join(self._content.get(i, ()))
+            reason = self.finished.get(i) or ("tool_calls" if tools else default_reason)
+            reasoning = "".join(self._reasoning[i]) if i in self._reasoning else None
+            msg = ChatMessage(None if tools and not text else text, tools, reasoning)
+            choices.append(ChatChoice(i, msg, reason))
+        return ChatResponse(choices, self.usage or Usage(estimated=True))

@@ -141,7 +141,10 @@ class Provider:
     docs_url: ClassVar[str] = ""
     models: tuple[ModelSpec, ...] = ()
     auth: AuthScheme = NoAuth()
-    stream_format: ClassVar[Literal["sse", "ndjson"]] = "sse"
+    stream_format: ClassVar[Literal["sse", "ndjson", "websocket"]] = "sse"
+    """How the upstream streams. ``websocket``: ``build_chat`` returns the ``ws(s)://`` URL, upgrade
+    headers and the first message (``body``); every text message is one event, streaming or not (a
+    non-streaming call is collected from the events, ``parse_chat`` is not used)."""
     emulator: ClassVar[str] = ""
     """``module:attribute`` of this provider's emulator app factory (``create_app(options)``)."""
     emulator_base_path: ClassVar[str] = "/v1"
@@ -181,6 +184,11 @@ class Provider:
 
     def parse_embeddings(self, resp: WireResponse, call: Call) -> EmbeddingResult:
         raise NotImplementedError
+
+    def unsupported_for(self, spec: ModelSpec) -> frozenset[str]:
+        """Parameters this model cannot honour: ``unsupported`` by default; override for per-model rules
+        (a model with fixed sampling, a parameter only one model version accepts)."""
+        return self.unsupported
 
     # ---- catalogue ------------------------------------------------------------------------------------
     def spec(self, model_id: str) -> ModelSpec | None:
