@@ -106,3 +106,17 @@ def test_all_providers_failed_answers_with_last_status() -> None:
     assert err.status == 400 and err.code == "context_length_exceeded"
     assert err.to_openai()["error"]["type"] == "invalid_request_error"
     assert "p1: a" in err.message and "p2: b" in err.message
+
+
+async def test_chat_on_an_embedding_model_is_a_clear_400() -> None:
+    from qiao.config import Settings
+    from qiao.errors import InvalidRequest
+    from qiao.gateway.pipeline import Gateway, RequestContext
+
+    gw = Gateway(Settings.model_validate({"accounts": [{"provider": "zhipu", "credential": "a.b"}]}))
+    with pytest.raises(InvalidRequest) as ei:
+        await gw.chat(
+            ChatRequest.from_raw({"model": "zhipu/embedding-3", "messages": MSG}), RequestContext("r", None)
+        )
+    assert ei.value.code == "model_not_supported" and ei.value.param == "model"
+    await gw.aclose()

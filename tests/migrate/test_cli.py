@@ -32,6 +32,8 @@ def test_scan_json_and_table(tmp_path: Path) -> None:
     assert data["summary"]["by_kind"]["chat"] == 4
     r = CliRunner().invoke(migrate, ["scan", str(FIXTURES / "py_v0")])
     assert r.exit_code == 0 and "app/bot.py:17" in r.output and "13 findings" in r.output
+    r = CliRunner().invoke(migrate, ["scan", str(FIXTURES / "py_v0"), "--workers", "2"])
+    assert r.exit_code == 0 and "app/bot.py:17" in r.output and "13 findings" in r.output
 
 
 def test_plan_markdown() -> None:

@@ -68,12 +68,18 @@ def migrate() -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown", "sarif"]), default="table")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report here.")
 @click.option("--progress/--no-progress", default=True, help="Progress bar (only on a terminal).")
-def scan(path: str, fmt: str, output: str | None, progress: bool) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes parsing Python (default: one per CPU on large projects; 1: this process only).",
+)
+def scan(path: str, fmt: str, output: str | None, progress: bool, workers: int | None) -> None:
     """Find every use of OpenAI's API under PATH, without running any code."""
     from ..migrate.scan import render_markdown, render_sarif, scan_path
 
     with _progress("scanning", progress) as cb:
-        report = scan_path(path, progress=cb)
+        report = scan_path(path, progress=cb, workers=workers)
     if fmt == "json":
         _emit(json.dumps(report.to_json(), ensure_ascii=False, indent=2) + "\n", output)
     elif fmt == "sarif":

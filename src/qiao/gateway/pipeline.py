@@ -176,6 +176,12 @@ class Gateway:
     async def _prepare(
         self, req: ChatRequest, target: Target, route: Route, ctx: RequestContext, stream: bool
     ) -> tuple[ChatRequest, Call]:
+        if not target.spec.caps.chat:
+            raise InvalidRequest(
+                f"{target.label} is not a chat model (use it with /v1/embeddings)",
+                param="model",
+                code="model_not_supported",
+            )
         sent = apply_param_policy(req, target.provider, target.spec, self._drop(route), target.label)
         if not fits_cheaply(sent, target.spec):
             await asyncio.to_thread(check_context, sent, target.spec)

@@ -145,6 +145,19 @@ V0_CLASSES: dict[str, str] = {
 
 def kind_for_path(path: list[str]) -> str | None:
     """``["chat", "completions", "create"]`` → ``chat``. The path must end in a method below a resource."""
+    key = tuple(path)
+    try:
+        return _KIND_CACHE[key]
+    except KeyError:
+        pass
+    kind = _KIND_CACHE[key] = _kind_for_path(path)
+    return kind
+
+
+_KIND_CACHE: dict[tuple[str, ...], str | None] = {}  # a scan asks for the same few paths again and again
+
+
+def _kind_for_path(path: list[str]) -> str | None:
     parts = [p for p in path if p not in _TRANSPARENT]
     for prefix, kind in _RESOURCES:
         n = len(prefix)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ._model import (
     V0_CLASSES,
@@ -78,6 +79,7 @@ class Scope:
     strings: dict[str, str] = field(default_factory=dict)
     dicts: dict[str, ast.Dict] = field(default_factory=dict)
     _nodes: list[ast.AST] | None = None
+    params: list[tuple[str, bool]] | None = None  # a function's: (name, annotated as a client)
 
     @property
     def nodes(self) -> list[ast.AST]:
@@ -141,6 +143,27 @@ class Module:
 _INTERESTING = (ast.Assign, ast.AnnAssign, ast.withitem, ast.Return, ast.Call, ast.ClassDef, ast.Subscript)
 
 
+# What ``_collect`` dispatches on (exact types: ``ast.parse`` never makes subclasses).
+_INTERESTING_TYPES = frozenset(
+    {*_INTERESTING, ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef}
+)
+# Fields that never hold a node worth visiting: contexts and operators are nodes but never interesting;
+# the others are identifiers, flags and numbers, or lists of identifiers (``global``'s ``names``; an
+# import's ``names`` are never walked).
+_LEAF_FIELDS = frozenset(
+    {"ctx", "op", "ops", "type_comment", "kind", "conversion", "level", "is_async", "names", "kwd_attrs"}
+)
+# Per node class, in reverse order (children are pushed on a stack): (field, holds a list of nodes).
+_CHILD_FIELDS: dict[type, tuple[tuple[str, bool], ...]] = {ast.Name: (), ast.Constant: ()}
+
+
+def _child_fields(node: ast.AST) -> tuple[tuple[str, bool], ...]:
+    """A node class's fields that may hold nodes, read from its first node (``ast.parse`` sets every
+    field, a list field always to a list)."""
+    names = [f for f in type(node)._fields if f not in _LEAF_FIELDS]
+    return tuple((f, isinstance(getattr(node, f, None), list)) for f in reversed(names))
+
+
 def _body_nodes(node: ast.AST) -> Iterator[ast.AST]:
     """Every node of a scope, not descending into nested functions (they are scopes of their own)."""
     stack = list(ast.iter_child_nodes(node))
@@ -150,6 +173,11 @@ def _body_nodes(node: ast.AST) -> Iterator[ast.AST]:
         if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef):
             continue
         stack.extend(ast.iter_child_nodes(n))
+
+
+def _symbol(call: ast.Call) -> str:
+    """A call's callee as source text (only for findings: ``ast.unparse`` is slow)."""
+    return ast.unparse(call.func)[:120]
 
 
 def _params(fn: ast.FunctionDef | ast.AsyncFunctionDef, method: bool) -> list[ast.arg]:
@@ -175,9 +203,10 @@ class PythonProject:
         self.class_attrs: dict[str, set[str]] = {}
         self.class_names: set[str] = set()
         self._annot_cache: dict[int, bool] = {}
-        self.deferred: dict[str, str] = {}  # module name → source, parsed only if a constant is needed
+        # module name → source (or the file holding it), parsed only if a constant is needed
+        self.deferred: dict[str, str | Path] = {}
 
-    def defer(self, rel: str, source: str) -> None:
+    def defer(self, rel: str, source: str | Path) -> None:
         """A module that cannot hold a finding: kept as text (not parsed: parsing is most of a scan's
         time), parsed only if another module imports a constant from it."""
         name = _module_name(rel)
@@ -189,6 +218,11 @@ class PythonProject:
             return self.constants[qualified]
         modname = qualified.rpartition(".")[0]
         source = self.deferred.pop(modname, None)
+        if isinstance(source, Path):  # a worker process: the scan's main process read it first
+            try:
+                source = source.read_bytes().decode("utf-8")
+            except (OSError, UnicodeDecodeError):
+                source = None
         if source is not None:
             try:
                 tree = ast.parse(source)
@@ -212,43 +246,64 @@ class PythonProject:
         self.modules.append(mod)
 
     def _collect(self, mod: Module) -> None:
-        """One walk over the module: imports, classes, scopes and each scope's interesting nodes."""
+        """One walk over the module: imports, classes, scopes and each scope's interesting nodes.
+
+        Hand-written pre-order traversal in source order (as before): node kinds are
+        dispatched on ``type`` and children are read through a per-class table of the fields that can
+        hold nodes, which is several times faster than ``ast.iter_child_nodes`` and ``isinstance``."""
         pkg = mod.name.split(".")
         if not mod.rel.endswith("__init__.py"):
             pkg = pkg[:-1]
         top = Scope(mod.tree, mod, None, name="<module>", _nodes=[])
         mod.scopes.append(top)
+        imports = mod.imports
+        interesting = _INTERESTING_TYPES
+        fields_of = _CHILD_FIELDS
+        AST = ast.AST
         stack: list[tuple[ast.AST, Scope, str | None]] = [(c, top, None) for c in reversed(mod.tree.body)]
+        pop, push = stack.pop, stack.append
         while stack:
-            node, scope, cls = stack.pop()
-            if isinstance(node, ast.Import):
-                for a in node.names:
-                    if a.asname:
-                        mod.imports[a.asname] = a.name
-                    else:
-                        root = a.name.split(".")[0]
-                        mod.imports[root] = root
-                continue
-            if isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    up = pkg[: len(pkg) - (node.level - 1)] if node.level > 1 else pkg
-                    base = ".".join([*up, base] if base else up)
-                for a in node.names:
-                    mod.imports[a.asname or a.name] = f"{base}.{a.name}" if base else a.name
-                continue
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                inner = Scope(node, mod, scope, cls=cls, name=node.name, _nodes=[])
-                mod.scopes.append(inner)
-                stack.extend((c, inner, None) for c in reversed(list(ast.iter_child_nodes(node))))
-                continue
-            if isinstance(node, _INTERESTING):
-                scope.nodes.append(node)
-            if isinstance(node, ast.ClassDef):
-                mod.classes.add(node.name)
-                self.class_names.add(node.name)
-                cls = node.name
-            stack.extend((c, scope, cls) for c in reversed(list(ast.iter_child_nodes(node))))
+            node, scope, cls = pop()
+            t = type(node)
+            if t in interesting:
+                if t is ast.Import:
+                    for a in node.names:  # type: ignore[attr-defined]
+                        if a.asname:
+                            imports[a.asname] = a.name
+                        else:
+                            root = a.name.split(".")[0]
+                            imports[root] = root
+                    continue
+                if t is ast.ImportFrom:
+                    base = node.module or ""  # type: ignore[attr-defined]
+                    level = node.level  # type: ignore[attr-defined]
+                    if level:
+                        up = pkg[: len(pkg) - (level - 1)] if level > 1 else pkg
+                        base = ".".join([*up, base] if base else up)
+                    for a in node.names:  # type: ignore[attr-defined]
+                        imports[a.asname or a.name] = f"{base}.{a.name}" if base else a.name
+                    continue
+                if t is ast.FunctionDef or t is ast.AsyncFunctionDef:
+                    inner = Scope(node, mod, scope, cls=cls, name=node.name, _nodes=[])  # type: ignore[attr-defined]
+                    mod.scopes.append(inner)
+                    scope, cls = inner, None
+                else:
+                    scope.nodes.append(node)
+                    if t is ast.ClassDef:
+                        mod.classes.add(node.name)  # type: ignore[attr-defined]
+                        self.class_names.add(node.name)  # type: ignore[attr-defined]
+                        cls = node.name  # type: ignore[attr-defined]
+            fields = fields_of.get(t)
+            if fields is None:
+                fields = fields_of[t] = _child_fields(node)
+            for name, many in fields:
+                v = getattr(node, name)
+                if many:  # a list of nodes (``None`` stands for a missing one: ``{**x}``'s key)
+                    for c in reversed(v):
+                        if c is not None:
+                            push((c, scope, cls))
+                elif isinstance(v, AST):
+                    push((v, scope, cls))
         for stmt in mod.tree.body:
             self._constants(stmt, mod, "")
 
@@ -371,11 +426,19 @@ class PythonProject:
     def _scope_pass(self, scope: Scope) -> None:
         node = scope.node
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            marks = self.marks.get(self._fn_key(scope), set())
-            params = _params(node, scope.cls is not None)
-            for i, p in enumerate(params):
-                if self._annot_is_client(p.annotation, scope.module) or i in marks or p.arg in marks:
-                    scope.clients.add(p.arg)
+            first = scope.params is None
+            if scope.params is None:  # what does not change from one pass to the next, worked out once
+                scope.params = [
+                    (p.arg, self._annot_is_client(p.annotation, scope.module))
+                    for p in _params(node, scope.cls is not None)
+                ]
+            marks = self.marks.get(self._fn_key(scope), ())
+            for i, (arg, typed) in enumerate(scope.params):
+                if typed or i in marks or arg in marks:
+                    scope.clients.add(arg)
+            if not first:
+                self._scope_nodes(scope)
+                return
             defaults = node.args.defaults
             positional = [*node.args.posonlyargs, *node.args.args]
             for p, d in zip(positional[len(positional) - len(defaults) :], defaults, strict=True):
@@ -384,8 +447,14 @@ class PythonProject:
             for p, kd in zip(node.args.kwonlyargs, node.args.kw_defaults, strict=True):
                 if isinstance(kd, ast.Constant) and isinstance(kd.value, str):
                     scope.strings[p.arg] = kd.value
-        for n in scope.nodes:
-            if isinstance(n, ast.Assign):
+        self._scope_nodes(scope)
+
+    def _scope_nodes(self, scope: Scope) -> None:
+        for n in scope.nodes:  # calls first: most of the nodes
+            if isinstance(n, ast.Call):
+                if n.args or n.keywords:
+                    self._mark_call(n, scope)
+            elif isinstance(n, ast.Assign):
                 for t in n.targets:
                     self._bind(t, n.value, scope)
             elif isinstance(n, ast.AnnAssign) and n.value is not None:
@@ -396,8 +465,6 @@ class PythonProject:
                 self._bind(n.optional_vars, n.context_expr, scope)
             elif isinstance(n, ast.Return) and n.value is not None and self.is_client(n.value, scope):
                 self.returns_client.add(scope.name)
-            elif isinstance(n, ast.Call):
-                self._mark_call(n, scope)
             elif isinstance(n, ast.ClassDef):
                 for s in n.body:
                     if isinstance(s, ast.Assign) and self.is_client(s.value, scope):
@@ -421,7 +488,7 @@ class PythonProject:
 
     def _state(self) -> tuple[int, int, int, int]:
         return (
-            sum(len(s.clients) + len(s.http) for m in self.modules for s in m.scopes),
+            self.local_state(),
             sum(len(v) for v in self.marks.values()),
             len(self.returns_client),
             sum(len(v) for v in self.class_attrs.values()),
@@ -430,11 +497,24 @@ class PythonProject:
     def analyse(self) -> None:
         for _ in range(10):
             before = self._state()
-            for mod in self.modules:
-                for scope in mod.scopes:
-                    self._scope_pass(scope)
+            self.analyse_once()
             if self._state() == before:
                 break
+
+    def analyse_once(self) -> None:
+        """One pass of the fixpoint over every module (in the order they were added)."""
+        for mod in self.modules:
+            for scope in mod.scopes:
+                self._scope_pass(scope)
+
+    def local_state(self) -> int:
+        """How much the fixpoint has learnt inside this project's own scopes (it only grows)."""
+        return sum(len(s.clients) + len(s.http) for m in self.modules for s in m.scopes)
+
+    def module_constants(self, mod: Module) -> dict[str, str]:
+        """What adding ``mod`` wrote into :attr:`constants` (a worker sends it to be merged)."""
+        names = {mod.name, mod.name.removeprefix("src.")}
+        return {f"{n}.{k}": v for k, v in mod.constants.items() for n in names}
 
     # ---- value resolution ---------------------------------------------------------------------------
     def resolve_str(self, expr: ast.expr | None, scope: Scope) -> str | None:
@@ -616,7 +696,6 @@ class PythonProject:
     def _call_direct(self, call: ast.Call, scope: Scope) -> Finding | None:
         mod = scope.module
         q = self.qual(call.func, mod)
-        symbol = ast.unparse(call.func)[:120]
         if q in CLIENT_CLASSES:
             extra = set(CLIENT_CLASSES[q])
             keys = [k.arg for k in call.keywords if k.arg in ("base_url", "azure_endpoint", "api_version")]
@@ -659,7 +738,9 @@ class PythonProject:
                         model, expr, feats = self._model_and_features(
                             call, scope, extra=self._method_feats(path)
                         )
-                        return self._mk(mod, call, kind, "openai-python v1", symbol, model, expr, feats)
+                        return self._mk(
+                            mod, call, kind, "openai-python v1", _symbol(call), model, expr, feats
+                        )
                     break
             else:
                 kind = kind_for_path(path)
@@ -672,15 +753,22 @@ class PythonProject:
                 ):
                     model, expr, feats = self._model_and_features(call, scope, extra=self._method_feats(path))
                     return self._mk(
-                        mod, call, kind, "openai-python v1 (inferred receiver)", symbol, model, expr, feats
+                        mod,
+                        call,
+                        kind,
+                        "openai-python v1 (inferred receiver)",
+                        _symbol(call),
+                        model,
+                        expr,
+                        feats,
                     )
-        return self._http(call, scope, q, symbol)
+        return self._http(call, scope, q)
 
     @staticmethod
     def _method_feats(path: list[str]) -> set[str]:
         return {"stream"} if path and path[-1] == "stream" else set()
 
-    def _http(self, call: ast.Call, scope: Scope, q: str | None, symbol: str) -> Finding | None:
+    def _http(self, call: ast.Call, scope: Scope, q: str | None) -> Finding | None:
         f = call.func
         meth = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else None
         if meth not in _HTTP_METHODS:
@@ -727,4 +815,4 @@ class PythonProject:
                 if dk.value == "messages":
                     derived |= self._vision(v, scope)
             feats = features_from_keys(keys, derived)
-        return self._mk(scope.module, call, kind, lib, url or symbol, model, expr, feats)
+        return self._mk(scope.module, call, kind, lib, url or _symbol(call), model, expr, feats)

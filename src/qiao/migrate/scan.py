@@ -8,6 +8,7 @@ or parsed are listed in the report, never fatal. The JSON shape (``{"findings": 
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import time
@@ -20,9 +21,19 @@ from typing import Any
 from ._cfgscan import is_config_file, scan_config
 from ._jsscan import language_for, scan_js
 from ._model import KINDS, FileResult, Finding, ScanIssue
-from ._pyscan import PythonProject
+from ._pypool import ParallelScan, WorkerError
+from ._pyscan import PythonProject, _module_name
 
-__all__ = ["SKIP_DIRS", "ScanReport", "iter_files", "render_markdown", "render_sarif", "scan_path"]
+__all__ = [
+    "MAX_WORKERS",
+    "PARALLEL_MIN_FILES",
+    "SKIP_DIRS",
+    "ScanReport",
+    "iter_files",
+    "render_markdown",
+    "render_sarif",
+    "scan_path",
+]
 
 SKIP_DIRS = frozenset(
     {
@@ -68,6 +79,9 @@ _PY_WORDS = (
     "vector_stores",
     "uploads",
 )
+_PY_BYTES = tuple(w.encode() for w in _PY_WORDS)
+PARALLEL_MIN_FILES = 200  # below this, starting worker processes costs more than it saves
+MAX_WORKERS = 8
 
 Progress = Callable[[int, int], None]
 
@@ -121,50 +135,129 @@ def _kind_of(path: Path) -> str | None:
     return is_config_file(name)
 
 
-def scan_path(root: str | Path, progress: Progress | None = None) -> ScanReport:
-    """Scan a directory (or one file). ``progress(done, total)`` is called as files are read."""
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def scan_path(root: str | Path, progress: Progress | None = None, workers: int | None = None) -> ScanReport:
+    """Scan a directory (or one file). ``progress(done, total)`` is called as files are done.
+
+    Python modules that may hold a finding are parsed in ``workers`` processes (default: one per CPU,
+    up to :data:`MAX_WORKERS`, when there are at least :data:`PARALLEL_MIN_FILES` of them; ``1``: in
+    this process). The findings are the same either way."""
+    enabled = gc.isenabled()
+    gc.disable()  # syntax trees hold no cycles; with the collector on, parsing takes three times as long
+    try:
+        return _scan(root, progress, workers)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _module_names(rel: str) -> set[str]:
+    name = _module_name(rel)
+    return {name, name.removeprefix("src.")}
+
+
+def _scan(root: str | Path, progress: Progress | None, workers: int | None) -> ScanReport:
     t0 = time.perf_counter()
     base = Path(root)
     top = base if base.is_dir() else base.parent
     report = ScanReport(str(base))
     files = [(p, k) for p in iter_files(base) if (k := _kind_of(p))]
     total = len(files)
-    project = PythonProject()
     results: list[FileResult] = []
-    for i, (p, kind) in enumerate(files, 1):
-        rel = p.relative_to(top).as_posix()
-        try:
-            if p.stat().st_size > MAX_BYTES:
-                report.issues.append(ScanIssue(rel, f"skipped: larger than {MAX_BYTES // 1024 // 1024} MiB"))
-                continue
-            data = p.read_bytes()
-        except OSError as exc:
-            report.issues.append(ScanIssue(rel, f"unreadable: {exc.strerror or exc}"))
-            continue
-        report.files_scanned += 1
-        if kind == "js":
-            if b"openai" in data.lower():
-                results.append(scan_js(rel, data))
-        else:
+    sources: list[tuple[str, str]] = []  # Python modules to parse, in file order
+    deferred: list[tuple[str, Path, str]] = []  # the others: parsed only if a constant is needed
+    n_workers = workers if workers is not None else min(_cpu_count(), MAX_WORKERS)
+    # Workers start once this many modules are to be parsed, and parse them while files are still read.
+    start_at = 1 if workers is not None else PARALLEL_MIN_FILES
+    pool: ParallelScan | None = None
+    parsed = 0  # by the workers, so far
+    too_big = f"skipped: larger than {MAX_BYTES // 1024 // 1024} MiB"
+
+    def give_up() -> None:  # a worker failed: everything is parsed again in this process
+        nonlocal pool, parsed, n_workers
+        if pool is not None:
+            pool.abort()
+        pool, parsed, n_workers = None, 0, 1
+
+    try:
+        for i, (p, kind) in enumerate(files, 1):
+            rel = p.relative_to(top).as_posix()
             try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError:
-                report.issues.append(ScanIssue(rel, "unreadable: not UTF-8 text"))
+                if p.stat().st_size > MAX_BYTES:
+                    report.issues.append(ScanIssue(rel, too_big))
+                    continue
+                data = p.read_bytes()
+            except OSError as exc:
+                report.issues.append(ScanIssue(rel, f"unreadable: {exc.strerror or exc}"))
                 continue
-            low = text.lower()
-            if kind == "python":
-                if any(w in low for w in _PY_WORDS):
-                    project.add(rel, text.removeprefix("\ufeff"))
-                else:
-                    project.defer(rel, text)
-            elif "openai" in low:  # every config finding names OpenAI in its key or host
-                results.append(scan_config(rel, text, kind))
-        if progress is not None and (i % 50 == 0 or i == total):
-            progress(i, total)
-    project.analyse()
-    report.issues.extend(project.issues)
-    for _, res in project.findings():
-        results.append(res)
+            report.files_scanned += 1
+            low = data.lower()  # every word looked for is ASCII: search the bytes, decode only if needed
+            if kind == "js":
+                if b"openai" in low:
+                    results.append(scan_js(rel, data))
+            else:
+                try:
+                    text = data.decode("utf-8")
+                except UnicodeDecodeError:
+                    report.issues.append(ScanIssue(rel, "unreadable: not UTF-8 text"))
+                    continue
+                if kind == "python":
+                    if any(w in low for w in _PY_BYTES):
+                        sources.append((rel, text.removeprefix("\ufeff")))
+                        try:
+                            if pool is not None:
+                                pool.submit(*sources[-1])
+                            elif n_workers > 1 and len(sources) >= start_at:
+                                pool = ParallelScan(n_workers)
+                                for src in sources:
+                                    pool.submit(*src)
+                        except WorkerError:
+                            give_up()
+                    else:
+                        deferred.append((rel, p, text))
+                elif b"openai" in low:  # every config finding names OpenAI in its key or host
+                    results.append(scan_config(rel, text, kind))
+            if i % 50 == 0:
+                if pool is not None:
+                    try:
+                        parsed += pool.poll()
+                    except WorkerError:
+                        give_up()
+                if progress is not None:
+                    progress(i - len(sources) + parsed, total)
+
+        done = total - len(sources) + parsed
+        if progress is not None:
+            progress(done, total)
+
+        def step(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress is not None:
+                progress(done, total)
+
+        py: tuple[list[FileResult], list[ScanIssue]] | None = None
+        if pool is not None:
+            paths = {n: str(path) for rel, path, _ in deferred for n in _module_names(rel)}
+            try:
+                py = pool.finish(paths, step)
+            except WorkerError:
+                give_up()
+                done = total - len(sources)
+    except BaseException:  # Ctrl-C too: no worker is left waiting
+        if pool is not None:
+            pool.abort()
+        raise
+    if py is None:
+        py = _scan_python(sources, deferred, step)
+    report.issues.extend(py[1])
+    results.extend(py[0])
     for res in results:
         report.findings.extend(res.findings)
         report.issues.extend(res.issues)
@@ -172,6 +265,20 @@ def scan_path(root: str | Path, progress: Progress | None = None) -> ScanReport:
     report.issues.sort(key=lambda i: i.path)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _scan_python(
+    sources: list[tuple[str, str]], deferred: list[tuple[str, Path, str]], step: Callable[[int], None]
+) -> tuple[list[FileResult], list[ScanIssue]]:
+    project = PythonProject()
+    for rel, _, text in deferred:
+        project.defer(rel, text)
+    for k, (rel, text) in enumerate(sources, 1):
+        project.add(rel, text)
+        if k % 50 == 0 or k == len(sources):
+            step(50 if k % 50 == 0 else k % 50)
+    project.analyse()
+    return [res for _, res in project.findings()], project.issues
 
 
 def _model_cell(f: Finding) -> str:

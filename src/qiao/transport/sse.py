@@ -24,6 +24,16 @@ class SSEDecoder:
         self._id: str | None = None
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
+        if not self._buf and not self._data and chunk[-2:] == b"\n\n" and b"\r" not in chunk:
+            # Fast path for what nearly every upstream sends: whole ``data:`` events, one line each.
+            parts = chunk[:-2].split(b"\n\n")
+            if all(p[:5] == b"data:" and b"\n" not in p for p in parts):
+                ev = self._event
+                ident = self._id
+                return [
+                    SSEEvent((p[6:] if p[5:6] == b" " else p[5:]).decode("utf-8", "replace"), ev, ident)
+                    for p in parts
+                ]
         buf = self._buf + chunk if self._buf else chunk
         if b"\r" in buf:
             # Keep a trailing CR: it may be the first half of a CRLF split across chunks.
