@@ -95,11 +95,32 @@ class DatabaseConfig(_Strict):
     """SQLAlchemy URL: ``sqlite:///path/qiao.db`` (default, WAL) or ``postgresql://…``."""
     redis_url: str | None = None
     """Set for multi-replica mode: rate limits, budget counters and breaker state live in Redis."""
+    counters: Literal["auto", "memory", "sqlite", "redis"] = "auto"
+    """Where rate-limit and budget counters live: ``auto`` = Redis with ``redis_url``, else a shared
+    SQLite file when several workers run, else process memory."""
+    redis_prefix: str = "qiao:"
+    """Prefix of every Redis key qiao writes (several gateways may share one Redis)."""
+    wal_dir: str | None = None
+    """Local directory of the usage write-ahead log (records survive SIGKILL; replayed at start).
+    Default: ``qiao-wal/`` next to the SQLite file, else ``./qiao-wal``."""
+    flush_interval_ms: Annotated[int, Field(ge=1, le=10_000)] = 200
+    """Group commit: usage records are written to the database in batches at this interval."""
+    key_refresh_ms: Annotated[int, Field(ge=10, le=1000)] = 250
+    """How often each process re-reads keys and tenants changed in the database (revocation,
+    expiry, new limits take effect within this time plus one batch)."""
 
 
 class AdminConfig(_Strict):
     key: SecretStr | None = None
     """Key for ``/admin/`` endpoints (``Authorization: Bearer``). Without it the admin API is off."""
+    key_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+    """Or the admin key's SHA-256 (``qiao demo`` writes this form)."""
+
+    @property
+    def digest(self) -> str | None:
+        if self.key is not None:
+            return hash_key(self.key.get_secret_value())
+        return self.key_sha256
 
 
 class GatewayKey(_Strict):
@@ -112,6 +133,16 @@ class GatewayKey(_Strict):
     tenant: str | None = None
     models: list[str] | None = None
     """Models/aliases this key may use (``*`` wildcards allowed); unset = all."""
+    budget: str | None = None
+    """Spending cap of this key in CNY (decimal string, e.g. ``"50"``); unset = none."""
+    budget_tokens: Annotated[int, Field(ge=0)] | None = None
+    """Token cap (prompt + completion) of this key; unset = none."""
+    reset: Literal["none", "daily", "monthly"] = "none"
+    """When the key's budget starts again (UTC calendar day or month)."""
+    rpm: Annotated[int, Field(ge=1)] | None = None
+    """Requests per minute for this key."""
+    tpm: Annotated[int, Field(ge=1)] | None = None
+    """Tokens per minute for this key (reserved at admission, corrected at settlement)."""
 
     @model_validator(mode="after")
     def _one_form(self) -> GatewayKey:
@@ -139,12 +170,28 @@ class GrantConfig(_Strict):
     """A provider's free grant (token amount or money amount), used by the ledger."""
 
     name: str
+    """Name shown by ``qiao grants`` and recorded on each ledger entry drawing from it."""
     tokens: Annotated[int, Field(ge=0)] | None = None
+    """Granted tokens (prompt + completion), e.g. ``150000000``; or give ``amount``."""
     amount: str | None = None
+    """Granted money (decimal string in ``currency``), e.g. ``"50"``."""
     currency: str = "CNY"
+    """Currency of ``amount``."""
     models: list[str] = ["*"]
+    """Upstream model ids the grant covers (``*`` wildcards allowed)."""
     starts: str | None = None
+    """First day the grant applies (``YYYY-MM-DD``, UTC); unset = already."""
     expires: str | None = None
+    """Last day the grant applies (``YYYY-MM-DD``, UTC, inclusive); unset = never."""
+
+    @model_validator(mode="after")
+    def _one_amount(self) -> GrantConfig:
+        if (self.tokens is None) == (self.amount is None):
+            raise ValueError("give exactly one of 'tokens' or 'amount'")
+        for v in (self.starts, self.expires):
+            if v is not None and not re.match(r"^\d{4}-\d{2}-\d{2}$", v):
+                raise ValueError(f"dates are YYYY-MM-DD, not {v!r}")
+        return self
 
 
 class AccountConfig(_Strict):
@@ -220,18 +267,32 @@ class RouteConfig(_Strict):
 
 
 class TenantConfig(_Strict):
+    """A tenant declared in the config (tenants can also be created with ``qiao tenants create``)."""
+
     name: str
+    """Tenant name; keys name their tenant."""
     budget: str | None = None
-    budget_currency: str = "CNY"
-    budget_tokens: int | None = None
+    """Spending cap of the whole tenant (decimal string in ``budget_currency``); unset = none."""
+    budget_currency: Literal["CNY"] = "CNY"
+    """Budgets are kept in CNY; prices in other currencies are converted with ``limits.fx_rates``."""
+    budget_tokens: Annotated[int, Field(ge=0)] | None = None
+    """Token cap of the whole tenant; unset = none."""
     reset: Literal["none", "daily", "monthly"] = "none"
-    rpm: int | None = None
-    tpm: int | None = None
+    """When the tenant's budget starts again (UTC calendar day or month)."""
+    rpm: Annotated[int, Field(ge=1)] | None = None
+    """Requests per minute, all keys of the tenant together."""
+    tpm: Annotated[int, Field(ge=1)] | None = None
+    """Tokens per minute, all keys of the tenant together."""
 
 
 class LimitsConfig(_Strict):
+    """How budgets reserve money before a call and convert prices."""
+
     reserve_default_output_tokens: Literal["model_max", "fixed"] = "model_max"
-    reserve_fixed_output_tokens: int = 1024
+    """Output tokens reserved when a request sets no ``max_tokens``: the model's maximum output, or
+    ``reserve_fixed_output_tokens``."""
+    reserve_fixed_output_tokens: Annotated[int, Field(ge=1)] = 1024
+    """Used when ``reserve_default_output_tokens`` is ``fixed``."""
     fx_rates: dict[str, str] = {"USD": "7.1"}
     """Conversion to CNY for prices in other currencies, recorded on each ledger entry."""
 

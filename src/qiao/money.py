@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-__all__ = ["MICRO", "Money", "parse_micros"]
+__all__ = ["MICRO", "Money", "micros_text", "parse_micros"]
 
 MICRO = 1_000_000
 
@@ -23,6 +23,11 @@ def parse_micros(value: str | int | Decimal) -> int:
         raise ValueError(f"not a decimal amount: {value!r}") from exc
     q = (d * MICRO).quantize(Decimal(1), rounding=ROUND_HALF_UP)
     return int(q)
+
+
+def micros_text(micros: int) -> str:
+    """Micro-units as a plain decimal string: 1_500_000 → ``"1.5"``, 100_000_000 → ``"100"``."""
+    return f"{(Decimal(micros) / MICRO).normalize():f}"
 
 
 @dataclass(frozen=True, slots=True, order=True)

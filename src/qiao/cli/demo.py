@@ -41,7 +41,12 @@ def _free_socket(host: str, port: int = 0) -> socket.socket:
 
 
 def build_demo_config(
-    emulator_urls: dict[str, str], key: str, data_dir: Path, host: str, port: int
+    emulator_urls: dict[str, str],
+    key: str,
+    data_dir: Path,
+    host: str,
+    port: int,
+    admin_key: str | None = None,
 ) -> dict[str, Any]:
     """The demo's config: one account per provider with an emulator, aliases to the best candidates."""
     from ..config import hash_key
@@ -62,7 +67,8 @@ def build_demo_config(
     return {
         "server": {"host": host, "port": port},
         "database": {"url": f"sqlite:///{(data_dir / 'qiao.db').resolve()}"},
-        "keys": [{"name": "demo", "key_sha256": hash_key(key)}],
+        "keys": [{"name": "demo", "key_sha256": hash_key(key), "tenant": "demo"}],
+        **({"admin": {"key_sha256": hash_key(admin_key)}} if admin_key else {}),
         "accounts": accounts,
         # Each alias lists every provider that can stand in, best first: the rest are its fallbacks.
         "aliases": {
@@ -81,6 +87,7 @@ def run_demo(host: str, port: int, key: str | None, data_dir: str | None) -> int
     from ..server.run import QiaoServer, uvicorn_config
 
     key = key or "sk-qiao-" + secrets.token_urlsafe(24)
+    admin_key = "sk-qiao-admin-" + secrets.token_urlsafe(24)
     tmp = None
     if data_dir is None:
         tmp = tempfile.mkdtemp(prefix="qiao-demo-")
@@ -100,7 +107,7 @@ def run_demo(host: str, port: int, key: str | None, data_dir: str | None) -> int
 
     gw_sock = _free_socket(host, port)
     real_port = gw_sock.getsockname()[1]
-    cfg = build_demo_config(urls, key, ddir, host, real_port)
+    cfg = build_demo_config(urls, key, ddir, host, real_port, admin_key)
     cfg_path = ddir / "qiao.yaml"
     header = (
         "# Written by `qiao demo`. Credentials here belong to the built-in emulators, not to real "
@@ -109,6 +116,11 @@ def run_demo(host: str, port: int, key: str | None, data_dir: str | None) -> int
     cfg_path.write_text(header + yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True), encoding="utf-8")
     settings = load_settings(cfg_path)
     setup_logging(settings.server.log_level)
+    from ..ledger.store import open_store
+
+    store = open_store(settings.database.url)  # the demo's database, ready for `qiao keys` at once
+    store.upgrade()
+    store.close()
 
     gw_app = GatewayApp(settings)
     gw = QiaoServer(uvicorn_config(gw_app, settings, host, real_port), gw_app)
@@ -133,7 +145,7 @@ def run_demo(host: str, port: int, key: str | None, data_dir: str | None) -> int
         while not gw.started and not gw_task.done():  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
             await asyncio.sleep(0.05)
         if gw.started:
-            _banner(base, key, ddir, cfg_path, [n for n, _, _ in emulators], aliases)
+            _banner(base, key, ddir, cfg_path, [n for n, _, _ in emulators], aliases, admin_key)
         await gw_task
         for s in emu_servers:
             s.should_exit = True
@@ -148,7 +160,9 @@ def run_demo(host: str, port: int, key: str | None, data_dir: str | None) -> int
     return 0
 
 
-def _banner(base: str, key: str, ddir: Path, cfg_path: Path, providers: list[str], aliases: str) -> None:
+def _banner(
+    base: str, key: str, ddir: Path, cfg_path: Path, providers: list[str], aliases: str, admin_key: str = ""
+) -> None:
     lines = [
         "",
         "qiao demo is running (offline: every provider below is a built-in emulator)",
@@ -156,6 +170,7 @@ def _banner(base: str, key: str, ddir: Path, cfg_path: Path, providers: list[str
         f"  API key  : {key}",
         f"  config   : {cfg_path}    (other qiao commands: --config {cfg_path})",
         f"  data dir : {ddir}",
+        f"  admin key: {admin_key}   (/admin/ API; or: qiao keys create --config {cfg_path} --tenant NAME)",
         f"  providers: {', '.join(providers)}",
         f"  aliases  : {aliases}   (and every model as PROVIDER/MODEL: GET {base}/models)",
         "",

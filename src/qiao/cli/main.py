@@ -203,7 +203,14 @@ def _register_optional() -> None:
     """Command groups owned by other modules; absent ones are simply not offered."""
     import importlib
 
-    for module, attr in (("qiao.cli.migrate", "migrate"),):
+    for module, attr in (
+        ("qiao.cli.migrate", "migrate"),
+        ("qiao.cli.db", "db"),
+        ("qiao.cli.keys", "keys"),
+        ("qiao.cli.tenants", "tenants"),
+        ("qiao.cli.usage", "usage"),
+        ("qiao.cli.grants", "grants"),
+    ):
         try:
             cmd = getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError):

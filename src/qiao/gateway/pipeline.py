@@ -31,13 +31,16 @@ from ..errors import (
 from ..providers.base import Call, StreamState, WireResponse
 from ..transport.http import Timeouts, Transport
 from ..transport.sse import NDJSONDecoder, SSEDecoder
-from ..types import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResult, Usage
+from ..types import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResult, Usage, message_text
 from .params import apply_param_policy, check_context, fits_cheaply
 from .resolve import Resolver, Route, Target
 from .stream import ChunkCollector, StreamAssembler, sse_error
 
 if TYPE_CHECKING:
     from ..transport.ws import WSTransport
+
+if TYPE_CHECKING:
+    from ..ledger.meter import Ledger
 
 __all__ = ["Gateway", "Principal", "RequestContext"]
 
@@ -69,6 +72,12 @@ class RequestContext:
     usage: Usage | None = None
     status: int = 200
     first_byte_s: float | None = None
+    # ledger (qiao/ledger/meter.py): requested model, reservation held, rate-limit headers, record state
+    model: str | None = None
+    reservation: Any = None
+    extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    recorded: bool = False
+    cost_micros: int | None = None
 
     def headers(self) -> list[tuple[bytes, bytes]]:
         h = [(b"x-request-id", self.request_id.encode())]
@@ -99,6 +108,7 @@ class Gateway:
         s = settings.server
         self.timeouts = Timeouts(s.connect_timeout_s, s.first_byte_timeout_s, s.total_timeout_s)
         self.transport = transport or Transport(self.timeouts)
+        self.ledger: Ledger | None = None  # set by the server when a database is configured
         self._ws: WSTransport | None = None
 
     @property
@@ -109,6 +119,23 @@ class Gateway:
 
             self._ws = WSTransport(self.timeouts)
         return self._ws
+
+    async def _admit(self, req: ChatRequest | EmbeddingRequest, route: Route, ctx: RequestContext) -> None:
+        """Ledger hook: rate limits and budget reservation, before any upstream call."""
+        ctx.model = req.model
+        if self.ledger is None:
+            return
+        if isinstance(req, ChatRequest):
+            chars = sum(len(message_text(m.content)) + 4 for m in req.messages)
+            await self.ledger.admit(chars, req.output_limit, route, ctx)
+        else:
+            inp = req.input
+            chars = (
+                len(inp)
+                if isinstance(inp, str)
+                else sum(len(x) if isinstance(x, str | list) else 1 for x in inp)
+            )
+            await self.ledger.admit(chars, 0, route, ctx)
 
     async def aclose(self) -> None:
         await self.transport.aclose()
@@ -182,6 +209,7 @@ class Gateway:
     # ---- chat, non-streaming --------------------------------------------------------------------------
     async def chat(self, req: ChatRequest, ctx: RequestContext) -> ChatResponse:
         route = self.route_for(req.model, ctx)
+        await self._admit(req, route, ctx)
         cands = self._candidates(route)
         errors: list[QiaoError] = []
         timeouts = self._timeouts(route)
@@ -292,6 +320,7 @@ class Gateway:
         """Stream a chat answer. Errors before the first byte raise (the caller answers with a status);
         errors after it end the stream with an error event."""
         route = self.route_for(req.model, ctx)
+        await self._admit(req, route, ctx)
         cands = self._candidates(route)
         errors: list[QiaoError] = []
         timeouts = self._timeouts(route)
@@ -337,6 +366,8 @@ class Gateway:
         ws = provider.stream_format == "websocket"
         up = await (self.ws if ws else self.transport).stream(wire, call.account, timeouts)
         started = False
+        asm: StreamAssembler | None = None
+        state: StreamState | None = None
         try:
             ctype = up.headers.get("content-type", "")
             expected = "ndjson" if provider.stream_format == "ndjson" else "event-stream"
@@ -411,9 +442,9 @@ class Gateway:
                 )
                 if not started:
                     raise err
-                await send(sse_error(err), False)
                 ctx.status = 502
                 ctx.usage = _estimate_usage(asm, state)
+                await send(sse_error(err), False)
                 raise _AlreadyStarted()
             usage = state.usage if isinstance(state.usage, Usage) else asm.usage
             if usage is None:
@@ -428,9 +459,16 @@ class Gateway:
         except QiaoError as err:
             if not started:
                 raise
-            await send(sse_error(err), False)
             ctx.status = err.status
+            if ctx.usage is None and asm is not None and state is not None:
+                ctx.usage = _estimate_usage(asm, state)
+            await send(sse_error(err), False)
             raise _AlreadyStarted() from None
+        except asyncio.CancelledError:
+            # the client left mid-stream: bill what was generated so far (an estimate, marked as such)
+            if ctx.usage is None and asm is not None and state is not None:
+                ctx.usage = _estimate_usage(asm, state)
+            raise
         finally:
             up.close()
 
@@ -438,6 +476,7 @@ class Gateway:
     async def embeddings(self, req: EmbeddingRequest, ctx: RequestContext) -> EmbeddingResult:
         route = self.route_for(req.model, ctx)
         inputs = _embedding_inputs(req)
+        await self._admit(req, route, ctx)
         errors: list[QiaoError] = []
         cands = self._candidates(route)
         for i, target in enumerate(cands):

@@ -13,7 +13,7 @@ import os
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import ValidationError
@@ -28,7 +28,10 @@ from ..errors import (
     QiaoError,
 )
 from ..gateway.pipeline import Gateway, Principal, RequestContext, encode_embedding
-from ..types import ChatRequest, CompletionRequest, EmbeddingRequest
+from ..types import ChatRequest, CompletionRequest, EmbeddingRequest, Usage
+
+if TYPE_CHECKING:
+    from ..ledger.meter import Ledger
 
 __all__ = ["GatewayApp", "create_app"]
 
@@ -96,6 +99,18 @@ class GatewayApp:
             ("GET", "/readyz"): self.readyz,
         }
         self.max_body = settings.server.max_body_bytes
+        # ---- ledger hooks (qiao/ledger): keys, limits, budgets, usage records --------------------------
+        self.ledger: Ledger | None = None
+        if "database" in settings.model_fields_set:  # qiao.ledger.meter.ledger_enabled, without the import
+            from ..ledger.meter import Ledger
+
+            self.ledger = Ledger(settings)
+        self.gateway.ledger = self.ledger
+        self.admin: Any = None
+        if self.ledger is not None and settings.admin.digest is not None:
+            from .admin import AdminAPI
+
+            self.admin = AdminAPI(self.ledger, settings)
 
     # ---- ASGI entry -----------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -109,12 +124,16 @@ class GatewayApp:
         while True:
             msg = await receive()
             if msg["type"] == "lifespan.startup":
+                if self.ledger is not None:
+                    await self.ledger.start()
                 self.ready = True
                 await send({"type": "lifespan.startup.complete"})
             elif msg["type"] == "lifespan.shutdown":
                 self.draining = True
                 self.ready = False
                 await self.gateway.aclose()
+                if self.ledger is not None:
+                    await self.ledger.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -125,7 +144,15 @@ class GatewayApp:
         ctx = RequestContext(rid, None)
         handler = self._routes.get((method, path))
         self.inflight += 1
+        metered = (
+            self.ledger is not None and handler is not None and path.startswith("/v1/") and method == "POST"
+        )
+        if metered:
+            send = self._metered_send(send, ctx, path[4:])
         try:
+            if self.admin is not None and path.startswith("/admin/"):
+                await self.admin.handle(scope, receive, send, ctx)
+                return
             if handler is None:
                 if method == "GET" and path.startswith("/v1/models/"):
                     await self.get_model(scope, receive, send, ctx)
@@ -146,6 +173,8 @@ class GatewayApp:
             )
         finally:
             self.inflight -= 1
+            if metered:
+                await self._settle(ctx, path[4:])
 
     @staticmethod
     def _request_id(scope: Scope) -> str:
@@ -156,6 +185,38 @@ class GatewayApp:
                     return s
                 break
         return os.urandom(12).hex()
+
+    # ---- ledger hooks ---------------------------------------------------------------------------------
+    def _metered_send(self, send: Send, ctx: RequestContext, endpoint: str) -> Send:
+        """Add the rate-limit headers to the response, and write the usage record just before the
+        last byte goes out (so a completed request's record survives SIGKILL)."""
+        ledger = self.ledger
+        assert ledger is not None
+
+        async def metered(msg: dict[str, Any]) -> None:
+            typ = msg["type"]
+            if typ == "http.response.start":
+                if ctx.extra_headers:
+                    msg = {**msg, "headers": [*msg.get("headers", ()), *ctx.extra_headers]}
+            elif typ == "http.response.body" and not msg.get("more_body", False):
+                ledger.record(ctx, endpoint)
+            await send(msg)
+
+        return metered
+
+    async def _settle(self, ctx: RequestContext, endpoint: str) -> None:
+        """Every metered request ends here: its record (if the reply did not write it: the client left)
+        and the settlement of its reservation, shielded from cancellation (STYLE §4.8)."""
+        ledger = self.ledger
+        assert ledger is not None
+        try:
+            if not ctx.recorded:
+                if ctx.status == 200 and ctx.usage is None and not self.draining:
+                    ctx.status = 499
+                ledger.record(ctx, endpoint)
+        finally:
+            if ctx.reservation is not None and not ledger.settle_now(ctx):
+                await asyncio.shield(ledger.settle(ctx))
 
     # ---- helpers --------------------------------------------------------------------------------------
     async def _error(self, send: Send, err: QiaoError, ctx: RequestContext) -> None:
@@ -214,7 +275,7 @@ class GatewayApp:
             raise InvalidRequest("The JSON body must be an object.")
         return obj
 
-    def authenticate(self, scope: Scope, ctx: RequestContext) -> Principal | None:
+    async def authenticate(self, scope: Scope, ctx: RequestContext) -> Principal | None:
         token = None
         for k, v in scope["headers"]:
             if k == b"authorization":
@@ -233,6 +294,11 @@ class GatewayApp:
                 code="missing_api_key",
             )
         digest = hash_key(token)
+        if self.ledger is not None:
+            principal = self.ledger.principal(digest) or await self.ledger.lookup(token, digest)
+            if principal is not None:
+                ctx.principal = principal
+                return principal
         found = self._keys.get(digest)
         # Keys are kept only as SHA-256 digests. The lookup is by digest (an attacker cannot steer which
         # bucket a guess lands in); the final comparison is constant-time.
@@ -253,7 +319,7 @@ class GatewayApp:
             await self._json(send, {"status": "draining" if self.draining else "starting"}, [], 503)
 
     async def list_models(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
-        self.authenticate(scope, ctx)
+        await self.authenticate(scope, ctx)
         data = [
             {"id": mid, "object": "model", "created": 1719792000, "owned_by": owner}
             for mid, owner in self.gateway.resolver.public_names()
@@ -261,7 +327,7 @@ class GatewayApp:
         await self._json(send, {"object": "list", "data": data}, [(b"x-request-id", ctx.request_id.encode())])
 
     async def get_model(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
-        self.authenticate(scope, ctx)
+        await self.authenticate(scope, ctx)
         from urllib.parse import unquote
 
         mid = unquote(scope["path"][len("/v1/models/") :])
@@ -279,7 +345,7 @@ class GatewayApp:
         )
 
     async def chat_completions(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
-        self.authenticate(scope, ctx)
+        await self.authenticate(scope, ctx)
         raw = await self._body(scope, receive)
         try:
             req = ChatRequest.from_raw(raw)
@@ -337,7 +403,7 @@ class GatewayApp:
 
     async def completions(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
         """Legacy completions, served by the chat path (one user message per prompt)."""
-        self.authenticate(scope, ctx)
+        await self.authenticate(scope, ctx)
         raw = await self._body(scope, receive)
         try:
             creq = CompletionRequest.model_validate(raw)
@@ -381,6 +447,8 @@ class GatewayApp:
                         "finish_reason": c.finish_reason,
                     }
                 )
+        if len(prompts) > 1:  # the ledger records the whole request, not its last prompt
+            ctx.usage = Usage(usage_p, usage_c)
         out = {
             "id": f"cmpl-{ctx.request_id}",
             "object": "text_completion",
@@ -396,7 +464,7 @@ class GatewayApp:
         await self._json(send, out, ctx.headers())
 
     async def embeddings(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
-        self.authenticate(scope, ctx)
+        await self.authenticate(scope, ctx)
         raw = await self._body(scope, receive)
         try:
             req = EmbeddingRequest.model_validate(raw)

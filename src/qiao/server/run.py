@@ -84,8 +84,12 @@ def uvicorn_config(app: Any, settings: Settings, host: str, port: int, **kw: Any
     )
 
 
-def _worker(config_path: str, host: str, port: int, sock: socket.socket | None) -> None:
+def _worker(config_path: str, host: str, port: int, sock: socket.socket | None, workers: int = 1) -> None:
     settings = load_settings(config_path)
+    if settings.server.workers != workers:  # --workers given on the command line
+        settings = settings.model_copy(
+            update={"server": settings.server.model_copy(update={"workers": workers})}
+        )
     app = GatewayApp(settings)
     server = QiaoServer(uvicorn_config(app, settings, host, port), app)
     server.run(sockets=[sock] if sock is not None else None)
@@ -118,9 +122,10 @@ def serve(
     sock.bind((host, port))
     sock.listen(4096)
     sock.set_inheritable(True)
+    _fresh_shared_counters(settings, workers)
     ctx = multiprocessing.get_context("spawn")
     procs = [
-        ctx.Process(target=_worker, args=(str(config_path), host, port, sock), daemon=False)
+        ctx.Process(target=_worker, args=(str(config_path), host, port, sock, workers), daemon=False)
         for _ in range(workers)
     ]
     for p in procs:
@@ -140,6 +145,16 @@ def serve(
         code = code or (p.exitcode or 0)
     sock.close()
     return code
+
+
+def _fresh_shared_counters(settings: Settings, workers: int) -> None:
+    """Workers sharing a SQLite counter file start from the ledger, not from a previous run's leftovers."""
+    from ..ledger.meter import counters_kind, ledger_enabled, wal_dir_for
+
+    s = settings.model_copy(update={"server": settings.server.model_copy(update={"workers": workers})})
+    if ledger_enabled(s) and counters_kind(s) == "sqlite":
+        for suffix in ("", "-wal", "-shm"):
+            (wal_dir_for(s) / f"counters.sqlite{suffix}").unlink(missing_ok=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

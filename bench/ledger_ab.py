@@ -1,0 +1,128 @@
+"""A/B: what keys, limits, budgets and the usage ledger add to a request, end to end.
+
+Two qiao servers on the same fake upstream, each pinned to core 1 (the other one SIGSTOPped while one is
+measured), interleaved rounds, open loop at a fixed rate (latency from the scheduled send time):
+
+- ``off``: no ``database`` section: a stateless proxy with a static key;
+- ``on``: SQLite ledger, a key *and* tenant with RPM, TPM and a CNY budget (every request is checked,
+  reserved, recorded in the WAL, group-committed and settled); ``--redis URL`` puts the counters in Redis.
+
+    python3 bench/build.sh   # once: the Rust load generators and fake upstream
+    PYTHONPATH=src python bench/ledger_ab.py [--rate 200] [--duration 6] [--rounds 3] [--redis URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+from procs import TARGET, Server, load, wait_http  # noqa: E402
+
+KEY = "sk-bench-0123456789abcdef"
+UP = 9011
+
+
+def _config(ledger: bool, tmp: Path, redis: str | None) -> dict[str, object]:
+    cfg: dict[str, object] = {
+        "server": {"host": "127.0.0.1", "workers": 1, "log_level": "warning"},
+        "keys": [{"name": "bench", "key": KEY}],
+        "accounts": [
+            {
+                "provider": "openai_compat",
+                "name": "fake",
+                "base_url": f"http://127.0.0.1:{UP}/v1",
+                "credential": "x",
+                "models": ["fake-gpt"],
+            }
+        ],
+        "aliases": {"fake-gpt": "fake/fake-gpt"},
+    }
+    if ledger:
+        big = {"rpm": 10**9, "tpm": 10**12, "budget": "100000000"}
+        cfg["keys"] = [{"name": "bench", "key": KEY, "tenant": "bench", **big}]
+        cfg["tenants"] = [{"name": "bench", "reset": "monthly", **big}]
+        db: dict[str, object] = {"url": f"sqlite:///{tmp}/ledger.db", "wal_dir": str(tmp / "wal")}
+        if redis:
+            db |= {"redis_url": redis, "redis_prefix": f"qiao-ab-{time.time_ns()}:"}
+        cfg["database"] = db
+    return cfg
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rate", type=float, default=200)
+    ap.add_argument("--duration", type=float, default=6)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--redis", default=None)
+    ap.add_argument("--python", default=sys.executable)
+    a = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="qiao-ab-"))
+    up = Server("up", [str(TARGET / "fake_upstream"), "--port", str(UP)], cpu=0, log=tmp / "up.log")
+    servers: dict[str, Server] = {}
+    ports = {"off": 9012, "on": 9013}
+    try:
+        assert wait_http(f"http://127.0.0.1:{UP}/health", up, 10)
+        for name, port in ports.items():
+            p = tmp / f"{name}.yaml"
+            p.write_text(yaml.safe_dump(_config(name == "on", tmp, a.redis)))
+            src = str(Path(__file__).resolve().parents[1] / "src")
+            servers[name] = Server(
+                name,
+                [a.python, "-m", "qiao", "serve", "--config", str(p), "--port", str(port)],
+                cpu=1,
+                env={"PYTHONPATH": src},
+                log=tmp / f"{name}.log",
+            )
+            assert wait_http(f"http://127.0.0.1:{port}/healthz", servers[name], 60), (tmp / f"{name}.log").read_text()
+        res: dict[tuple[str, bool], list[dict]] = {}
+        for _ in range(a.rounds):
+            for stream in (False, True):
+                for name, srv in servers.items():
+                    for other in servers.values():
+                        other.pause() if other is not srv else other.resume()
+                    cpu0 = srv.cpu_seconds()
+                    r = load(
+                        "open",
+                        f"http://127.0.0.1:{ports[name]}/v1/chat/completions",
+                        key=KEY,
+                        stream=stream,
+                        duration=a.duration,
+                        warmup=1.0,
+                        rate=a.rate,
+                        label=name,
+                    )
+                    r["cpu_ms_per_req"] = (srv.cpu_seconds() - cpu0) * 1000 / max(r["completed_total"], 1)
+                    res.setdefault((name, stream), []).append(r)
+        out = {}
+        for (name, stream), rs in res.items():
+            key = "ttfb_ms" if stream else "latency_ms"
+            out[f"{name} {'stream' if stream else 'non-stream'}"] = {
+                "p50_ms": statistics.median(r[key]["p50"] for r in rs),
+                "p99_ms": statistics.median(r[key]["p99"] for r in rs),
+                "cpu_ms_per_req": statistics.median(r["cpu_ms_per_req"] for r in rs),
+                "errors": sum(r["errors"] for r in rs),
+            }
+        print(json.dumps(out, indent=2))
+        for kind in ("non-stream", "stream"):
+            on, off = out[f"on {kind}"], out[f"off {kind}"]
+            print(
+                f"{kind}: added p50 {on['p50_ms'] - off['p50_ms']:+.3f} ms, p99 {on['p99_ms'] - off['p99_ms']:+.3f} ms, "
+                f"CPU {on['cpu_ms_per_req'] - off['cpu_ms_per_req']:+.3f} ms/req"
+            )
+    finally:
+        for s in [*servers.values(), up]:
+            s.resume()
+            s.stop()
+
+
+if __name__ == "__main__":
+    main()

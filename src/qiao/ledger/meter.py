@@ -1,0 +1,457 @@
+"""The ledger as the gateway sees it: keys, admission (rate limits + budget reservation), the usage
+record of every request, settlement, grants.
+
+Hot path (no database round trip): key look-up in an in-process map refreshed from the database every
+``database.key_refresh_ms``; admission and settlement in :mod:`qiao.ledger.counters` (memory, or one
+Redis script each); the usage record is one ``write()`` to the write-ahead log, committed in batches by
+the writer thread (:mod:`qiao.ledger.wal`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hmac
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..config import Settings
+from ..errors import InsufficientQuota, RateLimited
+from ..money import MICRO, Money, micros_text, parse_micros
+from .counters import Check, Counters, MemoryCounters
+from .grants import GrantBook, fx_convert
+from .store import KEY_PREFIX, GrantDraw, KeyRecord, LedgerStore, Limits, UsageRecord, open_store
+from .wal import UsageWriter, replay_dead_segments
+
+if TYPE_CHECKING:
+    from ..gateway.pipeline import Principal, RequestContext
+    from ..gateway.resolve import Route
+
+__all__ = ["Ledger", "Reservation", "counters_kind", "ledger_enabled", "period_start", "wal_dir_for"]
+
+log = logging.getLogger(__name__)
+
+_TTL = {"none": 0, "daily": 2 * 86400, "monthly": 32 * 86400}
+
+
+def ledger_enabled(settings: Settings) -> bool:
+    """The ledger runs when the config has a ``database`` section (else qiao is a stateless proxy)."""
+    return "database" in settings.model_fields_set
+
+
+def counters_kind(settings: Settings) -> str:
+    db = settings.database
+    if db.counters != "auto":
+        return db.counters
+    if db.redis_url:
+        return "redis"
+    return "sqlite" if settings.server.workers > 1 else "memory"
+
+
+def wal_dir_for(settings: Settings) -> Path:
+    db = settings.database
+    if db.wal_dir:
+        return Path(db.wal_dir)
+    if db.url.startswith("sqlite:///") and db.url != "sqlite:///:memory:":
+        return Path(db.url.split(":///", 1)[1]).resolve().parent / "qiao-wal"
+    return Path("qiao-wal").resolve()
+
+
+def period_start(reset: str, now: float) -> float | None:
+    """Start (epoch seconds, UTC) of the budget period containing ``now``; None for ``reset: none``."""
+    t = dt.datetime.fromtimestamp(now, dt.UTC)
+    if reset == "daily":
+        return dt.datetime(t.year, t.month, t.day, tzinfo=dt.UTC).timestamp()
+    if reset == "monthly":
+        return dt.datetime(t.year, t.month, 1, tzinfo=dt.UTC).timestamp()
+    return None
+
+
+def _period_tag(reset: str, now: float) -> str:
+    if reset == "none":
+        return "all"
+    t = time.gmtime(now)
+    return (
+        f"d{t.tm_year:04d}{t.tm_mon:02d}{t.tm_mday:02d}"
+        if reset == "daily"
+        else f"m{t.tm_year:04d}{t.tm_mon:02d}"
+    )
+
+
+@dataclass(slots=True)
+class Reservation:
+    micros: int
+    tokens: int
+    settle: list[tuple[str, str, int]]  # (counter key, what: micros|tokens, ttl)
+
+
+def _limits_of(
+    budget: str | None, budget_tokens: int | None, reset: str, rpm: int | None, tpm: int | None
+) -> Limits:
+    return Limits(parse_micros(budget) if budget is not None else None, budget_tokens, reset, rpm, tpm)
+
+
+class Ledger:
+    def __init__(self, settings: Settings, counters: Counters | None = None) -> None:
+        from ..gateway.pipeline import Principal
+
+        self.settings = settings
+        self.store: LedgerStore = open_store(settings.database.url)
+        self.wal_dir = wal_dir_for(settings)
+        self.counters: Counters | None = counters
+        self.writer: UsageWriter | None = None
+        self.fx: dict[str, int] = {"CNY": MICRO}
+        for cur, rate in settings.limits.fx_rates.items():
+            self.fx[cur.upper()] = parse_micros(rate)
+        self.grants = GrantBook(settings.accounts)
+        # principals by key digest; limits by key id and by tenant
+        self.principals: dict[str, Principal] = {}
+        self.db_keys: dict[str, KeyRecord] = {}
+        self.key_limits: dict[str, Limits] = {}
+        self.tenant_limits: dict[str, Limits] = {}
+        self._cfg_tenants: dict[str, Limits] = {
+            t.name: _limits_of(t.budget, t.budget_tokens, t.reset, t.rpm, t.tpm) for t in settings.tenants
+        }
+        self.tenant_limits.update(self._cfg_tenants)
+        for k in settings.keys:
+            kid = k.digest[:12]
+            self.principals[k.digest] = Principal(
+                kid, k.name, k.tenant, tuple(k.models) if k.models is not None else None
+            )
+            self.key_limits[kid] = _limits_of(k.budget, k.budget_tokens, k.reset, k.rpm, k.tpm)
+        self._synced_at = 0.0
+        self._grants_at = 0.0
+        self._route_cost: dict[str, tuple[int, int, int]] = {}
+        self._misses: set[str] = set()
+        self.fixed_out = (
+            settings.limits.reserve_fixed_output_tokens
+            if settings.limits.reserve_default_output_tokens == "fixed"
+            else None
+        )
+
+    # ---- life cycle -----------------------------------------------------------------------------------
+    async def start(self) -> None:
+        await asyncio.to_thread(self._start_sync)
+        kind = counters_kind(self.settings)
+        if self.counters is None:
+            if kind == "redis":
+                from .counters import RedisCounters
+
+                self.counters = RedisCounters(
+                    self.settings.database.redis_url or "", self.settings.database.redis_prefix
+                )
+            elif kind == "sqlite":
+                from .counters import SqliteCounters
+
+                self.counters = SqliteCounters(str(self.wal_dir / "counters.sqlite"))
+            else:
+                self.counters = MemoryCounters()
+        values = await asyncio.to_thread(self.counter_values, time.time())
+        await self.counters.put(values, only_missing=kind != "memory")
+
+    def _start_sync(self) -> None:
+        self.wal_dir.mkdir(parents=True, exist_ok=True)
+        self.store.upgrade()
+        replay_dead_segments(self.wal_dir, self.store)
+        self.sync()
+        self.grants.load(self.store.grant_used())
+        db = self.settings.database
+        self.writer = UsageWriter(
+            self.store,
+            self.wal_dir,
+            db.flush_interval_ms / 1000,
+            on_idle=self._background,
+            idle_every_s=db.key_refresh_ms / 1000,
+        )
+
+    async def aclose(self) -> None:
+        if self.writer is not None:
+            await asyncio.to_thread(self.writer.close)
+        if self.counters is not None:
+            await self.counters.aclose()
+        await asyncio.to_thread(self.store.close)
+
+    def _background(self) -> None:
+        self.sync()
+        now = time.monotonic()
+        if now - self._grants_at > 5:
+            self._grants_at = now
+            self.grants.load(self.store.grant_used())
+
+    def sync(self) -> None:
+        """Re-read keys and tenants changed since the last look (runs in the writer thread)."""
+        from ..gateway.pipeline import Principal
+
+        since = self._synced_at - 2.0 if self._synced_at else None
+        started = time.time()
+        for t in self.store.tenants(since):
+            self.tenant_limits[t.name] = t.limits
+        for k in self.store.keys(since):
+            self._cache_key(k, Principal)
+        self._synced_at = started
+
+    def _cache_key(self, k: KeyRecord, principal_cls: Any) -> None:
+        self.db_keys[k.digest] = k
+        self.key_limits[k.id] = k.limits
+        if k.usable(time.time()):
+            self.principals[k.digest] = principal_cls(k.id, k.name, k.tenant, k.models)
+        else:
+            self.principals.pop(k.digest, None)
+
+    def counter_values(self, now: float) -> dict[str, tuple[int, int]]:
+        """Budget counters as the ledger says they are (reconcile): settled spend of the current period."""
+        out: dict[str, tuple[int, int]] = {}
+        for scope, column, table in (("k", "key_id", self.key_limits), ("t", "tenant", self.tenant_limits)):
+            sums: dict[str, dict[str, tuple[int, int]]] = {}
+            for ident, lim in table.items():
+                if lim.budget_micros is None and lim.budget_tokens is None:
+                    continue
+                if lim.reset not in sums:
+                    sums[lim.reset] = self.store.spend(column, period_start(lim.reset, now))
+                micros, tokens = sums[lim.reset].get(ident, (0, 0))
+                tag = _period_tag(lim.reset, now)
+                ttl = _TTL[lim.reset]
+                out[f"bud:{scope}:{ident}:{tag}"] = (micros, ttl)
+                out[f"btok:{scope}:{ident}:{tag}"] = (tokens, ttl)
+        return out
+
+    # ---- keys -----------------------------------------------------------------------------------------
+    def principal(self, digest: str) -> Principal | None:
+        p = self.principals.get(digest)
+        if p is None:
+            return None
+        rec = self.db_keys.get(digest)
+        if rec is not None and not rec.usable(time.time()):
+            return None  # expired since the last refresh
+        return p
+
+    async def lookup(self, token: str, digest: str) -> Principal | None:
+        """Slow path for a key not in the map (created on another replica a moment ago)."""
+        from ..gateway.pipeline import Principal
+
+        if not token.startswith(KEY_PREFIX) or digest in self.db_keys or digest in self._misses:
+            return None  # not ours, known and revoked/expired, or looked up in vain: no round trip
+        rec = await asyncio.to_thread(self.store.key_by_digest, digest)
+        if rec is None or not hmac.compare_digest(rec.digest, digest):
+            # A key is random: one that did not exist when looked up cannot be created later, so a
+            # miss may be remembered (bounded, so guessing cannot grow memory without limit).
+            if len(self._misses) >= 10_000:
+                self._misses.clear()
+            self._misses.add(digest)
+            return None
+        self._cache_key(rec, Principal)
+        return self.principal(digest)
+
+    # ---- admission ------------------------------------------------------------------------------------
+    async def admit(self, prompt_chars: int, max_out: int | None, route: Route, ctx: RequestContext) -> None:
+        p = ctx.principal
+        if p is None or self.counters is None:
+            return
+        klim = self.key_limits.get(p.key_id)
+        tlim = self.tenant_limits.get(p.tenant) if p.tenant is not None else None
+        if (klim is None or klim.empty) and (tlim is None or tlim.empty):
+            return
+        cost = self._route_cost.get(route.name)
+        if cost is None:
+            cost = self._route_cost[route.name] = self._max_prices(route)
+        in_p, out_p, model_max = cost
+        if max_out is None:
+            max_out = self.fixed_out or model_max
+        est_prompt = prompt_chars  # ≥ the token count for CJK text, an over-estimate for Latin text
+        tokens = est_prompt + max_out
+        micros = (est_prompt * in_p + max_out * out_p + MICRO - 1) // MICRO
+        now = time.time()
+        minute = int(now // 60)
+        checks: list[Check] = []
+        settle: list[tuple[str, str, int]] = []
+        kinds: list[tuple[str, str, Limits]] = []
+        for scope, ident, lim in (("k", p.key_id, klim), ("t", p.tenant, tlim)):
+            if lim is None or ident is None:
+                continue
+            if lim.rpm is not None:
+                checks.append(Check(f"rpm:{scope}:{ident}:{minute}", 1, lim.rpm, 61))
+                kinds.append(("rpm", scope, lim))
+            if lim.tpm is not None:
+                key = f"tpm:{scope}:{ident}:{minute}"
+                checks.append(Check(key, tokens, lim.tpm, 61))
+                kinds.append(("tpm", scope, lim))
+                settle.append((key, "tokens", 61))
+            tag = _period_tag(lim.reset, now)
+            ttl = _TTL[lim.reset]
+            if lim.budget_micros is not None:
+                key = f"bud:{scope}:{ident}:{tag}"
+                checks.append(Check(key, micros, lim.budget_micros, ttl))
+                kinds.append(("budget", scope, lim))
+                settle.append((key, "micros", ttl))
+            if lim.budget_tokens is not None:
+                key = f"btok:{scope}:{ident}:{tag}"
+                checks.append(Check(key, tokens, lim.budget_tokens, ttl))
+                kinds.append(("budget_tokens", scope, lim))
+                settle.append((key, "tokens", ttl))
+        idx, values = await self.counters.acquire(ctx.request_id, checks)
+        if idx == -2:
+            return  # this request id already holds its reservation (legacy completions, n prompts)
+        reset_s = 60 - int(now) % 60
+        ctx.extra_headers = _rate_headers(checks, kinds, values, reset_s, idx)
+        if idx >= 0:
+            kind, scope, lim = kinds[idx]
+            who = f"API key {p.key_id}" if scope == "k" else f"tenant {p.tenant!r}"
+            if kind in ("rpm", "tpm"):
+                limit = lim.rpm if kind == "rpm" else lim.tpm
+                unit = "requests" if kind == "rpm" else "tokens"
+                raise RateLimited(
+                    f"Rate limit reached for {who} on {unit} per min (RPM/TPM): Limit {limit}, "
+                    f"Used {values[idx]}, Requested {checks[idx].amount}. Please try again in {reset_s}s.",
+                    retry_after=reset_s,
+                )
+            period = "" if lim.reset == "none" else f" ({lim.reset})"
+            if kind == "budget":
+                left = Money(max((lim.budget_micros or 0) - values[idx], 0))
+                raise InsufficientQuota(
+                    f"You exceeded your current quota: the budget of {who} is {Money(lim.budget_micros or 0)}"
+                    f"{period} and {left} is left, but this request reserves {Money(micros)} "
+                    f"(≈{est_prompt} prompt tokens + {max_out} output tokens at the model's price). Lower "
+                    "max_tokens, or ask an administrator to raise the budget."
+                )
+            raise InsufficientQuota(
+                f"You exceeded your current quota: the token budget of {who} is {lim.budget_tokens}{period}; "
+                f"{max((lim.budget_tokens or 0) - values[idx], 0)} tokens are left and this request reserves "
+                f"{tokens}. Lower max_tokens, or ask an administrator to raise the budget."
+            )
+        ctx.reservation = Reservation(micros, tokens, settle)
+
+    def _max_prices(self, route: Route) -> tuple[int, int, int]:
+        """The most expensive candidate's input and output price in CNY micro-units per 1M tokens, and
+        the largest output cap (a route's reservation covers whichever target ends up serving it)."""
+        targets = [t for g in route.groups for t in g.targets]
+        in_p = out_p = 0
+        for t in targets:
+            pr = t.spec.price
+            if pr is None:
+                continue
+            rate = self.fx.get(pr.currency, MICRO)
+            in_p = max(in_p, fx_convert(pr.input, rate))
+            out_p = max(out_p, fx_convert(pr.output, rate))
+        return in_p, out_p, max((t.spec.max_output for t in targets), default=4096)
+
+    # ---- the end of a request -------------------------------------------------------------------------
+    def record(self, ctx: RequestContext, endpoint: str) -> None:
+        """Append the request's usage record to the WAL (durable on return). Once per request."""
+        if ctx.recorded or self.writer is None:
+            return
+        ctx.recorded = True
+        now = time.time()
+        u = ctx.usage
+        p = ctx.principal
+        t = ctx.target
+        rec = UsageRecord(
+            ctx.request_id,
+            now,
+            endpoint,
+            ctx.status,
+            round((time.perf_counter() - ctx.t0) * 1000, 3),
+            tenant=p.tenant if p is not None else None,
+            key_id=p.key_id if p is not None else None,
+            model=ctx.model,
+            attempts=ctx.attempts,
+            first_token_ms=round(ctx.first_byte_s * 1000, 3) if ctx.first_byte_s is not None else None,
+        )
+        draws: list[GrantDraw] = []
+        if t is not None:
+            rec.provider = t.provider.name
+            rec.account = t.account.name
+            rec.upstream_model = t.spec.wire_name
+        if u is not None:
+            rec.prompt_tokens = u.prompt_tokens
+            rec.completion_tokens = u.completion_tokens
+            rec.cached_tokens = u.cached_tokens
+            rec.reasoning_tokens = u.reasoning_tokens
+            rec.estimated = u.estimated
+            price = t.spec.price if t is not None else None
+            if price is not None:
+                rate = self.fx.get(price.currency, MICRO)
+                rec.price_currency = price.currency
+                rec.price_cost_micros = price.cost_micros(
+                    u.prompt_tokens, u.completion_tokens, u.cached_tokens
+                )
+                rec.fx_rate = micros_text(rate)
+                rec.cost_micros = fx_convert(rec.price_cost_micros, rate)
+            if t is not None:
+                draws, covered = self.grants.draw(
+                    ctx.request_id, t.account.name, t.spec.id, u.total_tokens, rec.cost_micros, self.fx, now
+                )
+                if draws:
+                    rec.grant_name = ",".join(d.grant_name for d in draws)
+                    rec.grant_micros = covered
+                rec.paid_micros = rec.cost_micros - covered if draws else rec.cost_micros
+        res = ctx.reservation
+        if isinstance(res, Reservation):
+            rec.reserved_micros = res.micros
+        self.writer.append(rec, draws)
+        ctx.cost_micros = rec.cost_micros
+
+    def settle_now(self, ctx: RequestContext) -> bool:
+        """Settle at once when the counters are in process memory; False when :meth:`settle` must be
+        awaited (Redis, the shared SQLite file)."""
+        if not isinstance(self.counters, MemoryCounters):
+            return ctx.reservation is None
+        deltas = self._deltas(ctx)
+        if deltas is not None:
+            self.counters.adjust_now(ctx.request_id, deltas)
+        return True
+
+    async def settle(self, ctx: RequestContext) -> None:
+        """Correct the counters from the reservation to what was billed (all of it back on failure)."""
+        deltas = self._deltas(ctx)
+        if deltas is not None and self.counters is not None:
+            await self.counters.adjust(ctx.request_id, deltas)
+
+    def _deltas(self, ctx: RequestContext) -> list[tuple[str, int, int]] | None:
+        res = ctx.reservation
+        if not isinstance(res, Reservation):
+            return None
+        ctx.reservation = None
+        u = ctx.usage
+        tokens = u.total_tokens if u is not None else 0
+        cost = ctx.cost_micros or 0
+        return [
+            (key, (cost - res.micros) if what == "micros" else (tokens - res.tokens), ttl)
+            for key, what, ttl in res.settle
+        ]
+
+
+def _rate_headers(
+    checks: list[Check], kinds: list[tuple[str, str, Limits]], values: list[int], reset_s: int, failed: int
+) -> list[tuple[bytes, bytes]]:
+    """OpenAI's x-ratelimit-* headers from the tightest request and token windows."""
+    req: tuple[int, int] | None = None
+    tok: tuple[int, int] | None = None
+    for i, kind in enumerate(kinds):
+        if kind[0] == "rpm":
+            limit = checks[i].limit or 0
+            left = max(limit - values[i], 0) if i < len(values) else limit
+            if req is None or left < req[1]:
+                req = (limit, left)
+        elif kind[0] == "tpm":
+            limit = checks[i].limit or 0
+            left = max(limit - values[i], 0) if i < len(values) else limit
+            if tok is None or left < tok[1]:
+                tok = (limit, left)
+    reset = b"%ds" % reset_s
+    out: list[tuple[bytes, bytes]] = []
+    if req is not None:
+        out += [
+            (b"x-ratelimit-limit-requests", b"%d" % req[0]),
+            (b"x-ratelimit-remaining-requests", b"%d" % req[1]),
+            (b"x-ratelimit-reset-requests", reset),
+        ]
+    if tok is not None:
+        out += [
+            (b"x-ratelimit-limit-tokens", b"%d" % tok[0]),
+            (b"x-ratelimit-remaining-tokens", b"%d" % tok[1]),
+            (b"x-ratelimit-reset-tokens", reset),
+        ]
+    return out

@@ -1,0 +1,193 @@
+"""Key, tenant and report operations shared by the admin API and the CLI (both call these, in a thread)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections import defaultdict
+from typing import Any
+
+from ..config import Settings
+from ..money import micros_text, parse_micros
+from .grants import GrantBook
+from .store import KeyRecord, LedgerStore, Limits
+
+__all__ = [
+    "OpError",
+    "accounts_report",
+    "create_key",
+    "create_tenant",
+    "grants_report",
+    "group_usage",
+    "known_tenants",
+    "parse_expires",
+    "parse_limits",
+]
+
+GROUPS = ("tenant", "key", "provider", "model", "day")
+
+
+class OpError(ValueError):
+    """A request the operator can fix; the message says how."""
+
+
+def parse_expires(value: str | None) -> float | None:
+    """``2026-12-31`` (end of that UTC day), an ISO timestamp, or ``30d`` / ``12h`` from now."""
+    if value is None or value == "":
+        return None
+    v = value.strip()
+    try:
+        if v[-1] in "dh" and v[:-1].isdigit():
+            return time.time() + int(v[:-1]) * (86400 if v[-1] == "d" else 3600)
+        if len(v) == 10:
+            d = dt.date.fromisoformat(v)
+            return dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC).timestamp() + 86400
+        t = dt.datetime.fromisoformat(v)
+        return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).timestamp()
+    except ValueError:
+        raise OpError(
+            f"cannot read expiry {value!r}: use YYYY-MM-DD, an ISO timestamp, or 30d / 12h"
+        ) from None
+
+
+def parse_limits(
+    budget: str | None = None,
+    budget_tokens: int | None = None,
+    reset: str | None = None,
+    rpm: int | None = None,
+    tpm: int | None = None,
+) -> Limits:
+    try:
+        micros = parse_micros(budget) if budget not in (None, "") else None
+    except ValueError:
+        raise OpError(f"budget must be a decimal CNY amount such as 50 or 12.5, not {budget!r}") from None
+    if micros is not None and micros < 0:
+        raise OpError("budget must not be negative")
+    reset = reset or "none"
+    if reset not in ("none", "daily", "monthly"):
+        raise OpError(f"reset must be none, daily or monthly, not {reset!r}")
+    for name, v in (("budget_tokens", budget_tokens), ("rpm", rpm), ("tpm", tpm)):
+        if v is not None and v < (0 if name == "budget_tokens" else 1):
+            raise OpError(f"{name} must be positive")
+    return Limits(micros, budget_tokens, reset, rpm, tpm)
+
+
+def known_tenants(store: LedgerStore, settings: Settings) -> set[str]:
+    return {t.name for t in settings.tenants} | {t.name for t in store.tenants()}
+
+
+def create_tenant(store: LedgerStore, settings: Settings, name: str, limits: Limits) -> dict[str, Any]:
+    if not name or len(name) > 128:
+        raise OpError("a tenant name is 1 to 128 characters")
+    if name in known_tenants(store, settings):
+        raise OpError(f"tenant {name!r} exists already")
+    return store.create_tenant(name, limits).public()
+
+
+def create_key(
+    store: LedgerStore,
+    settings: Settings,
+    tenant: str,
+    *,
+    name: str | None = None,
+    limits: Limits = Limits(),
+    models: list[str] | None = None,
+    expires_at: float | None = None,
+    create_missing_tenant: bool = True,
+) -> tuple[str, KeyRecord, bool]:
+    """Create a key for ``tenant``; an unknown tenant is created (no limits) unless told not to.
+    Returns the key (shown once), its record, and whether the tenant was created."""
+    created = False
+    if tenant not in known_tenants(store, settings):
+        if not create_missing_tenant:
+            raise OpError(
+                f"unknown tenant {tenant!r}: create it with `qiao tenants create {tenant}` (or leave out "
+                "--no-create-tenant)"
+            )
+        store.create_tenant(tenant)
+        created = True
+    if expires_at is not None and expires_at <= time.time():
+        raise OpError("the expiry is in the past")
+    key, rec = store.create_key(tenant, name, limits, models, expires_at)
+    return key, rec, created
+
+
+def _day(ts: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(ts))
+
+
+def group_usage(records: list[dict[str, Any]], by: str) -> list[dict[str, Any]]:
+    """Totals per tenant, key, provider, model or day."""
+    if by not in GROUPS:
+        raise OpError(f"--group-by is one of {', '.join(GROUPS)}")
+    col = {"key": "key_id", "model": "model", "provider": "provider", "tenant": "tenant"}.get(by)
+    acc: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {
+            "requests": 0,
+            "errors": 0,
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "cost_micros": 0,
+            "grant_micros": 0,
+        }
+    )
+    for r in records:
+        k = _day(r["ts"]) if by == "day" else (r.get(col or "") or "-")
+        a = acc[str(k)]
+        a["requests"] += 1
+        a["errors"] += 1 if r["status"] >= 400 else 0
+        a["prompt_tokens"] += r["prompt_tokens"]
+        a["completion_tokens"] += r["completion_tokens"]
+        a["cost_micros"] += r["cost_micros"]
+        a["grant_micros"] += r["grant_micros"]
+    rows = []
+    for k in sorted(acc):
+        a = acc[k]
+        rows.append({by: k, **a, "cost_cny": micros_text(a["cost_micros"])})
+    return rows
+
+
+def grants_report(store: LedgerStore, settings: Settings, now: float | None = None) -> dict[str, Any]:
+    """Per account: each grant's granted / used / left / days to expiry / warnings, and paid balance."""
+    book = GrantBook(settings.accounts)
+    book.load(store.grant_used())
+    paid = store.paid_used()
+    today = dt.datetime.fromtimestamp(now or time.time(), dt.UTC).date()
+    grants = [s.report(today) for s in book.all()]
+    accounts = []
+    for acc in settings.accounts:
+        name = acc.account_name
+        bal = book.balance.get(name)
+        used = paid.get(name, 0)
+        accounts.append(
+            {
+                "account": name,
+                "provider": acc.provider,
+                "balance_cny": micros_text(bal) if bal is not None else None,
+                "paid_used_cny": micros_text(used),
+                "balance_left_cny": micros_text(bal - used) if bal is not None else None,
+                "grants": [g for g in grants if g["account"] == name],
+            }
+        )
+    warnings = [f"{g['account']}/{g['grant']}: {w}" for g in grants for w in g["warnings"]]
+    return {"accounts": accounts, "grants": grants, "warnings": warnings}
+
+
+def accounts_report(store: LedgerStore, settings: Settings) -> list[dict[str, Any]]:
+    """The provider accounts as declared: credential reference (never the secret), paid balance and
+    what is left of it, grants with their use."""
+    report = grants_report(store, settings)
+    by_name = {a["account"]: a for a in report["accounts"]}
+    out = []
+    for acc in settings.accounts:
+        name = acc.account_name
+        cred = acc.credential.get_secret_value() if acc.credential is not None else None
+        out.append(
+            {
+                **by_name[name],
+                "credential": None if cred is None else f"set (…{cred[-4:]})" if len(cred) > 12 else "set",
+                "base_url": acc.base_url,
+                "models": acc.models,
+            }
+        )
+    return out

@@ -1,0 +1,450 @@
+"""Ledger records and the store: one dialect-neutral SQL core (SQLAlchemy 2 Core, synchronous).
+
+The store is only ever called off the event loop: by the ledger's writer thread (group commit of usage
+records), by ``asyncio.to_thread`` in the admin API, and by CLI commands. Dialect differences (engine
+options, insert-or-ignore) live in :mod:`qiao.ledger.sqlite` and :mod:`qiao.ledger.postgres`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, Insert, Table, func, select, text, update
+
+from ..config import hash_key
+from . import schema
+from .migrations import MIGRATIONS
+
+__all__ = [
+    "KEY_PREFIX",
+    "GrantDraw",
+    "KeyRecord",
+    "LedgerStore",
+    "Limits",
+    "TenantRecord",
+    "UsageRecord",
+    "new_key",
+    "open_store",
+]
+
+KEY_PREFIX = "sk-qiao-"
+
+
+def new_key() -> tuple[str, str]:
+    """A fresh gateway key and its public id (``k_…``, safe to show and log)."""
+    return KEY_PREFIX + secrets.token_urlsafe(32), "k_" + secrets.token_hex(6)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Budget (CNY micro-units and/or tokens, per reset period) and rate limits of a key or tenant."""
+
+    budget_micros: int | None = None
+    budget_tokens: int | None = None
+    reset: str = "none"
+    rpm: int | None = None
+    tpm: int | None = None
+
+    @property
+    def empty(self) -> bool:
+        return (
+            self.budget_micros is None
+            and self.budget_tokens is None
+            and self.rpm is None
+            and self.tpm is None
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    id: str
+    name: str
+    tenant: str
+    hint: str
+    digest: str = field(repr=False)
+    models: tuple[str, ...] | None = None
+    limits: Limits = Limits()
+    expires_at: float | None = None
+    revoked_at: float | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    def usable(self, now: float) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
+
+    def public(self) -> dict[str, Any]:
+        """Everything but the digest (what the admin API and ``qiao keys show`` print)."""
+        out = {k: v for k, v in asdict(self).items() if k != "digest"}
+        out["models"] = list(self.models) if self.models is not None else None
+        out["status"] = (
+            "revoked"
+            if self.revoked_at is not None
+            else "expired"
+            if self.expires_at is not None and time.time() >= self.expires_at
+            else "active"
+        )
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class TenantRecord:
+    name: str
+    limits: Limits = Limits()
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    def public(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class UsageRecord:
+    """One request, success or failure: what ``qiao usage`` reports and budgets are reconciled from."""
+
+    request_id: str
+    ts: float
+    endpoint: str
+    status: int
+    latency_ms: float
+    tenant: str | None = None
+    key_id: str | None = None
+    model: str | None = None
+    provider: str | None = None
+    account: str | None = None
+    upstream_model: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    estimated: bool = False
+    price_currency: str | None = None
+    price_cost_micros: int = 0
+    fx_rate: str | None = None
+    cost_micros: int = 0
+    grant_name: str | None = None
+    grant_micros: int = 0
+    paid_micros: int = 0
+    reserved_micros: int = 0
+    first_token_ms: float | None = None
+    attempts: int = 0
+
+    def row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class GrantDraw:
+    request_id: str
+    account: str
+    grant_name: str
+    tokens: int
+    micros: int
+    currency: str
+    ts: float
+
+
+def _limits(row: Any) -> Limits:
+    return Limits(row.budget_micros, row.budget_tokens, row.reset or "none", row.rpm, row.tpm)
+
+
+def _key(row: Any) -> KeyRecord:
+    models = tuple(orjson.loads(row.models)) if row.models else None
+    return KeyRecord(
+        row.id,
+        row.name,
+        row.tenant,
+        row.hint,
+        row.digest,
+        models,
+        _limits(row),
+        row.expires_at,
+        row.revoked_at,
+        row.created_at,
+        row.updated_at,
+    )
+
+
+def _tenant(row: Any) -> TenantRecord:
+    return TenantRecord(row.name, _limits(row), row.created_at, row.updated_at)
+
+
+_USAGE_COLS = tuple(c.name for c in schema.usage.c if c.name != "seq")
+_DRAW_COLS = tuple(c.name for c in schema.grant_draws.c)
+_KEY_COLS = tuple(c.name for c in schema.keys.c)
+_TENANT_COLS = tuple(c.name for c in schema.tenants.c)
+
+
+class _Row:
+    """A DB-API row tuple read by column name (what ``_key`` / ``_tenant`` expect)."""
+
+    def __init__(self, cols: tuple[str, ...], values: Sequence[Any]) -> None:
+        self.__dict__.update(zip(cols, values, strict=True))
+
+    def __getattr__(self, name: str) -> Any:  # pragma: no cover - every column is set
+        raise AttributeError(name)
+
+
+class LedgerStore:
+    """The SQL core. Subclasses give the engine and the two dialect differences: an insert that ignores
+    duplicates, and the DB-API parameter marker.
+
+    The two calls the gateway's writer thread makes all the time (``write_usage`` and the
+    ``changed_since`` reads of keys and tenants) go straight to the DB-API connection with prepared SQL
+    text: no statement compilation, so the thread holds the GIL as briefly as possible and the event
+    loop sharing the core is not held up."""
+
+    dialect = "generic"
+    marker = "?"
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._usage_sql = self.insert_ignore_sql("qiao_usage", _USAGE_COLS)
+        self._draw_sql = self.insert_ignore_sql("qiao_grant_draws", _DRAW_COLS)
+
+    # ---- dialect seam ---------------------------------------------------------------------------------
+    def insert_ignore(self, table: Table) -> Insert:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def insert_ignore_sql(self, table: str, cols: Sequence[str]) -> str:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _changed(self, table: str, cols: tuple[str, ...], since: float) -> list[_Row]:
+        raw = self.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            cur.execute(f"SELECT {', '.join(cols)} FROM {table} WHERE updated_at >= {self.marker}", (since,))
+            rows = [_Row(cols, r) for r in cur.fetchall()]
+            raw.commit()
+            return rows
+        finally:
+            raw.close()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ---- migrations -----------------------------------------------------------------------------------
+    def applied(self) -> list[str]:
+        with self.engine.connect() as conn:
+            if not self.engine.dialect.has_table(conn, "qiao_migrations"):
+                return []
+            return [r[0] for r in conn.execute(text("SELECT name FROM qiao_migrations ORDER BY name"))]
+
+    def upgrade(self) -> list[str]:
+        """Apply pending migrations in order; return the names applied (idempotent)."""
+        done: list[str] = []
+        with self.engine.begin() as conn:
+            self._lock_migrations(conn)
+            conn.execute(
+                text(
+                    "CREATE TABLE IF NOT EXISTS qiao_migrations "
+                    "(name VARCHAR(128) PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+                )
+            )
+            have = {r[0] for r in conn.execute(text("SELECT name FROM qiao_migrations"))}
+            for name, fn in MIGRATIONS:
+                if name in have:
+                    continue
+                fn(conn)
+                conn.execute(
+                    text("INSERT INTO qiao_migrations (name, applied_at) VALUES (:n, :t)"),
+                    {"n": name, "t": time.time()},
+                )
+                done.append(name)
+        return done
+
+    def _lock_migrations(self, conn: Any) -> None:
+        """Serialise concurrent upgrades (several replicas starting at once)."""
+
+    def pending(self) -> list[str]:
+        have = set(self.applied())
+        return [n for n, _ in MIGRATIONS if n not in have]
+
+    # ---- usage ----------------------------------------------------------------------------------------
+    def write_usage(self, records: Sequence[UsageRecord], draws: Sequence[GrantDraw] = ()) -> None:
+        """Insert records (a request id already present is skipped: replaying the WAL is harmless)."""
+        if not records and not draws:
+            return
+        raw = self.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            if records:
+                cur.executemany(self._usage_sql, [tuple(getattr(r, c) for c in _USAGE_COLS) for r in records])
+            if draws:
+                cur.executemany(self._draw_sql, [tuple(getattr(d, c) for c in _DRAW_COLS) for d in draws])
+            raw.commit()
+        except BaseException:
+            raw.rollback()
+            raise
+        finally:
+            raw.close()
+
+    def usage(
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        tenant: str | None = None,
+        key_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        u = schema.usage
+        q = select(*[c for c in u.c if c.name != "seq"]).order_by(u.c.ts, u.c.seq)
+        if since is not None:
+            q = q.where(u.c.ts >= since)
+        if until is not None:
+            q = q.where(u.c.ts < until)
+        if tenant is not None:
+            q = q.where(u.c.tenant == tenant)
+        if key_id is not None:
+            q = q.where(u.c.key_id == key_id)
+        if limit is not None:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            return [{str(k): v for k, v in r._mapping.items()} for r in conn.execute(q)]
+
+    def spend(self, column: str, since: float | None) -> dict[str, tuple[int, int]]:
+        """Settled cost (CNY micro-units) and tokens per key id or tenant since a time."""
+        u = schema.usage
+        col = u.c[column]
+        q = select(
+            col,
+            func.coalesce(func.sum(u.c.cost_micros), 0),
+            func.coalesce(func.sum(u.c.prompt_tokens + u.c.completion_tokens), 0),
+        ).where(col.is_not(None))
+        if since is not None:
+            q = q.where(u.c.ts >= since)
+        q = q.group_by(col)
+        with self.engine.connect() as conn:
+            return {r[0]: (int(r[1]), int(r[2])) for r in conn.execute(q)}
+
+    def grant_used(self) -> dict[tuple[str, str], tuple[int, int]]:
+        g = schema.grant_draws
+        q = select(g.c.account, g.c.grant_name, func.sum(g.c.tokens), func.sum(g.c.micros)).group_by(
+            g.c.account, g.c.grant_name
+        )
+        with self.engine.connect() as conn:
+            return {(r[0], r[1]): (int(r[2] or 0), int(r[3] or 0)) for r in conn.execute(q)}
+
+    def paid_used(self) -> dict[str, int]:
+        """Money drawn from each account's paid balance (CNY micro-units)."""
+        u = schema.usage
+        q = select(u.c.account, func.sum(u.c.paid_micros)).where(u.c.account.is_not(None))
+        with self.engine.connect() as conn:
+            return {r[0]: int(r[1] or 0) for r in conn.execute(q.group_by(u.c.account))}
+
+    # ---- tenants --------------------------------------------------------------------------------------
+    def create_tenant(self, name: str, limits: Limits = Limits()) -> TenantRecord:
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(
+                schema.tenants.insert().values(name=name, created_at=now, updated_at=now, **asdict(limits))
+            )
+        return TenantRecord(name, limits, now, now)
+
+    def get_tenant(self, name: str) -> TenantRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(schema.tenants).where(schema.tenants.c.name == name)).first()
+        return _tenant(row) if row is not None else None
+
+    def tenants(self, changed_since: float | None = None) -> list[TenantRecord]:
+        if changed_since is not None:
+            return [_tenant(r) for r in self._changed("qiao_tenants", _TENANT_COLS, changed_since)]
+        q = select(schema.tenants).order_by(schema.tenants.c.name)
+        with self.engine.connect() as conn:
+            return [_tenant(r) for r in conn.execute(q)]
+
+    # ---- keys -----------------------------------------------------------------------------------------
+    def create_key(
+        self,
+        tenant: str,
+        name: str | None = None,
+        limits: Limits = Limits(),
+        models: Iterable[str] | None = None,
+        expires_at: float | None = None,
+    ) -> tuple[str, KeyRecord]:
+        """Create a key; returns the key itself (shown once, never stored) and its record."""
+        key, kid = new_key()
+        now = time.time()
+        rec = KeyRecord(
+            kid,
+            name or kid,
+            tenant,
+            key[: len(KEY_PREFIX) + 4] + "…" + key[-4:],
+            hash_key(key),
+            tuple(models) if models is not None else None,
+            limits,
+            expires_at,
+            None,
+            now,
+            now,
+        )
+        with self.engine.begin() as conn:
+            conn.execute(schema.keys.insert().values(**self._key_row(rec)))
+        return key, rec
+
+    @staticmethod
+    def _key_row(rec: KeyRecord) -> dict[str, Any]:
+        row = asdict(rec)
+        row.update(asdict(rec.limits))
+        del row["limits"]
+        row["models"] = orjson.dumps(list(rec.models)).decode() if rec.models is not None else None
+        return row
+
+    def get_key(self, kid: str) -> KeyRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(schema.keys).where(schema.keys.c.id == kid)).first()
+        return _key(row) if row is not None else None
+
+    def key_by_digest(self, digest: str) -> KeyRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(schema.keys).where(schema.keys.c.digest == digest)).first()
+        return _key(row) if row is not None else None
+
+    def keys(self, changed_since: float | None = None, tenant: str | None = None) -> list[KeyRecord]:
+        if changed_since is not None and tenant is None:
+            return [_key(r) for r in self._changed("qiao_keys", _KEY_COLS, changed_since)]
+        k = schema.keys
+        q = select(k).order_by(k.c.created_at)
+        if changed_since is not None:
+            q = q.where(k.c.updated_at >= changed_since)
+        if tenant is not None:
+            q = q.where(k.c.tenant == tenant)
+        with self.engine.connect() as conn:
+            return [_key(r) for r in conn.execute(q)]
+
+    def revoke_key(self, kid: str) -> KeyRecord | None:
+        now = time.time()
+        k = schema.keys
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(k)
+                .where(k.c.id == kid, k.c.revoked_at.is_(None))
+                .values(revoked_at=now, updated_at=now)
+            )
+        return self.get_key(kid)
+
+    def rotate_key(self, kid: str) -> tuple[str, KeyRecord] | None:
+        """Revoke a key and create its successor with the same tenant, limits, models and expiry."""
+        old = self.get_key(kid)
+        if old is None:
+            return None
+        key, rec = self.create_key(old.tenant, old.name, old.limits, old.models, old.expires_at)
+        self.revoke_key(kid)
+        return key, rec
+
+
+def open_store(url: str) -> LedgerStore:
+    """The store for a database URL: ``sqlite:///…`` or ``postgresql://…``."""
+    if url.startswith("sqlite"):
+        from .sqlite import SqliteStore
+
+        return SqliteStore(url)
+    if url.startswith(("postgresql", "postgres")):
+        from .postgres import PostgresStore
+
+        return PostgresStore(url)
+    raise ValueError(f"unsupported database URL {url.split(':', 1)[0]!r}: use sqlite:/// or postgresql://")

@@ -1,0 +1,194 @@
+"""The admin API under ``/admin/`` (its own key: ``admin.key`` or ``admin.key_sha256``).
+
+::
+
+    GET  /admin/keys[?tenant=T]        POST /admin/keys            {tenant, name, budget, budget_tokens,
+    GET  /admin/keys/{id}                                           reset, rpm, tpm, models, expires}
+    POST /admin/keys/{id}/revoke       DELETE /admin/keys/{id}      POST /admin/keys/{id}/rotate
+    GET  /admin/tenants                POST /admin/tenants          GET /admin/tenants/{name}
+    GET  /admin/usage?since=&until=&tenant=&key=&group_by=
+    GET  /admin/accounts               GET /admin/grants            GET /admin/metrics (Prometheus)
+
+Database work runs in a thread; answers are JSON; errors are OpenAI-shaped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+
+from ..config import Settings, hash_key
+from ..errors import AuthenticationFailed, InvalidRequest, NotFound
+from ..gateway.pipeline import RequestContext
+from ..ledger import ops
+from ..ledger.meter import Ledger
+
+__all__ = ["AdminAPI"]
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class AdminAPI:
+    def __init__(self, ledger: Ledger, settings: Settings) -> None:
+        self.ledger = ledger
+        self.store = ledger.store
+        self.settings = settings
+        self.digest = settings.admin.digest or ""
+
+    def _auth(self, scope: dict[str, Any]) -> None:
+        token = ""
+        for k, v in scope["headers"]:
+            if k == b"authorization":
+                s = v.decode("latin-1")
+                token = s[7:].strip() if s[:7].lower() == "bearer " else ""
+        if not token or not hmac.compare_digest(hash_key(token), self.digest):
+            raise AuthenticationFailed("the admin API needs the admin key (Authorization: Bearer …)")
+
+    async def handle(self, scope: dict[str, Any], receive: Any, send: Send, ctx: RequestContext) -> None:
+        self._auth(scope)
+        method: str = scope["method"]
+        parts = [p for p in scope["path"].split("/") if p][1:]
+        query = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode()).items()}
+        body: dict[str, Any] = {}
+        if method in ("POST", "PUT"):
+            raw = b""
+            while True:
+                msg = await receive()
+                raw += msg.get("body", b"")
+                if not msg.get("more_body"):
+                    break
+            try:
+                body = orjson.loads(raw) if raw else {}
+            except orjson.JSONDecodeError:
+                raise InvalidRequest("the body must be a JSON object") from None
+            if not isinstance(body, dict):
+                raise InvalidRequest("the body must be a JSON object")
+        try:
+            status, out = await asyncio.to_thread(self._dispatch, method, parts, query, body)
+        except ops.OpError as exc:
+            raise InvalidRequest(str(exc)) from None
+        if isinstance(out, str):
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [(b"content-type", b"text/plain; version=0.0.4")],
+                }
+            )
+            await send({"type": "http.response.body", "body": out.encode()})
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": orjson.dumps(out)})
+
+    def _dispatch(
+        self, method: str, parts: list[str], q: dict[str, str], body: dict[str, Any]
+    ) -> tuple[int, Any]:
+        st, s = self.store, self.settings
+        match (method, parts):
+            case ("GET", ["keys"]):
+                return 200, {"data": [k.public() for k in st.keys(tenant=q.get("tenant"))]}
+            case ("POST", ["keys"]):
+                tenant = body.get("tenant")
+                if not isinstance(tenant, str):
+                    raise ops.OpError("'tenant' is required")
+                key, rec, created = ops.create_key(
+                    st,
+                    s,
+                    tenant,
+                    name=body.get("name"),
+                    limits=ops.parse_limits(
+                        body.get("budget"),
+                        body.get("budget_tokens"),
+                        body.get("reset"),
+                        body.get("rpm"),
+                        body.get("tpm"),
+                    ),
+                    models=body.get("models"),
+                    expires_at=ops.parse_expires(body.get("expires")),
+                    create_missing_tenant=bool(body.get("create_tenant", True)),
+                )
+                return 201, {"key": key, **rec.public(), "tenant_created": created}
+            case ("GET", ["keys", kid]):
+                found = st.get_key(kid)
+                if found is None:
+                    raise NotFound(f"no key {kid!r}")
+                return 200, found.public()
+            case ("DELETE", ["keys", kid]) | ("POST", ["keys", kid, "revoke"]):
+                revoked = st.revoke_key(kid)
+                if revoked is None:
+                    raise NotFound(f"no key {kid!r}")
+                return 200, revoked.public()
+            case ("POST", ["keys", kid, "rotate"]):
+                got = st.rotate_key(kid)
+                if got is None:
+                    raise NotFound(f"no key {kid!r}")
+                return 201, {"key": got[0], **got[1].public(), "replaces": kid}
+            case ("GET", ["tenants"]):
+                return 200, {"data": [t.public() for t in st.tenants()]}
+            case ("POST", ["tenants"]):
+                name = body.get("name")
+                if not isinstance(name, str):
+                    raise ops.OpError("'name' is required")
+                lim = ops.parse_limits(
+                    body.get("budget"),
+                    body.get("budget_tokens"),
+                    body.get("reset"),
+                    body.get("rpm"),
+                    body.get("tpm"),
+                )
+                return 201, ops.create_tenant(st, s, name, lim)
+            case ("GET", ["tenants", name]):
+                t = st.get_tenant(name)
+                if t is None:
+                    raise NotFound(f"no tenant {name!r}")
+                return 200, t.public()
+            case ("GET", ["usage"]):
+                recs = st.usage(
+                    float(q["since"]) if "since" in q else None,
+                    float(q["until"]) if "until" in q else None,
+                    q.get("tenant"),
+                    q.get("key"),
+                )
+                if "group_by" in q:
+                    return 200, {"groups": ops.group_usage(recs, q["group_by"])}
+                return 200, {"records": recs}
+            case ("GET", ["grants"]):
+                return 200, ops.grants_report(st, s)
+            case ("GET", ["accounts"]):
+                return 200, {"data": ops.accounts_report(st, s)}
+            case ("GET", ["metrics"]):
+                return 200, self._metrics()
+        raise NotFound(f"no admin endpoint {method} /admin/{'/'.join(parts)}")
+
+    def _metrics(self) -> str:
+        import datetime as dt
+
+        today = dt.datetime.now(dt.UTC).date()
+        lines = [
+            "# TYPE qiao_grant_used_ratio gauge",
+            "# TYPE qiao_grant_days_left gauge",
+            "# TYPE qiao_grant_warning gauge",
+        ]
+        for g in self.ledger.grants.all():
+            lbl = f'account="{g.account}",grant="{g.name}"'
+            ratio = g.used / g.granted if g.granted else 0.0
+            lines.append(f"qiao_grant_used_ratio{{{lbl}}} {ratio:.6f}")
+            d = g.days_left(today)
+            if d is not None:
+                lines.append(f"qiao_grant_days_left{{{lbl}}} {d}")
+            lines.append(f"qiao_grant_warning{{{lbl}}} {1 if g.warnings(today) else 0}")
+        w = self.ledger.writer
+        lines.append("# TYPE qiao_usage_records_written_total counter")
+        lines.append(f"qiao_usage_records_written_total {w.written if w else 0}")
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,127 @@
+"""The ledger's request path in process: USD prices converted at the configured rate (recorded on the
+entry), reservation and idempotent settlement, token budgets, the refund of a failed request."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import pytest
+
+from qiao.catalogue import PriceTier
+from qiao.config import Settings, hash_key
+from qiao.errors import InsufficientQuota
+from qiao.gateway.pipeline import RequestContext
+from qiao.gateway.resolve import Resolver, Route
+from qiao.ledger.meter import Ledger, period_start
+from qiao.types import Usage
+
+KEY = "sk-qiao-meter-test"
+
+
+def _settings(tmp_path: Path, **key: object) -> Settings:
+    return Settings.model_validate(
+        {
+            "database": {"url": f"sqlite:///{tmp_path}/q.db", "wal_dir": str(tmp_path / "wal")},
+            "keys": [{"name": "k", "key": KEY, "tenant": "t", **key}],
+            "accounts": [{"provider": "zhipu", "credential": "a.b"}],
+            "limits": {"fx_rates": {"USD": "7.1"}, "reserve_default_output_tokens": "fixed"},
+        }
+    )
+
+
+def _usd_route(settings: Settings) -> Route:
+    route = Resolver(settings).resolve("zhipu/glm-4-plus")
+    assert route is not None
+    usd = PriceTier.per_mtok("2.5", "10", currency="USD", since="2024-08-06", source="test")
+    for g in route.groups:
+        g.targets = [dataclasses.replace(t, spec=dataclasses.replace(t.spec, price=usd)) for t in g.targets]
+    return route
+
+
+async def test_usd_price_converted_and_rate_recorded(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, budget="1")
+    ledger = Ledger(settings)
+    await ledger.start()
+    try:
+        route = _usd_route(settings)
+        ctx = RequestContext("r1", ledger.principal(hash_key(KEY)))
+        await ledger.admit(1000, 500, route, ctx)
+        # reserve: (1000 × 2.5 + 500 × 10) µUSD-per-token … = 7500 µUSD → × 7.1 = 53250 µCNY
+        assert ctx.reservation.micros == 53_250
+        ctx.target = route.candidates()[0]
+        ctx.usage = Usage(800, 100)
+        ledger.record(ctx, "chat/completions")
+        await ledger.settle(ctx)
+        await ledger.settle(ctx)  # idempotent
+        assert ledger.writer is not None and ledger.writer.flush() == 1
+        [rec] = ledger.store.usage()
+        assert rec["price_currency"] == "USD" and rec["fx_rate"] == "7.1"
+        assert rec["price_cost_micros"] == 3_000  # 800 × 2.5 + 100 × 10
+        assert rec["cost_micros"] == 21_300 and rec["reserved_micros"] == 53_250
+        counters = ledger.counters
+        assert counters is not None
+        # the counter holds the settled cost, not the reservation
+        idx, values = await counters.acquire("probe", [])
+        assert idx == -1
+        v = ledger.counter_values(time.time())
+        assert v[f"bud:k:{hash_key(KEY)[:12]}:all"] == (21_300, 0)
+    finally:
+        await ledger.aclose()
+
+
+async def test_failed_request_is_refunded_and_budget_refuses(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, budget="0.1", budget_tokens=500)
+    ledger = Ledger(settings)
+    await ledger.start()
+    try:
+        route = _usd_route(settings)
+        p = ledger.principal(hash_key(KEY))
+        for i in range(3):  # failures: reserved, then all refunded
+            ctx = RequestContext(f"f{i}", p)
+            await ledger.admit(100, 300, route, ctx)
+            ctx.status = 502
+            ledger.record(ctx, "chat/completions")
+            await ledger.settle(ctx)
+        ctx = RequestContext("big", p)
+        with pytest.raises(InsufficientQuota) as err:
+            await ledger.admit(100, 2000, route, ctx)  # 0.1448 CNY > 0.1 CNY
+        assert "0.1 CNY" in err.value.message and err.value.status == 429
+        with pytest.raises(InsufficientQuota, match="token budget"):
+            await ledger.admit(10, 491, route, RequestContext("tok", p))
+        ok = RequestContext("ok", p)
+        await ledger.admit(100, 300, route, ok)  # still the whole budget: the failures were refunded
+    finally:
+        await ledger.aclose()
+
+
+def test_period_start() -> None:
+    t = 1_795_634_000.0  # 2026-11-25T…Z
+    assert period_start("none", t) is None
+    assert period_start("daily", t) == 1_795_564_800.0
+    assert period_start("monthly", t) == 1_793_491_200.0
+
+
+async def test_daily_budget_counts_only_today(tmp_path: Path) -> None:
+    from qiao.ledger.store import UsageRecord
+
+    settings = _settings(tmp_path, budget="1", reset="daily")
+    ledger = Ledger(settings)
+    await ledger.start()
+    try:
+        kid = hash_key(KEY)[:12]
+        now = time.time()
+        ledger.store.write_usage(
+            [
+                UsageRecord(
+                    "yesterday", now - 86400, "chat/completions", 200, 1.0, key_id=kid, cost_micros=900_000
+                ),
+                UsageRecord("today", now, "chat/completions", 200, 1.0, key_id=kid, cost_micros=7),
+            ]
+        )
+        values = ledger.counter_values(now)
+        tag = time.strftime("d%Y%m%d", time.gmtime(now))
+        assert values[f"bud:k:{kid}:{tag}"] == (7, 2 * 86400)
+    finally:
+        await ledger.aclose()

@@ -1,0 +1,182 @@
+"""The store (SQLite and real PostgreSQL), migrations, the WAL replay, counters (memory, SQLite file,
+real Redis) and the grant book."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from qiao.config import AccountConfig, GrantConfig, hash_key
+from qiao.ledger.counters import Check, MemoryCounters, RedisCounters, SqliteCounters
+from qiao.ledger.grants import GrantBook, fx_convert
+from qiao.ledger.store import KEY_PREFIX, LedgerStore, Limits, UsageRecord, open_store
+from qiao.ledger.wal import UsageWriter, replay_dead_segments
+from tests.ledger.conftest import REDIS_URL
+
+
+def _rec(rid: str, **kw: object) -> UsageRecord:
+    return UsageRecord(rid, time.time(), "chat/completions", 200, 1.0, **kw)  # type: ignore[arg-type]
+
+
+def _exercise(store: LedgerStore) -> None:
+    assert store.pending() == ["001_initial"]
+    assert store.upgrade() == ["001_initial"]
+    assert store.upgrade() == []  # idempotent
+    assert store.applied() == ["001_initial"]
+    store.create_tenant("acme", Limits(budget_micros=5_000_000, reset="monthly"))
+    key, rec = store.create_key("acme", "ci", Limits(rpm=10), ["glm-*"], None)
+    assert key.startswith(KEY_PREFIX) and rec.digest == hash_key(key) and key not in repr(rec)
+    assert store.key_by_digest(hash_key(key)) == rec
+    assert store.get_key(rec.id).models == ("glm-*",)  # type: ignore[union-attr]
+    store.write_usage([_rec("r1", key_id=rec.id, tenant="acme", cost_micros=7, prompt_tokens=3)])
+    store.write_usage([_rec("r1", key_id=rec.id, tenant="acme", cost_micros=7)])  # replay: ignored
+    assert [r["request_id"] for r in store.usage()] == ["r1"]
+    assert store.spend("key_id", None) == {rec.id: (7, 3)}
+    revoked = store.revoke_key(rec.id)
+    assert revoked is not None and revoked.revoked_at is not None and not revoked.usable(time.time())
+    new_key, new = store.rotate_key(rec.id) or ("", rec)
+    assert new.id != rec.id and new.limits == rec.limits and new.tenant == "acme" and new_key != key
+    assert {k.id for k in store.keys(changed_since=time.time() - 60)} == {rec.id, new.id}
+
+
+def test_sqlite_store(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/q.db")
+    try:
+        _exercise(store)
+    finally:
+        store.close()
+
+
+def test_postgres_store(pg_url: str) -> None:
+    store = open_store(pg_url)
+    try:
+        assert store.dialect == "postgresql"
+        _exercise(store)
+    finally:
+        store.close()
+
+
+def test_wal_replays_records_of_a_dead_process(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/q.db")
+    store.upgrade()
+    w = UsageWriter(store, tmp_path / "wal", interval_s=60)  # never flushes by itself in this test
+    w.append(_rec("a"), [])
+    w.append(_rec("b"), [])
+    assert store.usage() == []
+    # the owner is alive (holds its lock): nothing to replay
+    assert replay_dead_segments(tmp_path / "wal", store) == 0
+    import os
+
+    os.close(w._lock_fd)  # as if the process died: its lock is released
+    w._stop.set()
+    assert replay_dead_segments(tmp_path / "wal", store) == 2
+    assert sorted(r["request_id"] for r in store.usage()) == ["a", "b"]
+    assert list((tmp_path / "wal").glob("*.wal")) == []
+    store.close()
+
+
+def test_writer_group_commit(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/q.db")
+    store.upgrade()
+    w = UsageWriter(store, tmp_path / "wal", interval_s=0.01)
+    for i in range(500):
+        w.append(_rec(f"r{i}"), [])
+    w.close()
+    assert len(store.usage()) == 500
+    assert list((tmp_path / "wal").iterdir()) == []
+    store.close()
+
+
+async def _counters_contract(c: object) -> None:
+    from qiao.ledger.counters import Counters
+
+    assert isinstance(c, Counters.__class__) or True
+    cc: Counters = c  # type: ignore[assignment]
+    checks = [Check("rpm:k:x:1", 1, 2, 61), Check("bud:k:x:all", 300, 1000, 0)]
+    assert (await cc.acquire("r1", checks))[0] == -1
+    assert (await cc.acquire("r1", checks))[0] == -2  # same request id: already reserved
+    assert (await cc.acquire("r2", checks)) == (-1, [2, 600])
+    idx, vals = await cc.acquire("r3", checks)
+    assert idx == 0 and vals == [2, 600]  # RPM full; nothing was incremented
+    assert await cc.adjust("r1", [("bud:k:x:all", -300, 0)])  # failed request: refund
+    assert not await cc.adjust("r1", [("bud:k:x:all", -300, 0)])  # idempotent
+    idx, vals = await cc.acquire("r4", [Check("bud:k:x:all", 800, 1000, 0)])
+    assert (idx, vals) == (0, [300])  # 300 settled + 800 > 1000
+    await cc.put({"bud:k:x:all": (0, 0)}, only_missing=True)
+    assert (await cc.acquire("r5", [Check("bud:k:x:all", 700, 1000, 0)])) == (-1, [1000])
+    await cc.aclose()
+
+
+async def test_memory_counters() -> None:
+    await _counters_contract(MemoryCounters())
+
+
+async def test_sqlite_counters(tmp_path: Path) -> None:
+    await _counters_contract(SqliteCounters(str(tmp_path / "c.sqlite")))
+
+
+async def test_redis_counters(redis_prefix: str) -> None:
+    await _counters_contract(RedisCounters(REDIS_URL, redis_prefix))
+
+
+async def test_redis_counters_are_atomic_under_concurrency(redis_prefix: str) -> None:
+    c = RedisCounters(REDIS_URL, redis_prefix)
+    res = await asyncio.gather(*(c.acquire(f"r{i}", [Check("bud:t", 7, 100, 0)]) for i in range(50)))
+    assert sum(1 for idx, _ in res if idx == -1) == 14  # 14 * 7 = 98 <= 100 < 105
+    await c.aclose()
+
+
+def _book(*grants: GrantConfig) -> GrantBook:
+    return GrantBook([AccountConfig(provider="zhipu", grants=list(grants))])
+
+
+def test_grants_soonest_expiry_first_then_paid() -> None:
+    now = time.time()
+    book = _book(
+        GrantConfig(name="late", tokens=1000, expires="2099-12-31"),
+        GrantConfig(name="soon", tokens=100, expires="2098-01-01", models=["glm-4*"]),
+        GrantConfig(name="other-model", tokens=10**6, models=["embedding-*"]),
+    )
+    draws, covered = book.draw("r1", "zhipu", "glm-4-plus", 150, 1500, {}, now)
+    assert [(d.grant_name, d.tokens) for d in draws] == [("soon", 100), ("late", 50)]
+    assert covered == 1500
+    draws, covered = book.draw("r2", "zhipu", "glm-4-plus", 2000, 2000, {}, now)
+    assert [(d.grant_name, d.tokens) for d in draws] == [("late", 950)] and covered == 950
+    assert book.draw("r3", "zhipu", "glm-4-plus", 10, 10, {}, now) == ([], 0)  # all used: paid
+
+
+def test_money_grant_expired_and_future_grants_skipped() -> None:
+    now = time.time()
+    book = _book(
+        GrantConfig(name="old", amount="100", expires="2020-01-01"),
+        GrantConfig(name="future", amount="100", starts="2099-01-01"),
+        GrantConfig(name="cny", amount="0.001"),
+    )
+    draws, covered = book.draw("r1", "zhipu", "glm-4-plus", 100, 1500, {}, now)
+    assert [(d.grant_name, d.micros) for d in draws] == [("cny", 1000)] and covered == 1000
+    [s] = [s for s in book.all() if s.name == "cny"]
+    assert s.left == 0 and "100% used" in s.warnings(time.gmtime and __import__("datetime").date.today())
+
+
+def test_fx_convert_rounds_once_half_up() -> None:
+    assert fx_convert(1_000_000, 7_100_000) == 7_100_000
+    assert fx_convert(1, 7_100_000) == 7  # 7.1 → 7
+    assert fx_convert(1, 7_500_000) == 8
+
+
+def test_long_commit_interval_does_not_slow_key_refresh(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/q.db")
+    store.upgrade()
+    calls: list[float] = []
+    w = UsageWriter(
+        store,
+        tmp_path / "wal",
+        interval_s=5.0,
+        on_idle=lambda: calls.append(time.monotonic()),
+        idle_every_s=0.1,
+    )
+    time.sleep(0.55)
+    w.close()
+    assert len(calls) >= 3
+    store.close()
