@@ -21,8 +21,9 @@ from typing import Any
 from ._cfgscan import is_config_file, scan_config
 from ._jsscan import language_for, scan_js
 from ._model import KINDS, FileResult, Finding, ScanIssue
+from ._pymodule import _module_name
 from ._pypool import ParallelScan, WorkerError
-from ._pyscan import PythonProject, _module_name
+from ._pyscan import PythonProject
 
 __all__ = [
     "MAX_WORKERS",
