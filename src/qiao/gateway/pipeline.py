@@ -14,7 +14,7 @@ import struct
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..config import Settings
 from ..errors import (
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = ["Gateway", "Principal", "RequestContext"]
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 SendBody = Callable[[bytes, bool], Awaitable[None]]
 StartResponse = Callable[[int, list[tuple[bytes, bytes]]], Awaitable[None]]
@@ -206,26 +207,37 @@ class Gateway:
         limit = route.config.max_attempts if route.config else 3
         return cands[: max(limit, 1)] if route.config else cands[:limit]
 
-    # ---- chat, non-streaming --------------------------------------------------------------------------
-    async def chat(self, req: ChatRequest, ctx: RequestContext) -> ChatResponse:
-        route = self.route_for(req.model, ctx)
-        await self._admit(req, route, ctx)
+    async def _over_targets(
+        self, route: Route, ctx: RequestContext, attempt: Callable[[Target], Awaitable[_T]]
+    ) -> _T:
+        """Try the route's targets in order until one answers; fall back only on errors another target
+        may not have (``_should_try_next``). One place for the fallback rule: the router plugs in here."""
         cands = self._candidates(route)
         errors: list[QiaoError] = []
-        timeouts = self._timeouts(route)
         for i, target in enumerate(cands):
             ctx.target = target
             try:
-                sent, call = await self._prepare(req, target, route, ctx, False)
-                resp = await self._call_chat(sent, call, target, ctx, timeouts)
-                ctx.usage = resp.usage
-                return resp
+                return await attempt(target)
             except QiaoError as err:
                 errors.append(err)
                 if not self._should_try_next(err, route, len(cands) - i - 1):
                     break
                 log.warning("attempt on %s failed (%s); trying the next target", target.label, err.code)
         raise errors[0] if len(errors) == 1 else AllProvidersFailed(errors)
+
+    # ---- chat, non-streaming --------------------------------------------------------------------------
+    async def chat(self, req: ChatRequest, ctx: RequestContext) -> ChatResponse:
+        route = self.route_for(req.model, ctx)
+        await self._admit(req, route, ctx)
+        timeouts = self._timeouts(route)
+
+        async def attempt(target: Target) -> ChatResponse:
+            sent, call = await self._prepare(req, target, route, ctx, False)
+            resp = await self._call_chat(sent, call, target, ctx, timeouts)
+            ctx.usage = resp.usage
+            return resp
+
+        return await self._over_targets(route, ctx, attempt)
 
     async def _call_chat(
         self, req: ChatRequest, call: Call, target: Target, ctx: RequestContext, timeouts: Timeouts
@@ -321,31 +333,22 @@ class Gateway:
         errors after it end the stream with an error event."""
         route = self.route_for(req.model, ctx)
         await self._admit(req, route, ctx)
-        cands = self._candidates(route)
-        errors: list[QiaoError] = []
         timeouts = self._timeouts(route)
-        for i, target in enumerate(cands):
-            ctx.target = target
+
+        async def attempt(target: Target) -> None:
+            sent, call = await self._prepare(req, target, route, ctx, True)
             try:
-                sent, call = await self._prepare(req, target, route, ctx, True)
-                try:
-                    await self._stream_one(sent, call, target, ctx, timeouts, start, send, legacy)
-                except AuthenticationFailed as err:
-                    # Before the first byte: a refreshable credential (an expired token) gets one more try.
-                    if not target.provider.auth.on_auth_error(call.account, err):
-                        raise
-                    await self._stream_one(sent, call, target, ctx, timeouts, start, send, legacy)
-                return
-            except _AlreadyStarted:
-                return
-            except QiaoError as err:
-                errors.append(err)
-                if not self._should_try_next(err, route, len(cands) - i - 1):
-                    break
-                log.warning(
-                    "stream attempt on %s failed (%s); trying the next target", target.label, err.code
-                )
-        raise errors[0] if len(errors) == 1 else AllProvidersFailed(errors)
+                await self._stream_one(sent, call, target, ctx, timeouts, start, send, legacy)
+            except AuthenticationFailed as err:
+                # Before the first byte: a refreshable credential (an expired token) gets one more try.
+                if not target.provider.auth.on_auth_error(call.account, err):
+                    raise
+                await self._stream_one(sent, call, target, ctx, timeouts, start, send, legacy)
+
+        try:
+            await self._over_targets(route, ctx, attempt)
+        except _AlreadyStarted:
+            return  # the first byte reached the client: the stream was ended with an error event
 
     async def _stream_one(
         self,
@@ -477,24 +480,15 @@ class Gateway:
         route = self.route_for(req.model, ctx)
         inputs = _embedding_inputs(req)
         await self._admit(req, route, ctx)
-        errors: list[QiaoError] = []
-        cands = self._candidates(route)
-        for i, target in enumerate(cands):
-            ctx.target = target
+
+        async def attempt(target: Target) -> EmbeddingResult:
             if not target.spec.caps.embeddings:
-                errors.append(
-                    InvalidRequest(
-                        f"{target.label} is not an embedding model", param="model", code="model_not_supported"
-                    )
+                raise UnsupportedParameter(
+                    f"{target.label} is not an embedding model", param="model", code="model_not_supported"
                 )
-                continue
-            try:
-                return await self._embed_on(req, inputs, target, ctx)
-            except QiaoError as err:
-                errors.append(err)
-                if not self._should_try_next(err, route, len(cands) - i - 1):
-                    break
-        raise errors[0] if len(errors) == 1 else AllProvidersFailed(errors)
+            return await self._embed_on(req, inputs, target, ctx)
+
+        return await self._over_targets(route, ctx, attempt)
 
     async def _embed_on(
         self, req: EmbeddingRequest, inputs: list[str], target: Target, ctx: RequestContext
