@@ -156,14 +156,21 @@ class GatewayKey(_Strict):
 
 
 class AccountLimits(_Strict):
-    """Outbound caps matching the account's real quota (filled by the routing feature)."""
+    """Outbound caps matching the account's real quota, enforced before a request is sent: a request
+    waits up to ``max_wait_s`` in a bounded queue, else goes to the route's next target."""
 
     rpm: Annotated[int, Field(ge=1)] | None = None
-    """Requests per minute."""
+    """Requests per minute (unset: the provider's documented default, if any, see ``provider_defaults``)."""
     tpm: Annotated[int, Field(ge=1)] | None = None
-    """Tokens per minute."""
+    """Tokens per minute (estimated prompt + ``max_tokens`` when sent, corrected to the real usage)."""
     concurrency: Annotated[int, Field(ge=1)] | None = None
     """Requests in flight at once."""
+    max_wait_s: Annotated[float, Field(ge=0)] = 2.0
+    """Longest a request waits for room before trying the next target (0 = never wait)."""
+    queue: Annotated[int, Field(ge=0)] = 64
+    """Most requests waiting for this account at once; more go to the next target at once."""
+    provider_defaults: bool = True
+    """Apply the provider's documented default quota (e.g. Baichuan 120 RPM) where a cap is unset."""
 
 
 class GrantConfig(_Strict):
@@ -259,11 +266,20 @@ class RouteConfig(_Strict):
     """Try the next target when a provider refuses on content safety."""
     fallback_on_context_length: bool = True
     """Try the next target when the prompt exceeds a model's context window."""
-    connect_timeout_s: float | None = None
-    first_byte_timeout_s: float | None = None
-    total_timeout_s: float | None = None
+    retries_per_target: Annotated[int, Field(ge=0)] | None = None
+    """Retries on the same target before falling back (default ``routing.retry.per_target``)."""
+    connect_timeout_s: Annotated[float, Field(gt=0)] | None = None
+    """Connect timeout of each attempt (default ``server.connect_timeout_s``)."""
+    first_byte_timeout_s: Annotated[float, Field(gt=0)] | None = None
+    """Longest wait for an attempt's first byte (default ``server.first_byte_timeout_s``)."""
+    total_timeout_s: Annotated[float, Field(gt=0)] | None = None
+    """The request's deadline, all attempts, waits and backoff included (default
+    ``server.total_timeout_s``)."""
+    model: str | None = None
+    """The public name this route answers to (default: its key). Lets several routes share one name,
+    e.g. a tenant's own ``gpt-4o`` beside everyone else's."""
     tenants: list[str] | None = None
-    """Limit this route to these tenants (per-tenant overrides)."""
+    """Only requests of these tenants use this route; a tenant's route wins over a route for all."""
 
 
 class TenantConfig(_Strict):
@@ -297,6 +313,51 @@ class LimitsConfig(_Strict):
     """Conversion to CNY for prices in other currencies, recorded on each ledger entry."""
 
 
+class BreakerConfig(_Strict):
+    """Circuit breaker of each target (account + upstream model)."""
+
+    failures: Annotated[int, Field(ge=1)] = 5
+    """Consecutive failures that open the breaker."""
+    error_rate: Annotated[float, Field(gt=0, le=1)] = 0.5
+    """Error rate over ``window_s`` that opens the breaker (with at least ``min_requests`` requests)."""
+    min_requests: Annotated[int, Field(ge=1)] = 20
+    """Requests in the window before ``error_rate`` is judged."""
+    window_s: Annotated[float, Field(gt=0)] = 60.0
+    """Window of the error rate, in seconds."""
+    open_s: Annotated[float, Field(gt=0)] = 30.0
+    """How long an open breaker refuses before letting a probe through (half-open)."""
+    half_open_probes: Annotated[int, Field(ge=1)] = 1
+    """Requests let through at once while half-open; success closes the breaker, failure re-opens it."""
+
+
+class RetryConfig(_Strict):
+    """Retries of retryable failures (429, 5xx, timeouts, connection errors)."""
+
+    per_target: Annotated[int, Field(ge=0)] = 1
+    """Retries on the same target before falling back to the next one."""
+    backoff_base_s: Annotated[float, Field(ge=0)] = 0.2
+    """First backoff; it doubles per retry, with full jitter."""
+    backoff_max_s: Annotated[float, Field(ge=0)] = 5.0
+    """Longest backoff between two attempts."""
+    max_retry_after_s: Annotated[float, Field(ge=0)] = 10.0
+    """A ``Retry-After`` longer than this is not waited for on that target: the next target is tried."""
+
+
+class RoutingConfig(_Strict):
+    """Strategies, retries, breakers and latency tracking of every route."""
+
+    retry: RetryConfig = RetryConfig()
+    """Retries with backoff."""
+    breaker: BreakerConfig = BreakerConfig()
+    """Circuit breakers."""
+    latency_alpha: Annotated[float, Field(gt=0, le=1)] = 0.3
+    """Weight of the newest first-token latency in the ``least_latency`` moving average."""
+    explore: Annotated[float, Field(ge=0, le=1)] = 0.05
+    """Share of ``least_latency`` requests sent to a random healthy target, so its latency stays known."""
+    shared_state_interval_s: Annotated[float, Field(gt=0)] = 1.0
+    """How often a replica pulls breaker states from Redis (multi-replica mode)."""
+
+
 AliasValue = str | list[str]
 
 
@@ -321,6 +382,8 @@ class Settings(_Strict):
     """Tenants with budgets and limits (used by the key and ledger system)."""
     limits: LimitsConfig = LimitsConfig()
     """Reservation and currency settings of the ledger."""
+    routing: RoutingConfig = RoutingConfig()
+    """Retries, circuit breakers and strategy settings of every route."""
     source: str | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")

@@ -112,6 +112,13 @@ class Gateway:
         self.ledger: Ledger | None = None  # set by the server when a database is configured
         self._ws: WSTransport | None = None
 
+    def apply_settings(self, settings: Settings) -> None:
+        """Swap in a new configuration (accounts or grants changed through the admin API): the route
+        table is rebuilt; health, latency and outbound-limit state is kept (it is keyed by target label)."""
+        resolver = Resolver(settings)  # raises ConfigError before anything changes
+        self.settings = settings
+        self.resolver = resolver
+
     @property
     def ws(self) -> WSTransport:
         """The WebSocket transport (``transport/ws.py``), created on first use by a WebSocket provider."""

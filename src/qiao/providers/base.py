@@ -156,6 +156,10 @@ class Provider:
     demo_models: ClassVar[tuple[str, ...] | None] = None
     """For providers without a catalogue: the models a demo account declares."""
 
+    default_limits: ClassVar[dict[str, int]] = {}
+    """The provider's documented default quota of a new account (``rpm``, ``tpm``, ``concurrency``),
+    applied as outbound caps where the account sets none (``limits.provider_defaults``)."""
+
     unsupported: frozenset[str] = frozenset()
     """ChatRequest fields this provider cannot honour: 400 ``unsupported_parameter`` or dropped."""
     native_extras: frozenset[str] = frozenset()
