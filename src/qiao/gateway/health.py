@@ -298,6 +298,12 @@ class HealthBoard:
             for label, t in self._t.items()
         }
 
+    def track(self, labels: Iterable[str]) -> None:
+        """Know these targets before their first attempt (the route table's labels at start-up), so a
+        breaker another replica opened is applied before this replica sends them anything."""
+        for label in labels:
+            self._get(label)
+
     def labels(self) -> list[str]:
         """Targets this board has seen."""
         return list(self._t)
