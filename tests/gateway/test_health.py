@@ -316,3 +316,17 @@ def test_opening_and_closing_are_logged(caplog: pytest.LogCaptureFixture) -> Non
     msgs = [r.getMessage() for r in caplog.records]
     assert any("acct/model opened" in m and "503" in m for m in msgs)
     assert any("acct/model closed" in m for m in msgs)
+
+
+def test_would_allow_takes_no_probe_slot() -> None:
+    clock = Clock()
+    hb = make(clock, probes=1)
+    assert hb.would_allow(T)
+    open_breaker(hb)
+    assert not hb.would_allow(T)
+    clock.advance(30)
+    assert hb.would_allow(T)
+    assert hb.would_allow(T)
+    assert hb.allow(T)
+    assert not hb.would_allow(T)
+    assert not hb.allow(T)

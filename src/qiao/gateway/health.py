@@ -47,6 +47,9 @@ whole routing. So the request path only marks what changed, and one background t
   key has vanished is closed (another replica's probe succeeded). When ``until`` passes, each replica
   goes half-open by itself and sends its own probes: probes are per replica, which is the price of not
   coordinating them through Redis.
+* ``until`` travels as unix time, so replicas' clocks should agree (NTP): a skew shifts the remote
+  open period by as much. A replica applies each opening (each ``until``) once, so it is not re-opened
+  by the same key after its own timer has made it half-open.
 * Consecutive failures and error-rate windows stay per replica (sharing them would need a write per
   request). If Redis is unreachable the board keeps working locally; it logs once when Redis goes away
   and once when it comes back, and keeps queued writes for the next successful sync.
@@ -96,6 +99,7 @@ class _Target:
         "requests",
         "ring",
         "ring_at",
+        "seen",
         "state",
         "transitions",
         "until",
@@ -108,6 +112,7 @@ class _Target:
         self.opened_at: float | None = None  # unix time it opened
         self.opened_by: str | None = None  # replica id when opened by another replica
         self.remote = False  # open only because another replica opened it
+        self.seen = 0.0  # until (unix) of the last opening read from Redis: applied once only
         self.probes = 0  # probes in flight while half-open
         self.requests = [0] * _BUCKETS
         self.errors = [0] * _BUCKETS
@@ -179,6 +184,16 @@ class HealthBoard:
             return False
         t.probes += 1
         return True
+
+    def would_allow(self, label: str) -> bool:
+        """What :meth:`allow` would answer, without taking a probe slot (to rank candidates before
+        choosing one; call :meth:`allow` for the one actually tried)."""
+        t = self._t.get(label)
+        if t is None or t.state == _CLOSED:
+            return True
+        if t.state == _OPEN and self._clock() < t.until:
+            return False
+        return t.probes < self._probes
 
     def success(self, label: str, latency_s: float, first_byte_s: float | None = None) -> None:
         """A successful attempt: closes a half-open breaker, resets consecutive failures, feeds the
@@ -258,14 +273,10 @@ class HealthBoard:
         t.state = state
         t.transitions[state] += 1
         if state == _OPEN:
-            src = f" (opened by replica {t.opened_by})" if t.remote else ""
-            log.warning(
-                "breaker of %s opened for %.0fs after %s%s",
-                label,
-                t.until - self._clock(),
-                t.last_error if not t.remote else "another replica's failures",
-                src,
-            )
+            if t.remote:  # the replica that opened it logged the warning
+                log.info("breaker of %s opened by replica %s", label, t.opened_by)
+            else:
+                log.warning("breaker of %s opened for %.0fs after %s", label, self._open_s, t.last_error)
         elif state == _CLOSED:
             t.opened_at = None
             t.opened_by = None
@@ -442,7 +453,7 @@ class HealthBoard:
                         pipe.delete(key)
                     elif until > now:
                         ttl_ms = max(1, int((until - now + grace) * 1000))
-                        pipe.set(key, f"{until:.3f} {self.replica}".encode(), px=ttl_ms)
+                        pipe.set(key, f"{until!r} {self.replica}".encode(), px=ttl_ms)
                 await pipe.execute()
         except BaseException:
             for label, until in ops.items():  # keep them for the next sync, unless superseded
@@ -473,11 +484,12 @@ class HealthBoard:
         except (UnicodeDecodeError, ValueError):
             return
         now_wall = self._wall()
-        if replica == self.replica or until <= now_wall:
-            return
+        if replica == self.replica or until <= now_wall or until <= t.seen:
+            return  # ours, over, or an opening already applied (we may be half-open since)
         local_until = self._clock() + (until - now_wall)
         if t.state == _OPEN and not t.remote:
             return  # opened from our own evidence: our own timer decides
+        t.seen = until
         if t.state == _OPEN and t.remote:
             t.until = local_until
             t.opened_by = replica
