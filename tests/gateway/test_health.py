@@ -330,3 +330,19 @@ def test_would_allow_takes_no_probe_slot() -> None:
     assert hb.allow(T)
     assert not hb.would_allow(T)
     assert not hb.allow(T)
+
+
+def test_an_unreported_probe_is_presumed_lost_after_open_s() -> None:
+    clock = Clock()
+    hb = make(clock, probes=1, open_s=30)
+    open_breaker(hb)
+    clock.advance(30)
+    assert hb.allow(T)  # this probe never reports
+    clock.advance(29)
+    assert not hb.would_allow(T)
+    assert not hb.allow(T)
+    clock.advance(1)
+    assert hb.would_allow(T)
+    assert hb.allow(T)
+    assert not hb.allow(T)
+    assert hb.state(T) == "half_open"

@@ -23,6 +23,10 @@ Decisions:
 * **Probes are not tokens.** ``allow`` returns a bool, so a verdict reported while half-open is taken
   as the probe's, even if it belongs to an older request that started while the breaker was closed. A
   late success is still evidence the target works; a late failure re-opens, which errs on the safe side.
+* **Lost probes.** A caller that never reports an attempt would leave a half-open breaker refusing
+  forever; so when the last probe was let through ``open_s`` ago and none has reported, the slots are
+  taken as lost and probing starts again (a probe may legitimately outlive that, e.g. a long stream,
+  so at worst more than ``half_open_probes`` run at once).
 * **A fresh start after recovery.** When a probe closes the breaker the error-rate window is cleared:
   otherwise the errors that opened it would re-open it on the next failure.
 * **Late verdicts while open** are counted in the window and the latency figures, but neither close
@@ -94,6 +98,7 @@ class _Target:
         "last_error",
         "opened_at",
         "opened_by",
+        "probe_at",
         "probes",
         "remote",
         "requests",
@@ -114,6 +119,7 @@ class _Target:
         self.remote = False  # open only because another replica opened it
         self.seen = 0.0  # until (unix) of the last opening read from Redis: applied once only
         self.probes = 0  # probes in flight while half-open
+        self.probe_at = 0.0  # monotonic time the last probe was let through
         self.requests = [0] * _BUCKETS
         self.errors = [0] * _BUCKETS
         self.epochs = [-1] * _BUCKETS  # which bucket period each slot currently holds
@@ -176,13 +182,17 @@ class HealthBoard:
         t = self._t.get(label)
         if t is None or t.state == _CLOSED:
             return True
+        now = self._clock()
         if t.state == _OPEN:
-            if self._clock() < t.until:
+            if now < t.until:
                 return False
             self._enter(label, t, _HALF_OPEN)
         if t.probes >= self._probes:
-            return False
+            if now - t.probe_at < self._open_s:
+                return False
+            t.probes = 0  # no verdict for open_s: presumed lost (see the module docstring)
         t.probes += 1
+        t.probe_at = now
         return True
 
     def would_allow(self, label: str) -> bool:
@@ -191,9 +201,10 @@ class HealthBoard:
         t = self._t.get(label)
         if t is None or t.state == _CLOSED:
             return True
-        if t.state == _OPEN and self._clock() < t.until:
+        now = self._clock()
+        if t.state == _OPEN and now < t.until:
             return False
-        return t.probes < self._probes
+        return t.probes < self._probes or now - t.probe_at >= self._open_s
 
     def success(self, label: str, latency_s: float, first_byte_s: float | None = None) -> None:
         """A successful attempt: closes a half-open breaker, resets consecutive failures, feeds the
