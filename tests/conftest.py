@@ -79,6 +79,7 @@ class ThreadServer:
 
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
+        self.server.force_exit = True  # don't wait for handlers a test left hanging on purpose
         self.thread.join(timeout=10)
 
 
@@ -106,6 +107,9 @@ def qiao_env() -> dict[str, str]:
     return env
 
 
+QUIET_BREAKERS: dict[str, Any] = {"breaker": {"failures": 1_000_000, "min_requests": 1_000_000}}
+
+
 class QiaoProcess:
     """``python -m qiao serve`` as a real subprocess with a config written to ``tmp_path``."""
 
@@ -114,6 +118,10 @@ class QiaoProcess:
         config = dict(config)
         config.setdefault("server", {})
         config["server"] = {**config["server"], "host": "127.0.0.1", "port": self.port}
+        # Fault-injection tests share one server per module: a breaker opened by one test's deliberate
+        # failures would turn the next test's answer into a 503. Breakers stay out of the way here unless
+        # a test configures ``routing`` itself (tests/gateway/test_routing*.py do).
+        config.setdefault("routing", QUIET_BREAKERS)
         self.config_path = tmp_path / f"qiao-{self.port}.yaml"
         self.config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
         self.workers = workers

@@ -11,6 +11,7 @@ message and the stream delta, and is never counted as answer content.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -210,6 +211,18 @@ class ChatRequest(_Model):
         if raw is not None:
             st["raw"] = {k: v for k, v in raw.items() if k not in names}
         object.__setattr__(self, "__pydantic_private__", st)
+
+    def with_params(self, params: Mapping[str, Any]) -> ChatRequest:
+        """A copy with a route target's parameter overrides applied (validated when the config loaded)."""
+        st = dict(self._state())
+        copy = self.model_copy()
+        for k, v in params.items():  # validated per field, so nested values become models
+            copy.__pydantic_validator__.validate_assignment(copy, k, v)
+        raw = st.get("raw")
+        if raw is not None:
+            st["raw"] = {**raw, **params}
+        object.__setattr__(copy, "__pydantic_private__", st)
+        return copy
 
     @property
     def output_limit(self) -> int | None:

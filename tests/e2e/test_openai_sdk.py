@@ -232,7 +232,11 @@ def test_fallback_to_next_target(client: OpenAI) -> None:
     r = client.chat.completions.with_raw_response.create(
         model="with-fallback", messages=[{"role": "user", "content": "hi"}]
     )
-    assert r.headers["x-qiao-account"] == "emu" and r.headers["x-qiao-attempts"] == "2"
+    # the unreachable target is retried once (routing.retry.per_target), then the next one answers
+    assert r.headers["x-qiao-account"] == "emu" and r.headers["x-qiao-attempts"] == "3"
+    tried = r.headers["x-qiao-tried"].split(", ")
+    assert tried == ["down/gpt-4o=upstream_connect_error"] * 2 + ["emu/gpt-4o=ok"]
+    assert r.headers["x-qiao-route"] == "with-fallback"
 
 
 # ---- every error class the SDK raises -------------------------------------------------------------------

@@ -47,5 +47,5 @@ async def test_stream_refreshes_an_expired_token() -> None:
         out.clear()
         ctx = RequestContext("b", None)
         await gw.chat_stream(req, ctx, start, send)
-        assert b"".join(out).endswith(b"data: [DONE]\n\n") and ctx.attempts == 2
+        assert b"".join(out).endswith(b"data: [DONE]\n\n") and ctx.upstream_calls == 2
         await gw.aclose()

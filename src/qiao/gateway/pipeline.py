@@ -1,8 +1,9 @@
 """One request, end to end: resolve → check parameters → (context check) → call → parse → answer.
 
-The server hands over a validated request and a :class:`RequestContext`; this module picks targets,
-talks to the transport, and falls back to the next target on retryable errors (the full routing
-strategies, breakers and budgets plug in here: ``gateway/router.py`` and the ledger).
+The server hands over a validated request and a :class:`RequestContext`; this module resolves the
+route, admits the request (ledger: limits and budget), and hands one ``attempt`` function per endpoint to
+the router (``gateway/router.py``), which orders the targets and retries and falls back; an attempt
+prepares the request for one target, talks to the transport and parses the answer.
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ import base64
 import logging
 import struct
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..config import Settings
 from ..errors import (
-    AllProvidersFailed,
     AuthenticationFailed,
     ContentFiltered,
     InvalidRequest,
@@ -27,6 +27,7 @@ from ..errors import (
     QiaoError,
     UnsupportedParameter,
     UpstreamError,
+    UpstreamTimeout,
 )
 from ..providers.base import Call, StreamState, WireResponse
 from ..transport.http import Timeouts, Transport
@@ -34,6 +35,7 @@ from ..transport.sse import NDJSONDecoder, SSEDecoder
 from ..types import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResult, Usage, message_text
 from .params import apply_param_policy, check_context, fits_cheaply
 from .resolve import Resolver, Route, Target
+from .router import Need, Router, StreamStarted
 from .stream import ChunkCollector, StreamAssembler, sse_error
 
 if TYPE_CHECKING:
@@ -67,7 +69,10 @@ class RequestContext:
     principal: Principal | None
     t0: float = field(default_factory=time.perf_counter)
     upstream_s: float = 0.0
-    attempts: int = 0
+    attempts: int = 0  # attempts that reached an upstream (retries and fallbacks included)
+    upstream_calls: int = 0  # upstream HTTP calls (token refreshes and embedding batches included)
+    tried: list[tuple[str, str, float]] = field(default_factory=list)  # (target, outcome, ms) per attempt
+    route: str | None = None
     target: Target | None = None
     dropped: tuple[str, ...] = ()
     usage: Usage | None = None
@@ -87,6 +92,10 @@ class RequestContext:
             h.append((b"x-qiao-account", self.target.account.name.encode()))
             h.append((b"x-qiao-upstream-model", self.target.spec.wire_name.encode()))
         h.append((b"x-qiao-attempts", str(self.attempts).encode()))
+        if self.route is not None:
+            h.append((b"x-qiao-route", self.route.encode()))
+        if len(self.tried) > 1:
+            h.append((b"x-qiao-tried", ", ".join(f"{t}={o}" for t, o, _ in self.tried).encode()))
         if self.dropped:
             h.append((b"x-qiao-dropped-params", ",".join(self.dropped).encode()))
         overhead = (time.perf_counter() - self.t0 - self.upstream_s) * 1000
@@ -111,6 +120,8 @@ class Gateway:
         self.transport = transport or Transport(self.timeouts)
         self.ledger: Ledger | None = None  # set by the server when a database is configured
         self._ws: WSTransport | None = None
+        self.router = Router(settings)
+        self.router.health.track(self.resolver.labels())  # other replicas' open breakers apply at once
 
     def apply_settings(self, settings: Settings) -> None:
         """Swap in a new configuration (accounts or grants changed through the admin API): the route
@@ -118,6 +129,8 @@ class Gateway:
         resolver = Resolver(settings)  # raises ConfigError before anything changes
         self.settings = settings
         self.resolver = resolver
+        self.router.apply_settings(settings)
+        self.router.health.track(resolver.labels())
 
     @property
     def ws(self) -> WSTransport:
@@ -146,13 +159,15 @@ class Gateway:
             await self.ledger.admit(chars, 0, route, ctx)
 
     async def aclose(self) -> None:
+        await self.router.aclose()
         await self.transport.aclose()
         if self._ws is not None:
             await self._ws.aclose()
 
     # ---- shared ---------------------------------------------------------------------------------------
     def route_for(self, model: str, ctx: RequestContext) -> Route:
-        route = self.resolver.resolve(model)
+        p = ctx.principal
+        route = self.resolver.resolve(model, p.tenant if p is not None else None)
         if route is None:
             raise ModelNotFound(
                 f"The model `{model}` does not exist or you do not have access to it. "
@@ -163,6 +178,8 @@ class Gateway:
             raise PermissionDenied(
                 f"this API key may not use the model `{model}`", param="model", code="model_not_allowed"
             )
+        if route.config is not None:
+            ctx.route = route.name
         return route
 
     def _drop(self, route: Route) -> bool:
@@ -182,8 +199,16 @@ class Gateway:
         )
 
     async def _prepare(
-        self, req: ChatRequest, target: Target, route: Route, ctx: RequestContext, stream: bool
+        self,
+        req: ChatRequest,
+        target: Target,
+        route: Route,
+        ctx: RequestContext,
+        stream: bool,
+        params: Mapping[str, Any],
     ) -> tuple[ChatRequest, Call]:
+        if params:
+            req = req.with_params(params)
         if not target.spec.caps.chat:
             raise InvalidRequest(
                 f"{target.label} is not a chat model (use it with /v1/embeddings)",
@@ -197,54 +222,43 @@ class Gateway:
         call = Call(target.account, target.spec, req.model, ctx.request_id, stream)
         return sent, call
 
-    def _should_try_next(self, err: QiaoError, route: Route, remaining: int) -> bool:
-        if remaining <= 0:
-            return False
-        rc = route.config
-        if isinstance(err, ContentFiltered):
-            return bool(rc and rc.fallback_on_content_filter)
-        if err.code == "context_length_exceeded":
-            return bool(rc is None or rc.fallback_on_context_length)
-        if isinstance(err, UnsupportedParameter | ModelNotFound):
-            return True  # another target may support it
-        return err.retryable
-
-    def _candidates(self, route: Route) -> list[Target]:
-        cands = route.candidates()
-        limit = route.config.max_attempts if route.config else 3
-        return cands[: max(limit, 1)] if route.config else cands[:limit]
-
     async def _over_targets(
-        self, route: Route, ctx: RequestContext, attempt: Callable[[Target], Awaitable[_T]]
+        self,
+        route: Route,
+        ctx: RequestContext,
+        need: Need,
+        attempt: Callable[[Target, Mapping[str, Any], Timeouts], Awaitable[_T]],
     ) -> _T:
-        """Try the route's targets in order until one answers; fall back only on errors another target
-        may not have (``_should_try_next``). One place for the fallback rule: the router plugs in here."""
-        cands = self._candidates(route)
-        errors: list[QiaoError] = []
-        for i, target in enumerate(cands):
-            ctx.target = target
-            try:
-                return await attempt(target)
-            except QiaoError as err:
-                errors.append(err)
-                if not self._should_try_next(err, route, len(cands) - i - 1):
-                    break
-                log.warning("attempt on %s failed (%s); trying the next target", target.label, err.code)
-        raise errors[0] if len(errors) == 1 else AllProvidersFailed(errors)
+        """Hand the route to the router with an attempt function that gets each try's timeouts, cut to
+        what is left of the request's deadline."""
+        base = self._timeouts(route)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + base.total
+
+        async def one(target: Target, params: Mapping[str, Any], deadline: float) -> _T:
+            left = deadline - loop.time()
+            if left <= 0:
+                raise UpstreamTimeout(
+                    f"the request's deadline ({base.total:g}s) passed before {target.label} could be tried",
+                    provider=target.provider.name,
+                )
+            t = Timeouts(min(base.connect, left), min(base.first_byte, left), left, deadline)
+            return await attempt(target, params, t)
+
+        return await self.router.run(route, need, ctx, deadline, one)
 
     # ---- chat, non-streaming --------------------------------------------------------------------------
     async def chat(self, req: ChatRequest, ctx: RequestContext) -> ChatResponse:
         route = self.route_for(req.model, ctx)
         await self._admit(req, route, ctx)
-        timeouts = self._timeouts(route)
 
-        async def attempt(target: Target) -> ChatResponse:
-            sent, call = await self._prepare(req, target, route, ctx, False)
+        async def attempt(target: Target, params: Mapping[str, Any], timeouts: Timeouts) -> ChatResponse:
+            sent, call = await self._prepare(req, target, route, ctx, False, params)
             resp = await self._call_chat(sent, call, target, ctx, timeouts)
             ctx.usage = resp.usage
             return resp
 
-        return await self._over_targets(route, ctx, attempt)
+        return await self._over_targets(route, ctx, Need(req), attempt)
 
     async def _call_chat(
         self, req: ChatRequest, call: Call, target: Target, ctx: RequestContext, timeouts: Timeouts
@@ -255,7 +269,7 @@ class Gateway:
         for auth_try in range(2):
             wire = provider.build_chat(req, call)
             wire = await provider.auth.apply(wire, call.account, self.transport.fetcher(call.account))
-            ctx.attempts += 1
+            ctx.upstream_calls += 1
             t = time.perf_counter()
             try:
                 resp = await self.transport.send(wire, call.account, timeouts)
@@ -283,7 +297,7 @@ class Gateway:
         provider = target.provider
         wire = provider.build_chat(req, call)
         wire = await provider.auth.apply(wire, call.account, self.transport.fetcher(call.account))
-        ctx.attempts += 1
+        ctx.upstream_calls += 1
         t = time.perf_counter()
         up = await self.ws.stream(wire, call.account, timeouts)
         try:
@@ -340,10 +354,9 @@ class Gateway:
         errors after it end the stream with an error event."""
         route = self.route_for(req.model, ctx)
         await self._admit(req, route, ctx)
-        timeouts = self._timeouts(route)
 
-        async def attempt(target: Target) -> None:
-            sent, call = await self._prepare(req, target, route, ctx, True)
+        async def attempt(target: Target, params: Mapping[str, Any], timeouts: Timeouts) -> None:
+            sent, call = await self._prepare(req, target, route, ctx, True, params)
             try:
                 await self._stream_one(sent, call, target, ctx, timeouts, start, send, legacy)
             except AuthenticationFailed as err:
@@ -353,8 +366,8 @@ class Gateway:
                 await self._stream_one(sent, call, target, ctx, timeouts, start, send, legacy)
 
         try:
-            await self._over_targets(route, ctx, attempt)
-        except _AlreadyStarted:
+            await self._over_targets(route, ctx, Need(req), attempt)
+        except StreamStarted:
             return  # the first byte reached the client: the stream was ended with an error event
 
     async def _stream_one(
@@ -371,7 +384,7 @@ class Gateway:
         provider = target.provider
         wire = provider.build_chat(req, call)
         wire = await provider.auth.apply(wire, call.account, self.transport.fetcher(call.account))
-        ctx.attempts += 1
+        ctx.upstream_calls += 1
         t = time.perf_counter()
         ws = provider.stream_format == "websocket"
         up = await (self.ws if ws else self.transport).stream(wire, call.account, timeouts)
@@ -455,7 +468,7 @@ class Gateway:
                 ctx.status = 502
                 ctx.usage = _estimate_usage(asm, state)
                 await send(sse_error(err), False)
-                raise _AlreadyStarted()
+                raise StreamStarted(err)
             usage = state.usage if isinstance(state.usage, Usage) else asm.usage
             if usage is None:
                 usage = _estimate_usage(asm, state)
@@ -473,7 +486,7 @@ class Gateway:
             if ctx.usage is None and asm is not None and state is not None:
                 ctx.usage = _estimate_usage(asm, state)
             await send(sse_error(err), False)
-            raise _AlreadyStarted() from None
+            raise StreamStarted(err) from None
         except asyncio.CancelledError:
             # the client left mid-stream: bill what was generated so far (an estimate, marked as such)
             if ctx.usage is None and asm is not None and state is not None:
@@ -488,17 +501,22 @@ class Gateway:
         inputs = _embedding_inputs(req)
         await self._admit(req, route, ctx)
 
-        async def attempt(target: Target) -> EmbeddingResult:
+        async def attempt(target: Target, params: Mapping[str, Any], timeouts: Timeouts) -> EmbeddingResult:
             if not target.spec.caps.embeddings:
                 raise UnsupportedParameter(
                     f"{target.label} is not an embedding model", param="model", code="model_not_supported"
                 )
-            return await self._embed_on(req, inputs, target, ctx)
+            return await self._embed_on(req, inputs, target, ctx, timeouts)
 
-        return await self._over_targets(route, ctx, attempt)
+        return await self._over_targets(route, ctx, _EMBED_NEED, attempt)
 
     async def _embed_on(
-        self, req: EmbeddingRequest, inputs: list[str], target: Target, ctx: RequestContext
+        self,
+        req: EmbeddingRequest,
+        inputs: list[str],
+        target: Target,
+        ctx: RequestContext,
+        timeouts: Timeouts,
     ) -> EmbeddingResult:
         spec = target.spec
         if req.dimensions is not None and spec.dimensions is not None and req.dimensions > spec.dimensions:
@@ -517,9 +535,9 @@ class Gateway:
                     wire = await target.provider.auth.apply(
                         wire, call.account, self.transport.fetcher(call.account)
                     )
-                    ctx.attempts += 1
+                    ctx.upstream_calls += 1
                     t = time.perf_counter()
-                    resp = await self.transport.send(wire, call.account, self.timeouts)
+                    resp = await self.transport.send(wire, call.account, timeouts)
                     ctx.upstream_s += time.perf_counter() - t
                     err = target.provider.classify(resp, call)
                     if err is None:
@@ -552,8 +570,7 @@ class Gateway:
         return EmbeddingResult(vectors, usage)
 
 
-class _AlreadyStarted(Exception):
-    """The stream's first byte reached the client; it was ended with an error event."""
+_EMBED_NEED = Need(None)
 
 
 def _filtered_chunk(asm: StreamAssembler | None):  # type: ignore[no-untyped-def]

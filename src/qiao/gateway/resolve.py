@@ -7,7 +7,10 @@ Names a client can use, in the order they are tried:
 3. ``ACCOUNT/MODEL``: that account only (when an account has its own name);
 4. a bare model id served by exactly one provider (``glm-4-plus``).
 
-Within one target group (several accounts of a provider), requests are spread by weight.
+Within one target group (several accounts of a provider), requests are spread by weight. A route may
+be limited to some tenants (``tenants:``); a tenant's own route for a name wins over the route for all
+(several routes answer to one name through ``model:``). How a route's targets are ordered, retried and
+skipped per request is the router's business (``gateway/router.py``).
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ from __future__ import annotations
 import fnmatch
 import itertools
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..catalogue import ModelSpec
 from ..config import AccountConfig, ConfigError, RouteConfig, Settings
 from ..providers._registry import get_provider
 from ..providers.base import Account, Provider
 
-__all__ = ["Resolver", "Route", "Target", "TargetGroup", "account_from_config"]
+__all__ = ["Entry", "Resolver", "Route", "Target", "TargetGroup", "account_from_config", "describe_route"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,15 +59,32 @@ class TargetGroup:
 
 
 @dataclass(slots=True)
+class Entry:
+    """One configured target of a route: a target group, its weight and its parameter overrides."""
+
+    group: TargetGroup
+    weight: int = 1
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+_NO_PARAMS: dict[str, Any] = {}
+
+
+@dataclass(slots=True)
 class Route:
     name: str
-    groups: list[TargetGroup]
+    entries: list[Entry]
     config: RouteConfig | None = None
 
+    @property
+    def groups(self) -> list[TargetGroup]:
+        return [e.group for e in self.entries]
+
     def candidates(self) -> list[Target]:
+        """Every target in configured order (accounts of a group in weighted round-robin order)."""
         out: list[Target] = []
-        for g in self.groups:
-            out.extend(g.ordered())
+        for e in self.entries:
+            out.extend(e.group.ordered())
         return out
 
     @property
@@ -92,7 +113,10 @@ class Resolver:
         self.served: dict[str, list[Target]] = {}  # "provider/model" and "account/model" → targets
         self._bare: dict[str, list[str]] = {}
         self.routes: dict[str, Route] = {}
+        self._tenant_routes: dict[tuple[str, str], Route] = {}
         self._wildcards: list[tuple[str, Route]] = []
+        self._tenant_wildcards: list[tuple[str, str, Route]] = []
+        self.table: list[tuple[str, Route]] = []  # (config key, route), for ``qiao routes``
         src = settings.source or "config"
         for i, ac in enumerate(settings.accounts):
             try:
@@ -112,19 +136,34 @@ class Resolver:
                     if provider.name not in self._bare[name]:
                         self._bare[name].append(provider.name)
         self._groups = {k: TargetGroup(k, v) for k, v in self.served.items()}
-        for name, rc in settings.route_table().items():
-            groups = []
+        for key, rc in settings.route_table().items():
+            where = f"{src}: {'aliases' if key in settings.aliases else 'routes'}.{key}"
+            entries = []
             for j, tc in enumerate(rc.targets):
+                here = where if key in settings.aliases else f"{where}.targets.{j}"
                 g = self._groups.get(tc.target)
                 if g is None:
                     raise ConfigError(
-                        f"{src}: {'aliases' if name in settings.aliases else 'routes'}.{name}"
-                        f"{'' if name in settings.aliases else f'.targets.{j}'}: target {tc.target!r} is not "
-                        f"served by any account (known: {', '.join(sorted(self.served)[:8])}…)"
+                        f"{here}: target {tc.target!r} is not served by any account "
+                        f"(known: {', '.join(sorted(self.served)[:8])}…)"
                     )
-                groups.append(g)
-            route = Route(name, groups, rc)
-            if "*" in name or "?" in name:
+                if tc.params:
+                    _check_params(tc.params, f"{here}.params")
+                entries.append(Entry(g, tc.weight, tc.params or _NO_PARAMS))
+            name = rc.model or key
+            route = Route(name, entries, rc)
+            self.table.append((key, route))
+            wild = "*" in name or "?" in name
+            for tenant in rc.tenants or ():
+                if wild:
+                    self._tenant_wildcards.append((tenant, name, route))
+                else:
+                    self._tenant_routes[(tenant, name)] = route
+            if rc.tenants:
+                continue
+            if name in self.routes:
+                raise ConfigError(f"{where}: a second route for {name!r} for all tenants")
+            if wild:
                 self._wildcards.append((name, route))
             else:
                 self.routes[name] = route
@@ -143,27 +182,46 @@ class Resolver:
             out.append(spec)
         return out
 
-    def resolve(self, name: str) -> Route | None:
+    def resolve(self, name: str, tenant: str | None = None) -> Route | None:
+        if tenant is not None and (self._tenant_routes or self._tenant_wildcards):
+            r = self._tenant_routes.get((tenant, name))
+            if r is not None:
+                return r
+            for t, pattern, route in self._tenant_wildcards:
+                if t == tenant and fnmatch.fnmatchcase(name, pattern):
+                    return route
         r = self.routes.get(name)
         if r is not None:
             return r
         g = self._groups.get(name)
         if g is not None:
-            return Route(name, [g])
+            return Route(name, [Entry(g)])
         providers = self._bare.get(name)
         if providers and len(providers) == 1:
             g = self._groups.get(f"{providers[0]}/{name}")
             if g is not None:
-                return Route(name, [g])
+                return Route(name, [Entry(g)])
         for pattern, route in self._wildcards:
             if fnmatch.fnmatchcase(name, pattern):
                 return route
         return None
 
-    def public_names(self) -> list[tuple[str, str]]:
-        """(model id, owned_by) for ``GET /v1/models``: routes and aliases first, then provider models."""
-        out = [(n, "qiao") for n in sorted(self.routes)]
-        seen = set(self.routes)
+    def describe(self) -> list[dict[str, Any]]:
+        """The route table as configured and resolved (aliases and routes, wildcards included)."""
+        return [describe_route(key, route) for key, route in self.table]
+
+    def labels(self) -> list[str]:
+        """Every target label (``account/model``) this configuration can send to."""
+        return sorted({t.label for ts in self.served.values() for t in ts})
+
+    def public_names(self, tenant: str | None = None) -> list[tuple[str, str]]:
+        """(model id, owned_by) for ``GET /v1/models``: routes and aliases first (a tenant also sees its
+        own routes), then provider models."""
+        names = set(self.routes)
+        if tenant is not None:
+            names.update(n for t, n in self._tenant_routes if t == tenant)
+        out = [(n, "qiao") for n in sorted(names)]
+        seen = set(names)
         for key, targets in sorted(self.served.items()):
             if key in seen:
                 continue
@@ -172,3 +230,69 @@ class Resolver:
                 out.append((key, prov))
                 seen.add(key)
         return out
+
+
+def _check_params(params: dict[str, Any], where: str) -> None:
+    """A target's parameter overrides must be request fields with valid values (checked at start)."""
+    from pydantic import ValidationError
+
+    from ..types import ChatRequest
+
+    unknown = sorted(set(params) - set(ChatRequest.model_fields) - {"model", "messages", "stream"})
+    if unknown or {"model", "messages", "stream"} & set(params):
+        bad = unknown or sorted({"model", "messages", "stream"} & set(params))
+        raise ConfigError(f"{where}: {bad[0]!r} cannot be set on a target (use request fields)")
+    try:
+        ChatRequest.model_validate({"model": "x", "messages": [{"role": "user", "content": "x"}], **params})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(f"{where}.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
+
+
+def describe_route(key: str, route: Route) -> dict[str, Any]:
+    """One route as ``qiao routes`` and ``GET /admin/routes`` show it (JSON-serialisable, no secrets)."""
+    rc = route.config
+    out: dict[str, Any] = {
+        "name": route.name,
+        "key": key,
+        "tenants": list(rc.tenants) if rc is not None and rc.tenants else None,
+        "strategy": rc.strategy if rc is not None else "priority",
+        "max_attempts": rc.max_attempts if rc is not None else 3,
+        "retries_per_target": rc.retries_per_target if rc is not None else None,
+        "timeouts_s": {
+            "connect": rc.connect_timeout_s if rc is not None else None,
+            "first_byte": rc.first_byte_timeout_s if rc is not None else None,
+            "total": rc.total_timeout_s if rc is not None else None,
+        },
+        "fallback_on_content_filter": bool(rc and rc.fallback_on_content_filter),
+        "fallback_on_context_length": bool(rc is None or rc.fallback_on_context_length),
+        "targets": [],
+    }
+    for e in route.entries:
+        out["targets"].append(
+            {
+                "target": e.group.name,
+                "weight": e.weight,
+                "params": dict(e.params),
+                "accounts": [
+                    {
+                        "label": t.label,
+                        "account": t.account.name,
+                        "provider": t.provider.name,
+                        "upstream_model": t.spec.wire_name,
+                        "account_weight": t.account.weight,
+                        "context": t.spec.context,
+                        "capabilities": t.spec.caps.names(),
+                        "price": None
+                        if t.spec.price is None
+                        else {
+                            "input_per_mtok": str(t.spec.price.per_mtok_decimal()[0]),
+                            "output_per_mtok": str(t.spec.price.per_mtok_decimal()[1]),
+                            "currency": t.spec.price.currency,
+                        },
+                    }
+                    for t in e.group.targets
+                ],
+            }
+        )
+    return out

@@ -8,6 +8,7 @@
     GET  /admin/tenants                POST /admin/tenants          GET /admin/tenants/{name}
     GET  /admin/usage?since=&until=&tenant=&key=&group_by=
     GET  /admin/accounts               GET /admin/grants            GET /admin/metrics (Prometheus)
+    GET  /admin/routes                 GET /admin/health            (routing: table; breakers, limits)
 
 Database work runs in a thread; answers are JSON; errors are OpenAI-shaped.
 """
@@ -24,7 +25,7 @@ import orjson
 
 from ..config import Settings, hash_key
 from ..errors import AuthenticationFailed, InvalidRequest, NotFound
-from ..gateway.pipeline import RequestContext
+from ..gateway.pipeline import Gateway, RequestContext
 from ..ledger import ops
 from ..ledger.meter import Ledger
 
@@ -34,11 +35,12 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class AdminAPI:
-    def __init__(self, ledger: Ledger, settings: Settings) -> None:
+    def __init__(self, ledger: Ledger, settings: Settings, gateway: Gateway | None = None) -> None:
         self.ledger = ledger
         self.store = ledger.store
         self.settings = settings
         self.digest = settings.admin.digest or ""
+        self.gateway = gateway
 
     def _auth(self, scope: dict[str, Any]) -> None:
         token = ""
@@ -54,6 +56,10 @@ class AdminAPI:
         method: str = scope["method"]
         parts = [p for p in scope["path"].split("/") if p][1:]
         query = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode()).items()}
+        if method == "GET" and parts in (["routes"], ["health"]) and self.gateway is not None:
+            # routing state lives in this process's memory: answered on the event loop, no thread
+            await _send_json(send, 200, self._routing_view(parts[0]))
+            return
         body: dict[str, Any] = {}
         if method in ("POST", "PUT"):
             raw = b""
@@ -171,6 +177,14 @@ class AdminAPI:
                 return 200, self._metrics()
         raise NotFound(f"no admin endpoint {method} /admin/{'/'.join(parts)}")
 
+    # ---- routing (read-only views of the running gateway) ---------------------------------------------
+    def _routing_view(self, what: str) -> dict[str, Any]:
+        assert self.gateway is not None
+        resolver = self.gateway.resolver
+        if what == "routes":
+            return {"data": resolver.describe()}
+        return self.gateway.router.health_report(resolver.labels())
+
     def _metrics(self) -> str:
         import datetime as dt
 
@@ -191,4 +205,13 @@ class AdminAPI:
         w = self.ledger.writer
         lines.append("# TYPE qiao_usage_records_written_total counter")
         lines.append(f"qiao_usage_records_written_total {w.written if w else 0}")
+        if self.gateway is not None:
+            lines.extend(self.gateway.router.health.metrics_lines())
         return "\n".join(lines) + "\n"
+
+
+async def _send_json(send: Send, status: int, obj: Any) -> None:
+    await send(
+        {"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]}
+    )
+    await send({"type": "http.response.body", "body": orjson.dumps(obj)})

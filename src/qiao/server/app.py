@@ -106,11 +106,13 @@ class GatewayApp:
 
             self.ledger = Ledger(settings)
         self.gateway.ledger = self.ledger
+        if self.ledger is not None:
+            self.gateway.router.grants = self.ledger.grants  # live grant balances for grants_first
         self.admin: Any = None
         if self.ledger is not None and settings.admin.digest is not None:
             from .admin import AdminAPI
 
-            self.admin = AdminAPI(self.ledger, settings)
+            self.admin = AdminAPI(self.ledger, settings, self.gateway)
 
     # ---- ASGI entry -----------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -126,6 +128,7 @@ class GatewayApp:
             if msg["type"] == "lifespan.startup":
                 if self.ledger is not None:
                     await self.ledger.start()
+                await self.gateway.router.start()
                 self.ready = True
                 await send({"type": "lifespan.startup.complete"})
             elif msg["type"] == "lifespan.shutdown":
@@ -319,19 +322,19 @@ class GatewayApp:
             await self._json(send, {"status": "draining" if self.draining else "starting"}, [], 503)
 
     async def list_models(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
-        await self.authenticate(scope, ctx)
+        p = await self.authenticate(scope, ctx)
         data = [
             {"id": mid, "object": "model", "created": 1719792000, "owned_by": owner}
-            for mid, owner in self.gateway.resolver.public_names()
+            for mid, owner in self.gateway.resolver.public_names(p.tenant if p is not None else None)
         ]
         await self._json(send, {"object": "list", "data": data}, [(b"x-request-id", ctx.request_id.encode())])
 
     async def get_model(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
-        await self.authenticate(scope, ctx)
+        p = await self.authenticate(scope, ctx)
         from urllib.parse import unquote
 
         mid = unquote(scope["path"][len("/v1/models/") :])
-        if self.gateway.resolver.resolve(mid) is None:
+        if self.gateway.resolver.resolve(mid, p.tenant if p is not None else None) is None:
             raise ModelNotFound(
                 f"The model `{mid}` does not exist or you do not have access to it.", param="model"
             )

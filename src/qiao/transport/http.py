@@ -38,6 +38,8 @@ class Timeouts:
     connect: float = 10.0
     first_byte: float = 120.0
     total: float = 600.0
+    deadline: float | None = None
+    """Event-loop time after which a stream still running is cut (the request's deadline)."""
 
 
 class _ConnectionClosed(Exception):
@@ -268,9 +270,22 @@ class StreamResponse:
     """An upstream response whose body is read incrementally. ``close()`` drops the connection (the
     client left, or an error); ``release()`` returns a fully read one to the pool."""
 
-    __slots__ = ("_conn", "_transport", "_account", "_timeouts", "status", "headers", "_first", "_done")
+    __slots__ = (
+        "_account",
+        "_conn",
+        "_done",
+        "_expired",
+        "_first",
+        "_timeouts",
+        "_timer",
+        "_transport",
+        "headers",
+        "status",
+    )
 
-    def __init__(self, conn: _Conn, transport: Transport, account: Account, timeouts: Timeouts) -> None:
+    def __init__(
+        self, conn: _Conn, transport: Transport, account: Account, timeouts: Timeouts, arm: bool = True
+    ) -> None:
         self._conn = conn
         self._transport = transport
         self._account = account
@@ -279,6 +294,18 @@ class StreamResponse:
         self.headers = conn.headers
         self._first = True
         self._done = False
+        self._expired = False
+        self._timer: asyncio.TimerHandle | None = None
+        if arm and timeouts.deadline is not None:
+            # One timer per response (not one per chunk): at the deadline the connection is dropped,
+            # which wakes a pending read; the read then reports a timeout.
+            self._timer = asyncio.get_running_loop().call_at(timeouts.deadline, self._expire)
+
+    def _expire(self) -> None:
+        self._timer = None
+        if not self._done:
+            self._expired = True
+            self._conn.abort()
 
     async def read_all(self) -> bytes:
         try:
@@ -286,7 +313,8 @@ class StreamResponse:
                 body = await self._conn.read_body()
         except (TimeoutError, OSError, _ConnectionClosed) as exc:
             self.close()
-            raise _translate(exc, self._account, "reading body") from exc
+            cause: BaseException = TimeoutError() if self._expired else exc
+            raise _translate(cause, self._account, "reading body") from exc
         self.release()
         return body
 
@@ -306,6 +334,11 @@ class StreamResponse:
                 yield chunk
         except (TimeoutError, OSError, _ConnectionClosed) as exc:
             self.close()
+            if self._expired:
+                raise UpstreamTimeout(
+                    f"{self._account.provider} stream was still running at the request's deadline",
+                    provider=self._account.provider,
+                ) from exc
             raise _translate(exc, self._account, "streaming") from exc
 
     async def drain(self, limit_s: float = 0.05) -> None:
@@ -323,11 +356,17 @@ class StreamResponse:
         self.release()
 
     def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if not self._done:
             self._done = True
             self._conn.abort()
 
     def release(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if not self._done:
             self._done = True
             self._transport._give_back(self._conn)
@@ -493,7 +532,7 @@ class Transport:
         """Send and read the whole answer."""
         t = timeouts or self.timeouts
         conn = await self._open(wire, account, t)
-        resp = StreamResponse(conn, self, account, t)
+        resp = StreamResponse(conn, self, account, t, arm=False)  # read_all has its own timeout
         body = await resp.read_all()
         return WireResponse(resp.status, resp.headers, body)
 
