@@ -14,6 +14,7 @@ import pytest
 from qiao.config import Settings
 from qiao.emulators import EmulatorOptions, load_emulator
 from qiao.errors import QiaoError
+from qiao.gateway.health import HealthBoard
 from qiao.gateway.pipeline import Gateway, Principal, RequestContext
 from qiao.types import ChatRequest
 from tests.conftest import ThreadServer
@@ -377,4 +378,63 @@ async def test_routes_do_not_wait_needlessly_when_everything_works() -> None:
             ctx = await run_chat(gw, chat())
             assert ctx.attempts == 1 and b"x-qiao-tried" not in dict(ctx.headers())
         assert rec.sleeps == []
+        await gw.aclose()
+
+
+# ---- circuit breakers through the pipeline --------------------------------------------------------------
+
+
+async def test_breaker_opens_skips_probes_and_closes() -> None:
+    now = [1000.0]
+    with upstreams(["server_error"] * 3, []) as ups:
+        route = {"targets": [{"target": "a0/gpt-4o"}, {"target": "a1/gpt-4o"}], "retries_per_target": 0}
+        gw = Gateway(settings([u for u, _ in ups], route, routing={"breaker": {"failures": 3, "open_s": 30}}))
+        gw.router.health = HealthBoard(gw.settings.routing, clock=lambda: now[0])
+        for i in range(3):  # a0 fails three times in a row (each request then served by a1)
+            ctx = await run_chat(gw, chat())
+            assert [t for t, _, _ in ctx.tried] == ["a0/gpt-4o", "a1/gpt-4o"], i
+        assert gw.router.health.state("a0/gpt-4o") == "open"
+        ctx = await run_chat(gw, chat())  # open: a0 is not sent anything
+        assert ctx.tried[0] == ("a0/gpt-4o", "skipped:circuit_open", 0.0) and ctx.attempts == 1
+        assert len(ups[0][1].bodies) == 3
+        now[0] += 31  # half-open: one probe goes through, succeeds (the fault plan is used up), closes
+        ctx = await run_chat(gw, chat())
+        assert [(t, o) for t, o, _ in ctx.tried] == [("a0/gpt-4o", "ok")]
+        assert gw.router.health.state("a0/gpt-4o") == "closed"
+        report = gw.router.health_report(gw.resolver.labels())
+        row = next(r for r in report["targets"] if r["label"] == "a0/gpt-4o")
+        assert row["state"] == "closed"
+        await gw.aclose()
+
+
+async def test_every_breaker_open_is_a_fast_503_with_retry_after() -> None:
+    now = [1000.0]
+    with upstreams(["server_error"] * 2) as ups:
+        route = {"targets": [{"target": "a0/gpt-4o"}], "retries_per_target": 0}
+        gw = Gateway(settings([u for u, _ in ups], route, routing={"breaker": {"failures": 2, "open_s": 20}}))
+        gw.router.health = HealthBoard(gw.settings.routing, clock=lambda: now[0])
+        for _ in range(2):
+            with pytest.raises(QiaoError):
+                await run_chat(gw, chat())
+        with pytest.raises(QiaoError) as ei:
+            await run_chat(gw, chat())
+        assert ei.value.status == 503 and ei.value.code == "circuit_open"
+        assert ei.value.retry_after is not None and 0 < ei.value.retry_after <= 20
+        assert len(ups[0][1].bodies) == 2  # the third request never reached the failing upstream
+        await gw.aclose()
+
+
+async def test_client_errors_do_not_open_breakers() -> None:
+    with upstreams(["filtered"] * 10) as ups:
+        gw = Gateway(
+            settings(
+                [u for u, _ in ups],
+                {"targets": [{"target": "a0/gpt-4o"}]},
+                routing={"breaker": {"failures": 2}},
+            )
+        )
+        for _ in range(5):
+            with pytest.raises(QiaoError):
+                await run_chat(gw, chat())
+        assert gw.router.health.state("a0/gpt-4o") == "closed"
         await gw.aclose()
