@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-from procs import TARGET, Server, load, wait_http  # noqa: E402
+from procs import TARGET, Server, ab_rounds, ab_servers, wait_http  # noqa: E402
 
 KEY = "sk-bench-0123456789abcdef"
 UP = 9011
@@ -71,46 +68,9 @@ def main() -> None:
     ports = {"off": 9012, "on": 9013}
     try:
         assert wait_http(f"http://127.0.0.1:{UP}/health", up, 10)
-        for name, port in ports.items():
-            p = tmp / f"{name}.yaml"
-            p.write_text(yaml.safe_dump(_config(name == "on", tmp, a.redis)))
-            src = str(Path(__file__).resolve().parents[1] / "src")
-            servers[name] = Server(
-                name,
-                [a.python, "-m", "qiao", "serve", "--config", str(p), "--port", str(port)],
-                cpu=1,
-                env={"PYTHONPATH": src},
-                log=tmp / f"{name}.log",
-            )
-            assert wait_http(f"http://127.0.0.1:{port}/healthz", servers[name], 60), (tmp / f"{name}.log").read_text()
-        res: dict[tuple[str, bool], list[dict]] = {}
-        for _ in range(a.rounds):
-            for stream in (False, True):
-                for name, srv in servers.items():
-                    for other in servers.values():
-                        other.pause() if other is not srv else other.resume()
-                    cpu0 = srv.cpu_seconds()
-                    r = load(
-                        "open",
-                        f"http://127.0.0.1:{ports[name]}/v1/chat/completions",
-                        key=KEY,
-                        stream=stream,
-                        duration=a.duration,
-                        warmup=1.0,
-                        rate=a.rate,
-                        label=name,
-                    )
-                    r["cpu_ms_per_req"] = (srv.cpu_seconds() - cpu0) * 1000 / max(r["completed_total"], 1)
-                    res.setdefault((name, stream), []).append(r)
-        out = {}
-        for (name, stream), rs in res.items():
-            key = "ttfb_ms" if stream else "latency_ms"
-            out[f"{name} {'stream' if stream else 'non-stream'}"] = {
-                "p50_ms": statistics.median(r[key]["p50"] for r in rs),
-                "p99_ms": statistics.median(r[key]["p99"] for r in rs),
-                "cpu_ms_per_req": statistics.median(r["cpu_ms_per_req"] for r in rs),
-                "errors": sum(r["errors"] for r in rs),
-            }
+        configs = {name: _config(name == "on", tmp, a.redis) for name in ports}
+        servers = ab_servers(configs, ports, tmp, a.python)
+        out = ab_rounds(servers, ports, KEY, a.rate, a.duration, a.rounds)
         print(json.dumps(out, indent=2))
         for kind in ("non-stream", "stream"):
             on, off = out[f"on {kind}"], out[f"off {kind}"]

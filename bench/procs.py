@@ -207,3 +207,70 @@ def load(
     finally:
         with contextlib.suppress(OSError):
             os.unlink(out)
+
+
+def ab_servers(
+    configs: dict[str, dict[str, object]], ports: dict[str, int], tmp: Path, python: str
+) -> dict[str, Server]:
+    """Start one ``qiao serve`` per config, each pinned to core 1 (the A/B scripts' shared set-up)."""
+    import yaml
+
+    servers: dict[str, Server] = {}
+    src = str(BENCH.parent / "src")
+    for name, cfg in configs.items():
+        p = tmp / f"{name}.yaml"
+        p.write_text(yaml.safe_dump(cfg))
+        servers[name] = Server(
+            name,
+            [python, "-m", "qiao", "serve", "--config", str(p), "--port", str(ports[name])],
+            cpu=1,
+            env={"PYTHONPATH": src},
+            log=tmp / f"{name}.log",
+        )
+        assert wait_http(f"http://127.0.0.1:{ports[name]}/healthz", servers[name], 60), (
+            tmp / f"{name}.log"
+        ).read_text()
+    return servers
+
+
+def ab_rounds(
+    servers: dict[str, Server],
+    ports: dict[str, int],
+    key: str,
+    rate: float,
+    duration: float,
+    rounds: int,
+) -> dict[str, dict[str, float]]:
+    """Interleaved open-loop rounds, one server at a time on core 1 (the others SIGSTOPped), streaming
+    and not; medians over rounds of p50/p99 latency (time to first byte for streams) and CPU per request."""
+    import statistics
+
+    res: dict[tuple[str, bool], list[dict]] = {}
+    for _ in range(rounds):
+        for stream in (False, True):
+            for name, srv in servers.items():
+                for other in servers.values():
+                    other.pause() if other is not srv else other.resume()
+                cpu0 = srv.cpu_seconds()
+                r = load(
+                    "open",
+                    f"http://127.0.0.1:{ports[name]}/v1/chat/completions",
+                    key=key,
+                    stream=stream,
+                    duration=duration,
+                    warmup=1.0,
+                    rate=rate,
+                    label=name,
+                )
+                r["cpu_ms_per_req"] = (srv.cpu_seconds() - cpu0) * 1000 / max(r["completed_total"], 1)
+                res.setdefault((name, stream), []).append(r)
+    out = {}
+    for (name, stream), rs in res.items():
+        k = "ttfb_ms" if stream else "latency_ms"
+        out[f"{name} {'stream' if stream else 'non-stream'}"] = {
+            "p50_ms": statistics.median(r[k]["p50"] for r in rs),
+            "p99_ms": statistics.median(r[k]["p99"] for r in rs),
+            "cpu_ms_per_req": statistics.median(r["cpu_ms_per_req"] for r in rs),
+            "errors": sum(r["errors"] for r in rs),
+        }
+    return out
