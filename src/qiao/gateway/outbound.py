@@ -378,7 +378,8 @@ class OutboundLimiter:
         self._down_until = 0.0
         self._node = os.urandom(6).hex()
         self._ids = count()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._pumps: set[asyncio.Task[None]] = set()
+        self._releases: set[asyncio.Task[None]] = set()
         self.update(quotas)
 
     # ---- configuration -------------------------------------------------------------------------------
@@ -512,8 +513,8 @@ class OutboundLimiter:
             st.wake.set()
             if st.pump is None:
                 st.pump = asyncio.get_running_loop().create_task(self._pump_shared(st))
-                self._tasks.add(st.pump)
-                st.pump.add_done_callback(self._tasks.discard)
+                self._pumps.add(st.pump)
+                st.pump.add_done_callback(self._pumps.discard)
             return
         self._pump_local(st)
 
@@ -613,8 +614,8 @@ class OutboundLimiter:
 
     def _release_shared(self, st: _State, lease: str, tokens_used: int | None, kick: bool = True) -> None:
         task = asyncio.get_running_loop().create_task(self._release_task(st, lease, tokens_used, kick))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._releases.add(task)
+        task.add_done_callback(self._releases.discard)
 
     async def _release_task(self, st: _State, lease: str, tokens_used: int | None, kick: bool) -> None:
         try:
@@ -694,6 +695,11 @@ class OutboundLimiter:
             out[name] = entry
         return out
 
+    async def flush(self) -> None:
+        """Wait until the releases sent to Redis so far have landed."""
+        if self._releases:
+            await asyncio.wait(list(self._releases))
+
     async def aclose(self) -> None:
         """Stop: waiters get None, pending Redis releases get a moment to finish, Redis is closed."""
         for st in self._states.values():
@@ -704,8 +710,10 @@ class OutboundLimiter:
                 self._finish(st.waiters.popleft(), None)
             if st.pump is not None:
                 st.pump.cancel()
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=2.0)
+        if self._pumps:
+            await asyncio.wait(list(self._pumps), timeout=2.0)
+        if self._releases:
+            await asyncio.wait(list(self._releases), timeout=2.0)
         if self._redis is not None:
             redis, self._redis = self._redis, None
             try:
