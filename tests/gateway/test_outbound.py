@@ -454,6 +454,10 @@ def test_quota_for_merges_provider_defaults() -> None:
     a = AccountConfig.model_validate({"provider": "ernie", "limits": {"provider_defaults": False, "tpm": 5}})
     assert quota_for(a, defaults) == AccountQuota(None, 5, None, 2.0, 64)
     assert quota_for(AccountConfig.model_validate({"provider": "openai"}), {}) is None
+    with pytest.raises(ValueError):
+        AccountQuota(0, None, None)
+    with pytest.raises(ValueError):
+        AccountQuota(None, None, 1, max_wait_s=-1)
 
 
 def test_quotas_for_uses_the_registered_provider_defaults() -> None:

@@ -72,6 +72,13 @@ class AccountQuota:
     max_wait_s: float = 2.0
     queue: int = 64
 
+    def __post_init__(self) -> None:
+        for cap in (self.rpm, self.tpm, self.concurrency):
+            if cap is not None and cap < 1:
+                raise ValueError(f"caps are at least 1, not {cap}")
+        if self.max_wait_s < 0 or self.queue < 0:
+            raise ValueError("max_wait_s and queue are at least 0")
+
     @property
     def capped(self) -> bool:
         return self.rpm is not None or self.tpm is not None or self.concurrency is not None
@@ -223,12 +230,10 @@ class Permit:
     def release(self, tokens_used: int | None = None) -> None:
         """Free the concurrency slot and, given the real tokens of the request, correct the TPM charge
         from the estimate to them."""
-        if self._done:
+        st, lim = self._state, self._limiter
+        if self._done or st is None or lim is None:
             return
         self._done = True
-        st, lim = self._state, self._limiter
-        if st is None or lim is None:
-            return
         st.in_flight -= 1
         c = self._charge
         if tokens_used is not None and c is not None:
@@ -423,6 +428,7 @@ class OutboundLimiter:
         q = st.quota
         if q.tpm is not None and tokens > q.tpm:
             return None
+        tokens = max(tokens, 0)
         if self._shared_ok():
             if not st.waiters:
                 res = await self._try_shared(st, tokens)
@@ -471,7 +477,7 @@ class OutboundLimiter:
         if not w.fut.done():
             w.fut.set_result(result)
         elif result is not None:
-            result.release()
+            result.release(0)  # never sent
 
     def _expire(self, st: _State, w: _Waiter) -> None:
         if w.fut.done():
@@ -497,7 +503,7 @@ class OutboundLimiter:
         if w.fut.done() and not w.fut.cancelled():
             permit = w.fut.result()
             if permit is not None:
-                permit.release()
+                permit.release(0)  # never sent: its tokens are given back (its request stays counted)
         elif not w.fut.done():
             w.fut.cancel()
         if head and st.waiters:
@@ -610,7 +616,7 @@ class OutboundLimiter:
 
     def _undo(self, st: _State, f: asyncio.Future[Any], lease: str) -> None:
         if not f.cancelled() and f.exception() is None and int(f.result()[0]):
-            self._release_shared(st, lease, None, kick=False)
+            self._release_shared(st, lease, 0, kick=False)
 
     def _release_shared(self, st: _State, lease: str, tokens_used: int | None, kick: bool = True) -> None:
         task = asyncio.get_running_loop().create_task(self._release_task(st, lease, tokens_used, kick))
@@ -644,7 +650,7 @@ class OutboundLimiter:
                     continue  # Redis failed: the next turn serves the queue locally
                 if w.fut.done():  # it gave up while the script ran
                     if res.granted:
-                        self._release_shared(st, res.lease, None, kick=False)
+                        self._release_shared(st, res.lease, 0, kick=False)
                     continue
                 if res.granted:
                     st.waiters.popleft()
