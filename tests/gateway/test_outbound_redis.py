@@ -52,7 +52,7 @@ class Replicas:
         self.open: list[OutboundLimiter] = []
 
     async def __call__(self, url: str = REDIS_URL, **kw: Any) -> OutboundLimiter:
-        opts = {k: kw.pop(k) for k in ("lease_s", "poll_s", "retry_s") if k in kw}
+        opts = {k: kw.pop(k) for k in ("lease_s", "poll_s", "retry_s", "window_s") if k in kw}
         lim = OutboundLimiter({"acct": AccountQuota(**kw)}, **opts)
         await lim.start_shared(url, self.prefix)
         self.open.append(lim)
@@ -105,6 +105,39 @@ async def test_two_replicas_hold_one_concurrency_cap(replicas: Replicas) -> None
     await asyncio.gather(*(one(limiters[i % 2]) for i in range(20)))
     assert done == 20
     assert peak == 3  # 20 at once: exactly 3 in flight, never more
+
+
+async def test_waits_for_the_time_redis_computes_without_polling(replicas: Replicas) -> None:
+    a = await replicas(**quota(rpm=2, tpm=1000, max_wait_s=5), window_s=1.0, poll_s=0.001)
+    b = await replicas(**quota(rpm=2, tpm=1000, max_wait_s=0.3), window_s=1.0, poll_s=0.001)
+    calls = 0
+    real = a._acq
+
+    async def counting(**kw: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return await real(**kw)
+
+    a._acq = counting
+    for _ in range(2):
+        p = await a.acquire("acct", 10)
+        assert p is not None
+        p.release()
+    assert await b.acquire("acct", 10) is None  # the window frees up in ~1 s, more than b's 0.3 s
+    calls = 0
+    p = await a.acquire("acct", 10)  # waits ~1 s for RPM room, sleeping, not polling every 1 ms
+    assert p is not None
+    p.release()
+    assert calls <= 4
+    await asyncio.sleep(1.0)
+    pa = await a.acquire("acct", 900)
+    assert pa is not None
+    calls = 0
+    pb = await a.acquire("acct", 200)  # TPM: 900 + 200 > 1000 until pa leaves the window
+    assert pb is not None
+    assert calls <= 4
+    pa.release()
+    pb.release()
 
 
 async def test_tpm_is_shared_and_corrected_on_release(replicas: Replicas) -> None:

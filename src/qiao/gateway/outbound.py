@@ -159,11 +159,13 @@ class _State:
         "tok_sum",
         "waiters",
         "wake",
+        "window",
     )
 
-    def __init__(self, name: str, quota: AccountQuota) -> None:
+    def __init__(self, name: str, quota: AccountQuota, window: float) -> None:
         self.name = name
         self.quota = quota
+        self.window = window
         self.reqs: deque[float] = deque()  # send times of the window's requests
         self.charges: deque[_Charge] = deque()  # tokens of the window's requests
         self.tok_sum = 0
@@ -176,7 +178,7 @@ class _State:
         self.seen: tuple[float, int, int, int] | None = None  # shared mode: (when, in flight, rpm, tpm)
 
     def trim(self, now: float) -> None:
-        cutoff = now - WINDOW_S
+        cutoff = now - self.window
         reqs = self.reqs
         while reqs and reqs[0] <= cutoff:
             reqs.popleft()
@@ -191,14 +193,14 @@ class _State:
         q = self.quota
         wait = 0.0
         if q.rpm is not None and len(self.reqs) >= q.rpm:
-            wait = self.reqs[len(self.reqs) - q.rpm] + WINDOW_S - now
+            wait = self.reqs[len(self.reqs) - q.rpm] + self.window - now
         if q.tpm is not None and self.tok_sum + tokens > q.tpm:
             need = self.tok_sum + tokens - q.tpm
-            until = WINDOW_S
+            until = self.window
             for c in self.charges:
                 need -= c.tokens
                 if need <= 0:
-                    until = c.t + WINDOW_S - now
+                    until = c.t + self.window - now
                     break
             wait = max(wait, until)
         return wait
@@ -366,8 +368,11 @@ class OutboundLimiter:
         lease_s: float = 600.0,
         poll_s: float = 0.1,
         retry_s: float = 5.0,
+        window_s: float = WINDOW_S,
     ) -> None:
         self._clock = clock
+        self.window_s = window_s
+        """The counting window (providers count per minute; shorter only in tests)."""
         self._states: dict[str, _State] = {}
         self.lease_s = lease_s
         """Expiry of a concurrency slot in Redis (a crashed replica's slots come back after it)."""
@@ -399,7 +404,7 @@ class OutboundLimiter:
         for name, q in live.items():
             st = self._states.get(name)
             if st is None:
-                st = self._states[name] = _State(name, q)
+                st = self._states[name] = _State(name, q, self.window_s)
                 st.keys = self._keys(name)
             else:
                 st.quota = q
@@ -596,7 +601,7 @@ class OutboundLimiter:
             tokens,
             lease,
             int(self.lease_s * 1000),
-            int(WINDOW_S * 1000),
+            int(self.window_s * 1000),
         ]
         call = asyncio.ensure_future(self._acq(keys=st.keys, args=args))
         try:
