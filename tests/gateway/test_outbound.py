@@ -475,3 +475,8 @@ def test_quotas_for_uses_the_registered_provider_defaults() -> None:
         "baichuan": AccountQuota(120, None, None, 2.0, 64),
         "e2": AccountQuota(300, 300_000, 2, 2.0, 64),
     }
+    # several processes without Redis: each enforces its share, so together they stay within the quota
+    assert quotas_for(accounts, share=4) == {
+        "baichuan": AccountQuota(30, None, None, 2.0, 64),
+        "e2": AccountQuota(75, 75_000, 1, 2.0, 64),
+    }

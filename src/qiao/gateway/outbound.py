@@ -100,18 +100,30 @@ def quota_for(account: AccountConfig, provider_defaults: dict[str, int]) -> Acco
 
 
 def quotas_for(
-    accounts: Iterable[AccountConfig], defaults: Callable[[str], dict[str, int]] | None = None
+    accounts: Iterable[AccountConfig],
+    defaults: Callable[[str], dict[str, int]] | None = None,
+    share: int = 1,
 ) -> dict[str, AccountQuota]:
     """Caps of every account that has any, by account name. ``defaults(provider slug)`` gives a
-    provider's default limits (default: the registered provider's ``default_limits``)."""
+    provider's default limits (default: the registered provider's ``default_limits``).
+
+    ``share``: how many processes enforce the caps independently (several workers without Redis);
+    each then gets ``cap // share`` (at least 1), so together they stay within the account's quota."""
     if defaults is None:
         defaults = _registry_defaults
     out: dict[str, AccountQuota] = {}
     for a in accounts:
         q = quota_for(a, defaults(a.provider))
         if q is not None:
-            out[a.account_name] = q
+            out[a.account_name] = q if share <= 1 else _divide(q, share)
     return out
+
+
+def _divide(q: AccountQuota, n: int) -> AccountQuota:
+    def part(cap: int | None) -> int | None:
+        return None if cap is None else max(cap // n, 1)
+
+    return AccountQuota(part(q.rpm), part(q.tpm), part(q.concurrency), q.max_wait_s, q.queue)
 
 
 def _registry_defaults(provider: str) -> dict[str, int]:
