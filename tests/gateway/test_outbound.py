@@ -169,6 +169,22 @@ def test_tpm_wait_is_until_enough_tokens_leave_the_window() -> None:
     run(main)
 
 
+def test_entry_exactly_one_window_old_is_gone_despite_float_rounding() -> None:
+    # 1009.39 + 60 == 1069.3899999999999, but 1069.3899999999999 - 60 < 1009.39: the window's edge
+    # must be judged by one expression, or the entry both counts and does not (found by a fuzz run).
+    now = [1009.39]
+    lim = OutboundLimiter({"a": q(tpm=500, max_wait_s=0)}, clock=lambda: now[0])
+
+    async def main() -> None:
+        (await got(lim, tokens=489)).release()
+        now[0] = 1009.39 + 60
+        p = await got(lim, tokens=389)
+        assert lim.snapshot()["a"]["tpm_used"] == 389
+        p.release()
+
+    asyncio.run(main())
+
+
 def test_request_larger_than_the_tpm_cap_gets_none_at_once() -> None:
     async def main(loop: asyncio.AbstractEventLoop) -> None:
         lim = limiter(loop, a=q(tpm=1000, max_wait_s=600))

@@ -190,12 +190,14 @@ class _State:
         self.seen: tuple[float, int, int, int] | None = None  # shared mode: (when, in flight, rpm, tpm)
 
     def trim(self, now: float) -> None:
-        cutoff = now - self.window
+        # ``t + window <= now``, the very expression :meth:`wait_s` subtracts: written as ``t <= now -
+        # window`` it could round the other way and leave an entry that wait_s says is already gone.
+        win = self.window
         reqs = self.reqs
-        while reqs and reqs[0] <= cutoff:
+        while reqs and reqs[0] + win <= now:
             reqs.popleft()
         ch = self.charges
-        while ch and ch[0].t <= cutoff:
+        while ch and ch[0].t + win <= now:
             c = ch.popleft()
             c.live = False
             self.tok_sum -= c.tokens
