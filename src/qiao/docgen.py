@@ -144,6 +144,13 @@ def _price(spec: ModelSpec) -> str:
     return f"{fmt(i)} / {fmt(o)} {cur}" if i != o else f"{fmt(i)} {cur}"
 
 
+def _limits(limits: dict[str, int]) -> str:
+    """``{"rpm": 300, "tpm": 300000}`` → ``300 RPM, 300,000 TPM``."""
+    names = {"rpm": "RPM", "tpm": "TPM", "concurrency": "concurrent"}
+    parts = [f"{limits[k]:,} {n}" for k, n in names.items() if limits.get(k) is not None]
+    return ", ".join(parts) or "—"
+
+
 _CAPS = ("stream", "tools", "json_mode", "json_schema", "vision", "embeddings", "reasoning")
 
 
@@ -158,11 +165,17 @@ def providers_md() -> str:
         "(e.g. `zhipu/glm-4-plus`) or through an alias. Prices are per 1M tokens (input / output), with the",
         "date they took effect and their source; they feed cost accounting, `cheapest` routing and",
         "`qiao migrate plan`.\n",
-        "| slug | provider | credential format | emulator |",
-        "|---|---|---|---|",
+        "Default outbound limits are the provider's documented quota of a new account; qiao holds each",
+        "account under them before sending (waiting briefly, or trying the route's next target) unless the",
+        "account sets its own `limits` (or `limits.provider_defaults: false`). See docs/routing.md.\n",
+        "| slug | provider | credential format | default outbound limits | emulator |",
+        "|---|---|---|---|---|",
     ]
     for p in providers:
-        out.append(f"| `{p.name}` | {p.display_name} | {p.credential_format} | `qiao emulate {p.name}` |")
+        out.append(
+            f"| `{p.name}` | {p.display_name} | {p.credential_format} | {_limits(p.default_limits)} | "
+            f"`qiao emulate {p.name}` |"
+        )
     out.append("\n## Models\n")
     out.append("| model | context | max output | " + " | ".join(_CAPS) + " | price per 1M | since | source |")
     out.append("|---|---:|---:|" + "---|" * len(_CAPS) + "---|---|---|")
@@ -183,6 +196,8 @@ def providers_md() -> str:
         if first:
             out.append(first.replace("\n", " ") + "\n")
         out.append(f"Credential: {p.credential_format}.\n")
+        if p.default_limits:
+            out.append(f"Default outbound limits (per account): {_limits(p.default_limits)}.\n")
         out.append("```yaml\naccounts:\n  - provider: " + p.name)
         if p.credential_format and "none" not in p.credential_format.lower()[:6]:
             out.append(f"    credential: ${{{p.name.upper()}_CREDENTIAL}}")

@@ -191,6 +191,9 @@ class Baichuan(OpenAICompatible):
     }
     demo_models: ClassVar[tuple[str, ...] | None] = None
     stream_usage_supported: ClassVar[bool] = False
+    # One account-wide limit is documented: 120 RPM per account (seed-four.md §3.8, from the apifox mirror
+    # of Baichuan's API docs; LangChain and LobeChat use the same figure). No TPM or concurrency limit is.
+    default_limits: ClassVar[dict[str, int]] = {"rpm": 120}
     unsupported = frozenset(
         {
             "n",

@@ -95,6 +95,9 @@ class DeepSeek(CompatCN):
         "gpt-4o-mini": ("deepseek-v4-flash", 5),
     }
     demo_models: ClassVar[tuple[str, ...] | None] = None
+    # No default outbound limits: DeepSeek's cap is a dynamic concurrency limit, not a published number
+    # (others.md §3.6); requests wait in its queue (keep-alive lines) rather than being refused early.
+    default_limits: ClassVar[dict[str, int]] = {}
     echo_reasoning = True
     finish_map: ClassVar[dict[str, str]] = {"insufficient_system_resource": "length"}
     filter_markers = ("content exists risk",)

@@ -256,6 +256,11 @@ class Ernie(OpenAICompatible):
     demo_models: ClassVar[tuple[str, ...] | None] = None
     reasoning_field: ClassVar[str] = "reasoning_content"
     stream_usage_supported: ClassVar[bool] = True
+    # Qianfan limits by RPM and TPM since 2024-01-17 (RPM = QPS x 60, TPM = QPS x 60 x 1000); Baidu's
+    # example default is ERNIE 3.5 at 300 RPM / 300,000 TPM (seed-four.md §1.9). Baidu counts per model and
+    # gives enterprise accounts and other models other numbers (the console shows them): this is the
+    # common case, set ``limits`` where the console says otherwise.
+    default_limits: ClassVar[dict[str, int]] = {"rpm": 300, "tpm": 300_000}
     translations: ClassVar[dict[str, str]] = {
         "messages": "system/developer messages lifted into one leading system message; ERNIE's "
         "user/assistant alternation repaired (same-role runs merged, '/' placeholders for empty "

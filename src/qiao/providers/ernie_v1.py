@@ -351,6 +351,9 @@ class ErnieV1(Provider):
     emulator_base_path = ""
     demo_credential: ClassVar[str | None] = "ernie-demo-ak:ernie-demo-sk"
     demo_aliases: ClassVar[dict[str, tuple[str, int]]] = {}
+    # The same Qianfan quota as ``ernie`` (v2): ERNIE 3.5's documented default, 300 RPM / 300,000 TPM
+    # (seed-four.md §1.9; per model, other models and enterprise accounts differ).
+    default_limits: ClassVar[dict[str, int]] = {"rpm": 300, "tpm": 300_000}
     stream_format = "sse"
     translations: ClassVar[dict[str, str]] = {
         "messages": "system/developer messages → top-level `system`; alternation repaired ('/' placeholders, "

@@ -78,6 +78,9 @@ class Hunyuan(CompatCN):
         "text-embedding-3-small": ("hunyuan-embedding", 2),
     }
     demo_models: ClassVar[tuple[str, ...] | None] = None
+    # No default outbound limits: the concurrency of 5 per account (others.md §8.6) is documented for the
+    # retired native ChatCompletions action, not for this OpenAI-compatible endpoint.
+    default_limits: ClassVar[dict[str, int]] = {}
     strip_reasoning = True
     codes: ClassVar[dict[str, type[QiaoError]]] = {
         "RequestLimitExceeded": RateLimited,

@@ -503,6 +503,10 @@ class SenseNova(Provider):
     stream_format = "sse"
     emulator = "qiao.emulators.sensenova:create_app"
     emulator_base_path = "/v1"
+    # No default outbound limits: the platform documents 60 RPM and 128K TPM *per model* for the V6
+    # models only (seed-four.md §4.9), older SenseChat models' limits are unknown, and caps here are per
+    # account; set ``limits`` for an account that serves one V6 model.
+    default_limits: ClassVar[dict[str, int]] = {}
     demo_credential = "EMUAKID:emulatorsecret"
     demo_aliases: ClassVar[dict[str, tuple[str, int]]] = {
         "gpt-4o": ("SenseChat-5", 15),

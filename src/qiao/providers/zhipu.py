@@ -240,6 +240,9 @@ class Zhipu(Provider):
     stream_format = "sse"
     emulator = "qiao.emulators.zhipu:create_app"
     emulator_base_path = "/api/paas/v4"
+    # No default outbound limits: Zhipu caps concurrent requests per model with quotas that grow with the
+    # account's spend tier, and the default numbers are not published (seed-four.md §2.8).
+    default_limits: ClassVar[dict[str, int]] = {}
     demo_credential = "emulatorid.emulatorsecret"
     demo_aliases: ClassVar[dict[str, tuple[str, int]]] = {
         "gpt-4o": ("glm-4-plus", 30),
