@@ -34,7 +34,9 @@ def upstreams(*plans: Any) -> Iterator[list[tuple[str, Faults]]]:
         yield out
 
 
-def settings(urls: list[str], route: dict[str, Any], **extra: Any) -> Settings:
+def settings(
+    urls: list[str], route: dict[str, Any], limits: dict[int, dict[str, Any]] | None = None, **extra: Any
+) -> Settings:
     accounts = [
         {
             "provider": "openai_compat",
@@ -45,6 +47,8 @@ def settings(urls: list[str], route: dict[str, Any], **extra: Any) -> Settings:
         }
         for i, u in enumerate(urls)
     ]
+    for i, lim in (limits or {}).items():
+        accounts[i]["limits"] = lim
     return Settings.model_validate({"accounts": accounts, "routes": {"m": route}, **extra})
 
 
@@ -437,4 +441,67 @@ async def test_client_errors_do_not_open_breakers() -> None:
             with pytest.raises(QiaoError):
                 await run_chat(gw, chat())
         assert gw.router.health.state("a0/gpt-4o") == "closed"
+        await gw.aclose()
+
+
+# ---- outbound limits through the pipeline ---------------------------------------------------------------
+
+
+async def test_account_rpm_cap_sends_the_overflow_to_the_next_target_without_a_429() -> None:
+    with upstreams([], []) as ups:
+        s = settings(
+            [u for u, _ in ups],
+            {"targets": [{"target": "a0/gpt-4o"}, {"target": "a1/gpt-4o"}]},
+            limits={0: {"rpm": 2, "max_wait_s": 0.2}},
+        )
+        gw = Gateway(s)
+        served = []
+        for i in range(4):
+            ctx = await run_chat(gw, chat())
+            assert ctx.target is not None
+            served.append(ctx.target.account.name)
+            if i >= 2:
+                assert ("a0/gpt-4o", "skipped:account_limit", 0.0) in ctx.tried
+        assert served == ["a0", "a0", "a1", "a1"] and len(ups[0][1].bodies) == 2
+        snap = gw.router.health_report(gw.resolver.labels())["accounts"]["a0"]
+        assert snap is not None
+        await gw.aclose()
+
+
+async def test_account_concurrency_cap_queues_then_serves() -> None:
+    import asyncio
+
+    with ExitStack() as stack:
+        app = load_emulator("openai_compat", EmulatorOptions(credential="sk-emulator", chunk_delay=0.05))
+        srv = stack.enter_context(ThreadServer(app))
+        s = settings(
+            [srv.url + "/v1"],
+            {"targets": [{"target": "a0/gpt-4o"}]},
+            limits={0: {"concurrency": 1, "max_wait_s": 30}},
+        )
+        gw = Gateway(s)
+        in_flight = peak = 0
+        real = gw.transport.stream
+
+        async def counting(*a: Any, **kw: Any) -> Any:
+            nonlocal in_flight, peak
+            in_flight += 1
+            peak = max(peak, in_flight)
+            try:
+                return await real(*a, **kw)
+            finally:
+                pass
+
+        gw.transport.stream = counting  # type: ignore[method-assign]
+
+        async def one(i: int) -> tuple[int | None, bytes]:
+            nonlocal in_flight
+            try:
+                return await run_stream(gw, chat(stream=True), RequestContext(f"c{i}", None))
+            finally:
+                in_flight -= 1
+
+        results = await asyncio.gather(*(one(i) for i in range(4)))
+        assert all(st == 200 and body.endswith(b"data: [DONE]\n\n") for st, body in results)
+        assert peak == 1  # one stream at a time: the others waited in the account's queue
         await gw.aclose()

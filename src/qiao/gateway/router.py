@@ -63,7 +63,7 @@ from ..errors import (
 from ..money import MICRO
 from ..types import ChatRequest, EmbeddingRequest, message_text
 from .health import HealthBoard
-from .outbound import OutboundLimiter, quota_for
+from .outbound import OutboundLimiter, quotas_for
 from .resolve import Route, Target
 
 if TYPE_CHECKING:
@@ -174,12 +174,13 @@ class Router:
 
         for cur, rate in settings.limits.fx_rates.items():
             self.fx[cur.upper()] = parse_micros(rate)
-        quotas = {}
-        for a in settings.accounts:
-            q = quota_for(a, get_provider(a.provider).default_limits)
-            if q is not None:
-                quotas[a.account_name] = q
-        self.limiter.update(quotas)
+        # Several worker processes without Redis enforce an account's caps independently: each gets an
+        # equal share, so together they stay within the account's quota.
+        workers = settings.server.workers
+        share = workers if workers > 1 and not settings.database.redis_url else 1
+        self.limiter.update(
+            quotas_for(settings.accounts, lambda slug: get_provider(slug).default_limits, share)
+        )
 
     async def start(self) -> None:
         db = self.settings.database
@@ -305,7 +306,9 @@ class Router:
                 if limiter.limited(target.account.name):
                     if not tokens:
                         tokens = need.prompt_tokens() + (need.out or min(target.spec.max_output, 1024))
-                    permit = await limiter.acquire(target.account.name, tokens, deadline)
+                    # the limiter keeps time with time.monotonic(); the deadline is on the loop's clock
+                    mono = time.monotonic() + (deadline - loop.time())
+                    permit = await limiter.acquire(target.account.name, tokens, mono)
                     if permit is None:
                         health.release(label)
                         ctx.tried.append((label, "skipped:account_limit", 0.0))
