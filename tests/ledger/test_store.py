@@ -10,6 +10,7 @@ from pathlib import Path
 from qiao.config import AccountConfig, GrantConfig, hash_key
 from qiao.ledger.counters import Check, MemoryCounters, RedisCounters, SqliteCounters
 from qiao.ledger.grants import GrantBook, fx_convert
+from qiao.ledger.migrations import MIGRATIONS
 from qiao.ledger.store import KEY_PREFIX, LedgerStore, Limits, UsageRecord, open_store
 from qiao.ledger.wal import UsageWriter, replay_dead_segments
 from tests.ledger.conftest import REDIS_URL
@@ -19,11 +20,14 @@ def _rec(rid: str, **kw: object) -> UsageRecord:
     return UsageRecord(rid, time.time(), "chat/completions", 200, 1.0, **kw)  # type: ignore[arg-type]
 
 
+ALL = [name for name, _ in MIGRATIONS]
+
+
 def _exercise(store: LedgerStore) -> None:
-    assert store.pending() == ["001_initial"]
-    assert store.upgrade() == ["001_initial"]
+    assert store.pending() == ALL
+    assert store.upgrade() == ALL
     assert store.upgrade() == []  # idempotent
-    assert store.applied() == ["001_initial"]
+    assert store.applied() == ALL
     store.create_tenant("acme", Limits(budget_micros=5_000_000, reset="monthly"))
     key, rec = store.create_key("acme", "ci", Limits(rpm=10), ["glm-*"], None)
     assert key.startswith(KEY_PREFIX) and rec.digest == hash_key(key) and key not in repr(rec)
@@ -180,3 +184,46 @@ def test_long_commit_interval_does_not_slow_key_refresh(tmp_path: Path) -> None:
     w.close()
     assert len(calls) >= 3
     store.close()
+
+
+def test_a_ledger_from_before_003_keeps_its_rows(tmp_path: Path) -> None:
+    """003 adds the attempts column to an existing usage table without losing a record."""
+    from qiao.ledger.migrations import m001_initial
+
+    store = open_store(f"sqlite:///{tmp_path}/old.db")
+    with store.engine.begin() as conn:  # a ledger as 001 left it
+        m001_initial.upgrade(conn)
+        conn.execute(store_table_insert(), {**_old_row("r-old")})
+    store.upgrade()
+    rows = store.usage()
+    assert [r["request_id"] for r in rows] == ["r-old"] and rows[0]["tried"] is None
+    store.write_usage([_rec("r-new", tried='[["a/m","ok",1.5]]')])
+    assert store.usage()[-1]["tried"] == [["a/m", "ok", 1.5]]
+    store.close()
+
+
+def store_table_insert():  # type: ignore[no-untyped-def]
+    from qiao.ledger.migrations.m001_initial import usage
+
+    return usage.insert()
+
+
+def _old_row(rid: str) -> dict[str, object]:
+    return {
+        "request_id": rid,
+        "ts": time.time(),
+        "endpoint": "chat/completions",
+        "status": 200,
+        "latency_ms": 1.0,
+        "prompt_tokens": 1,
+        "completion_tokens": 1,
+        "cached_tokens": 0,
+        "reasoning_tokens": 0,
+        "estimated": False,
+        "price_cost_micros": 0,
+        "cost_micros": 0,
+        "grant_micros": 0,
+        "paid_micros": 0,
+        "reserved_micros": 0,
+        "attempts": 1,
+    }

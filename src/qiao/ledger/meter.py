@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from ..config import Settings
 from ..errors import InsufficientQuota, RateLimited
 from ..money import MICRO, Money, micros_text, parse_micros
@@ -357,6 +359,7 @@ class Ledger:
             key_id=p.key_id if p is not None else None,
             model=ctx.model,
             attempts=ctx.attempts,
+            tried=orjson.dumps(ctx.tried).decode() if ctx.tried else None,
             first_token_ms=round(ctx.first_byte_s * 1000, 3) if ctx.first_byte_s is not None else None,
         )
         draws: list[GrantDraw] = []

@@ -132,6 +132,9 @@ class UsageRecord:
     reserved_micros: int = 0
     first_token_ms: float | None = None
     attempts: int = 0
+    tried: str | None = None
+    """Every attempt and skip of the request, JSON ``[[target, outcome, ms], …]`` (outcome ``ok``, an
+    error code or ``skipped:…``)."""
 
     def row(self) -> dict[str, Any]:
         return asdict(self)
@@ -304,7 +307,11 @@ class LedgerStore:
         if limit is not None:
             q = q.limit(limit)
         with self.engine.connect() as conn:
-            return [{str(k): v for k, v in r._mapping.items()} for r in conn.execute(q)]
+            rows = [{str(k): v for k, v in r._mapping.items()} for r in conn.execute(q)]
+        for row in rows:
+            if row.get("tried"):
+                row["tried"] = orjson.loads(row["tried"])
+        return rows
 
     def spend(self, column: str, since: float | None) -> dict[str, tuple[int, int]]:
         """Settled cost (CNY micro-units) and tokens per key id or tenant since a time."""
