@@ -505,3 +505,18 @@ async def test_account_concurrency_cap_queues_then_serves() -> None:
         assert all(st == 200 and body.endswith(b"data: [DONE]\n\n") for st, body in results)
         assert peak == 1  # one stream at a time: the others waited in the account's queue
         await gw.aclose()
+
+
+async def test_slow_first_byte_times_out_and_falls_back() -> None:
+    with upstreams(["slow_first_byte=3"], []) as ups:
+        route = {
+            "targets": [{"target": "a0/gpt-4o"}, {"target": "a1/gpt-4o"}],
+            "first_byte_timeout_s": 0.3,
+            "retries_per_target": 0,
+        }
+        gw = Gateway(settings([u for u, _ in ups], route))
+        ctx = RequestContext("sf", None)
+        status, body = await run_stream(gw, chat(stream=True), ctx)
+        assert status == 200 and body.endswith(b"data: [DONE]\n\n")
+        assert [(t, o) for t, o, _ in ctx.tried] == [("a0/gpt-4o", "upstream_timeout"), ("a1/gpt-4o", "ok")]
+        await gw.aclose()
