@@ -20,10 +20,10 @@ def _rec(rid: str, **kw: object) -> UsageRecord:
 
 
 def _exercise(store: LedgerStore) -> None:
-    assert store.pending() == ["001_initial"]
-    assert store.upgrade() == ["001_initial"]
+    assert store.pending() == ["001_initial", "002_accounts"]
+    assert store.upgrade() == ["001_initial", "002_accounts"]
     assert store.upgrade() == []  # idempotent
-    assert store.applied() == ["001_initial"]
+    assert store.applied() == ["001_initial", "002_accounts"]
     store.create_tenant("acme", Limits(budget_micros=5_000_000, reset="monthly"))
     key, rec = store.create_key("acme", "ci", Limits(rpm=10), ["glm-*"], None)
     assert key.startswith(KEY_PREFIX) and rec.digest == hash_key(key) and key not in repr(rec)
@@ -38,6 +38,44 @@ def _exercise(store: LedgerStore) -> None:
     new_key, new = store.rotate_key(rec.id) or ("", rec)
     assert new.id != rec.id and new.limits == rec.limits and new.tenant == "acme" and new_key != key
     assert {k.id for k in store.keys(changed_since=time.time() - 60)} == {rec.id, new.id}
+    _exercise_changes(store)
+
+
+def _exercise_changes(store: LedgerStore) -> None:
+    """Keys and tenants changed in place; accounts and grants stored, each change bumping the revision."""
+    from qiao.config import Settings
+    from qiao.ledger import accounts, ops
+
+    settings = Settings()
+    _, rec = store.create_key("acme", "k2", Limits(rpm=10), None, None)
+    changed = ops.update_key(store, settings, rec.id, {"rpm": 2, "budget": "1.5", "models": ["glm-*"]})
+    assert changed.limits == Limits(budget_micros=1_500_000, rpm=2) and changed.models == ("glm-*",)
+    assert changed.digest == rec.digest and changed.updated_at >= rec.updated_at
+    assert ops.update_key(store, settings, rec.id, {"rpm": None}).limits.rpm is None
+    assert ops.update_tenant(store, settings, "acme", {"rpm": 7})["limits"]["rpm"] == 7
+    rev = accounts.revision(store)
+    env = {"ACME_KEY": "secret-value-1234"}
+    body = {"provider": "zhipu", "name": "z2", "credential_env": "ACME_KEY", "balance": "20"}
+    out = accounts.add_account(store, settings, body, env)
+    assert out["credential_env"] == "ACME_KEY" and "secret-value" not in str(out)
+    accounts.add_grant(store, settings, "z2", {"name": "g1", "tokens": 100, "expires": "2099-01-01"})
+    accounts.update_grant(store, settings, "z2", "g1", {"amount": "3"})
+    assert accounts.revision(store) == rev + 3
+    declared = accounts.load_declared(store)
+    assert declared.rev == rev + 3 and declared.grant("z2", "g1").spec == {  # type: ignore[union-attr]
+        "name": "g1",
+        "amount": "3",
+        "expires": "2099-01-01",
+    }
+    merged, problems = accounts.merge(settings, declared, env)
+    [acc] = merged.accounts
+    assert problems == {} and acc.credential is not None
+    assert acc.credential.get_secret_value() == "secret-value-1234" and acc.grants[0].amount == "3"
+    assert accounts.merge(settings, declared, {})[1] == {
+        "z2": "left out: environment variable ACME_KEY is not set in this process"
+    }
+    accounts.remove_account(store, settings, "z2")
+    assert accounts.load_declared(store).empty and accounts.revision(store) == rev + 4
 
 
 def test_sqlite_store(tmp_path: Path) -> None:

@@ -210,6 +210,7 @@ def _register_optional() -> None:
         ("qiao.cli.tenants", "tenants"),
         ("qiao.cli.usage", "usage"),
         ("qiao.cli.grants", "grants"),
+        ("qiao.cli.accounts", "accounts"),
     ):
         try:
             cmd = getattr(importlib.import_module(module), attr)

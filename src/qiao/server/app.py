@@ -106,6 +106,8 @@ class GatewayApp:
 
             self.ledger = Ledger(settings)
         self.gateway.ledger = self.ledger
+        if self.ledger is not None:  # accounts and grants changed in the database rebuild the routes
+            self.ledger.on_settings = self.gateway.apply_settings
         self.admin: Any = None
         if self.ledger is not None and settings.admin.digest is not None:
             from .admin import AdminAPI

@@ -10,8 +10,11 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection
 
-from . import m001_initial
+from . import m001_initial, m002_accounts
 
 __all__ = ["MIGRATIONS"]
 
-MIGRATIONS: tuple[tuple[str, Callable[[Connection], None]], ...] = (("001_initial", m001_initial.upgrade),)
+MIGRATIONS: tuple[tuple[str, Callable[[Connection], None]], ...] = (
+    ("001_initial", m001_initial.upgrade),
+    ("002_accounts", m002_accounts.upgrade),
+)
