@@ -218,3 +218,62 @@ def test_long_commit_interval_does_not_slow_key_refresh(tmp_path: Path) -> None:
     w.close()
     assert len(calls) >= 3
     store.close()
+
+
+def test_resp_parser_at_any_chunk_boundary() -> None:
+    from qiao.ledger._resp import RespError, _Parser, encode
+
+    assert encode("EVALSHA", b"ab", 2) == b"*3\r\n$7\r\nEVALSHA\r\n$2\r\nab\r\n$1\r\n2\r\n"
+    wire = b"*3\r\n:-1\r\n:7\r\n$3\r\nabc\r\n+OK\r\n-NOSCRIPT No matching script\r\n$-1\r\n:42\r\n"
+    for step in (1, 2, 3, 5, len(wire)):
+        p, got = _Parser(), []
+        for i in range(0, len(wire), step):
+            p.feed(wire[i : i + step])
+            while True:
+                ok, reply = p.gets()
+                if not ok:
+                    break
+                got.append(reply)
+        assert got[:3] == [[-1, 7, b"abc"], "OK", got[2]] and isinstance(got[2], RespError)
+        assert str(got[2]).startswith("NOSCRIPT") and got[3:] == [None, 42]
+
+
+async def test_redis_pipe_reloads_scripts_and_reconnects(redis_prefix: str) -> None:
+    """The lean connection behind RedisCounters: a flushed script cache is refilled with EVAL, a
+    connection closed by the server is re-opened on the next call, concurrent calls pipeline in order."""
+    import redis
+
+    c = RedisCounters(REDIS_URL, redis_prefix)
+    assert c._pipe is not None
+    checks = [Check("rpm:k:p:1", 1, 100, 61)]
+    assert await c.acquire("p1", checks) == (-1, [1])
+    r = redis.Redis.from_url(REDIS_URL)
+    try:
+        r.script_flush()
+        assert await c.acquire("p2", checks) == (-1, [2])  # NOSCRIPT → EVAL
+        from qiao.ledger._resp import encode
+
+        ours = await c._pipe.call(encode("CLIENT", "ID"))
+        assert r.client_kill_filter(_id=ours) == 1  # the server drops this one connection
+        assert await c.acquire("p3", checks) == (-1, [3])  # reconnected (or retried once)
+        got = await asyncio.gather(*(c.acquire(f"q{i}", checks) for i in range(50)))
+        assert sorted(v[1][0] for v in got) == list(range(4, 54))
+        assert await c.adjust("q0", [("rpm:k:p:1", -1, 61)]) and not await c.adjust("q0", [])
+    finally:
+        r.close()
+        await c.aclose()
+
+
+def test_redis_pipe_under_uvloop(redis_prefix: str) -> None:
+    """The gateway runs on uvloop, whose transports are not asyncio.Transport subclasses."""
+    import uvloop
+
+    async def run() -> tuple[tuple[int, list[int]], bool]:
+        c = RedisCounters(REDIS_URL, redis_prefix)
+        try:
+            got = await c.acquire("u1", [Check("rpm:k:u:1", 1, 10, 61)])
+            return got, await c.adjust("u1", [("rpm:k:u:1", -1, 61)])
+        finally:
+            await c.aclose()
+
+    assert uvloop.run(run()) == ((-1, [1]), True)
