@@ -56,12 +56,15 @@ __all__ = [
     "list_accounts",
     "load_declared",
     "merge",
+    "public_spec",
     "remove_account",
     "remove_grant",
     "report_settings",
     "revision",
     "update_account",
     "update_grant",
+    "validate_account",
+    "validate_grant",
 ]
 
 log = logging.getLogger(__name__)

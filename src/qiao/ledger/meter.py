@@ -177,7 +177,7 @@ class Ledger:
         built = self._build_accounts()
         if built[2] > 0:  # the database has (or had) accounts or grants of its own
             self.effective, self.account_problems = built[0], built[1]
-            self.grants = GrantBook(built[0].accounts)
+            self._swap_grants(GrantBook(built[0].accounts))
             self._boot_accounts = built
         self._grant_used = self.store.grant_used()
         self.grants.load(self._grant_used)
@@ -227,6 +227,12 @@ class Ledger:
         built = self._build_accounts()
         self._loop.call_soon_threadsafe(self._apply_accounts, *built)
 
+    def _swap_grants(self, book: GrantBook) -> None:
+        """Replace the grants in place: whoever holds ``ledger.grants`` (the router reads
+        ``by_account``) sees the new ones; each attribute swap is atomic for the writer thread."""
+        self.grants.balance = book.balance
+        self.grants.by_account = book.by_account
+
     async def refresh_accounts(self) -> None:
         """Apply the database's accounts now (after a change made through this process)."""
         built = await asyncio.to_thread(self._build_accounts)
@@ -251,7 +257,7 @@ class Ledger:
                 s.used_tokens, s.used_micros, s.warned = o.used_tokens, o.used_micros, o.warned
             else:
                 s.used_tokens, s.used_micros = self._grant_used.get((s.account, s.name), (0, 0))
-        self.grants = book
+        self._swap_grants(book)
         self.effective = merged
         self.account_problems = problems
         self._route_cost.clear()  # a route's candidates (and so its reservation price) may have changed

@@ -24,6 +24,7 @@ __all__ = [
     "known_tenants",
     "parse_expires",
     "parse_limits",
+    "patch_limits",
     "update_key",
     "update_tenant",
 ]
