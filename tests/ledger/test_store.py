@@ -76,6 +76,29 @@ def _exercise_changes(store: LedgerStore) -> None:
     }
     accounts.remove_account(store, settings, "z2")
     assert accounts.load_declared(store).empty and accounts.revision(store) == rev + 4
+    # secrets elsewhere than the credential must be ${VAR} references, resolved by each process
+    refused = [
+        ({"headers": {"X-Api-Key": "literal-secret"}}, "headers.X-Api-Key"),
+        ({"proxy": "http://u:literal@proxy:3128"}, "proxy"),
+        ({"headers": {"X-Api-Key": "${QIAO_T_UNSET}"}}, "headers.X-Api-Key"),
+    ]
+    for extra, param in refused:
+        try:
+            accounts.add_account(store, settings, {**body, **extra}, env)
+            raise AssertionError(f"accepted {extra}")
+        except ops.OpError as exc:
+            assert exc.param == param and "literal" not in str(exc)
+    assert accounts.revision(store) == rev + 4  # nothing written
+    refs = {"headers": {"X-Api-Key": "${ACME_KEY}", "X-Team": "a"}, "proxy": "http://u:${ACME_KEY}@p:3128"}
+    out = accounts.add_account(store, settings, {**body, **refs}, env)
+    assert "secret-value" not in str(out) and out["headers"] == {"X-Api-Key": "…", "X-Team": "…"}
+    [acc] = accounts.merge(settings, accounts.load_declared(store), env)[0].accounts
+    assert (
+        acc.headers["X-Api-Key"] == "secret-value-1234" and acc.proxy == "http://u:secret-value-1234@p:3128"
+    )
+    stored = accounts.load_declared(store).account("z2")
+    assert stored is not None and "secret-value" not in str(stored.spec)
+    accounts.remove_account(store, settings, "z2")
 
 
 def test_sqlite_store(tmp_path: Path) -> None:

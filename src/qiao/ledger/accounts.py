@@ -14,7 +14,9 @@ Decisions:
 - **No secrets in the database.** An account names the environment variable holding its credential
   (``credential_env``); each process reads it from its own environment when it builds its routes. An
   inline ``credential`` is refused (400): a database is backed up, replicated and read by more people
-  than the gateway's environment. The variable's name is shown; the secret never is.
+  than the gateway's environment. The variable's name is shown; the secret never is. Other values may
+  hold ``${VAR}`` references (the config file's syntax), and must where they look like secrets (a
+  header named like a key or token, a proxy password).
 - **Validated with the config's own models** (``AccountConfig``, ``GrantConfig``), plus what the config
   loader checks later (the provider exists, amounts and dates parse, the environment variable is set,
   the route table still builds), all before anything is written: a bad account is refused whole (400),
@@ -70,6 +72,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")  # as in the config file
+SECRET_HEADER = re.compile(r"authorization|key|token|secret|cookie|signature|password", re.I)
 GRANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 REV = "accounts"
 
@@ -156,6 +160,50 @@ def _dumps(spec: dict[str, Any]) -> str:
     return orjson.dumps(spec).decode()
 
 
+# ---- environment references ------------------------------------------------------------------------------
+def _expand(node: Any, env: Mapping[str, str], path: str = "") -> Any:
+    """``${VAR}`` / ``${VAR:-default}`` in string values, read from ``env`` (the config file's syntax):
+    how a header or proxy secret stays out of the database. A missing variable raises OpError naming
+    the field."""
+    if isinstance(node, dict):
+        return {k: _expand(v, env, f"{path}.{k}" if path else str(k)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand(v, env, path) for v in node]
+    if isinstance(node, str) and "${" in node:
+
+        def sub(m: re.Match[str]) -> str:
+            if m.group(1) in env:
+                return env[m.group(1)]
+            if m.group(2) is not None:
+                return m.group(2)
+            raise OpError(f"{path}: environment variable ${{{m.group(1)}}} is not set in this process", path)
+
+        return ENV_REF.sub(sub, node)
+    return node
+
+
+def _refuse_literal_secrets(spec: Mapping[str, Any]) -> None:
+    """Values that look like secrets must be ``${VAR}`` references: the database keeps no secret."""
+    headers = spec.get("headers") or {}
+    for name, value in headers.items() if isinstance(headers, dict) else ():
+        if SECRET_HEADER.search(str(name)) and isinstance(value, str) and not ENV_REF.search(value):
+            var = "MY_" + str(name).upper().replace("-", "_")
+            raise OpError(
+                f'header {name!r} looks like a secret: give it as a reference such as "${{{var}}}", '
+                "read from each gateway process's environment",
+                f"headers.{name}",
+            )
+    proxy = spec.get("proxy")
+    if isinstance(proxy, str):
+        pw = urlsplit(proxy).password
+        if pw and not ENV_REF.search(pw):
+            raise OpError(
+                "the proxy URL holds a password: write it as a reference, e.g. "
+                "http://user:${PROXY_PASSWORD}@host:3128",
+                "proxy",
+            )
+
+
 # ---- validation ------------------------------------------------------------------------------------------
 def _pydantic_error(exc: ValidationError, prefix: str = "") -> OpError:
     err = exc.errors()[0]
@@ -227,6 +275,8 @@ def validate_account(body: Mapping[str, Any], env: Mapping[str, str]) -> tuple[d
             "credential_env",
         )
     cfg = _account_config(body, None, [])
+    _refuse_literal_secrets(body)
+    _expand({k: v for k, v in body.items() if k != "credential_env"}, env)  # every reference resolves
     if cfg.name is None:
         raise OpError("'name' is required (it is how the account is addressed: NAME/MODEL)", "name")
     if len(cfg.name) > 128:
@@ -291,7 +341,8 @@ def merge(
                 problems[sa.name] = f"left out: environment variable {var} is not set in this process"
                 continue
         try:
-            accounts.append(_account_config(sa.spec, cred, extra.get(sa.name, [])))
+            spec = _expand(sa.spec, env) if resolve else sa.spec
+            accounts.append(_account_config(spec, cred, extra.get(sa.name, [])))
         except OpError as exc:
             problems[sa.name] = f"left out: {exc}"
     return settings.model_copy(update={"accounts": accounts}), problems
