@@ -289,6 +289,6 @@ def test_accounts_and_grants_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert "grants" in cli("grants", "--config", c)  # the table report still works
     res = CliRunner().invoke(main, ["accounts", "remove", "--config", c, "zhipu"])
     assert res.exit_code == 1 and "config file" in res.output
-    cli("grants", "remove", "--config", c, "z2", "trial")
+    cli("grants", "--config", c, "remove", "z2", "trial")  # --config on the group works too
     cli("accounts", "remove", "--config", c, "z2")
     assert [r["account"] for r in cli("accounts", "list", "--config", c, "--json")] == ["zhipu"]

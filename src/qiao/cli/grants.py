@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ._ledger import config_option, echo_json, echo_rows, open_ledger
+from ._ledger import echo_json, echo_rows, open_ledger
 
 __all__ = ["grants"]
 
@@ -28,6 +28,7 @@ def grants(ctx: click.Context, config: str | None, as_json: bool) -> None:
 
     Without a subcommand: the report (config and database grants). `add`, `update` and `remove` change
     grants kept in the database; a running gateway applies them within a second."""
+    ctx.obj = config  # `qiao grants --config F add …` works as well as `qiao grants add --config F …`
     if ctx.invoked_subcommand is not None:
         return
     if config is None:
@@ -97,9 +98,22 @@ def _with_grant_options(f: Any) -> Any:
     return f
 
 
-def _run(config: str, fn: Any, *args: Any) -> Any:
+config_option = click.option(
+    "--config",
+    "config",
+    default=None,
+    type=click.Path(dir_okay=False),
+    envvar="QIAO_CONFIG",
+    help="The gateway's config file (or give it to `qiao grants`).",
+)
+
+
+def _run(config: str | None, fn: Any, *args: Any) -> Any:
     from ..ledger import ops
 
+    config = config or click.get_current_context().obj
+    if not config:
+        raise click.UsageError("Missing option '--config'.")
     with open_ledger(config) as (settings, store):
         try:
             return fn(store, settings, *args)
@@ -113,7 +127,7 @@ def _run(config: str, fn: Any, *args: Any) -> Any:
 @click.argument("name")
 @_with_grant_options
 def add(
-    config: str,
+    config: str | None,
     account: str,
     name: str,
     tokens: int | None,
@@ -138,7 +152,7 @@ def add(
 @click.argument("name")
 @_with_grant_options
 def update(
-    config: str,
+    config: str | None,
     account: str,
     name: str,
     tokens: int | None,
@@ -163,7 +177,7 @@ def update(
 @config_option
 @click.argument("account")
 @click.argument("name")
-def remove(config: str, account: str, name: str) -> None:
+def remove(config: str | None, account: str, name: str) -> None:
     """Remove a database grant (its draws stay in the ledger)."""
     from ..ledger import accounts
 
