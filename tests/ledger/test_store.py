@@ -98,6 +98,16 @@ def _exercise_changes(store: LedgerStore) -> None:
     )
     stored = accounts.load_declared(store).account("z2")
     assert stored is not None and "secret-value" not in str(stored.spec)
+    # two processes adding the same name at once: the primary key decides, the loser gets a conflict
+    real = accounts.load_declared
+    accounts.load_declared = lambda _store: accounts.Declared(0)  # type: ignore[assignment]
+    try:
+        accounts.add_account(store, settings, body, env)
+        raise AssertionError("a duplicate account was accepted")
+    except ops.OpConflict as exc:
+        assert "exists already" in str(exc)
+    finally:
+        accounts.load_declared = real  # type: ignore[assignment]
     accounts.remove_account(store, settings, "z2")
 
 

@@ -29,12 +29,13 @@ Decisions:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import re
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -149,6 +150,18 @@ def load_declared(store: LedgerStore) -> Declared:
             for row in conn.execute(select(g).order_by(g.c.account, g.c.created_at, g.c.name))
         )
     return Declared(int(rev), accounts, grants)
+
+
+@contextlib.contextmanager
+def _unique(message: str) -> Iterator[None]:
+    """Two processes adding the same name at once: the database's primary key decides; the loser
+    gets a 409, not a 500."""
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        yield
+    except IntegrityError:
+        raise OpConflict(message) from None
 
 
 def _bump(conn: Any) -> None:
@@ -427,7 +440,7 @@ def add_account(
     sa = StoredAccount(name, cfg.provider, spec, now, now)
     _check_routes(settings, Declared(declared.rev, (*declared.accounts, sa), declared.grants), env)
     a = schema.accounts
-    with store.engine.begin() as conn:
+    with _unique(f"account {name!r} exists already"), store.engine.begin() as conn:
         conn.execute(
             insert(a).values(
                 name=name, provider=cfg.provider, spec=_dumps(spec), created_at=now, updated_at=now
@@ -508,7 +521,7 @@ def add_grant(
     sg = StoredGrant(account, g.name, spec, now, now)
     _check_routes(settings, Declared(declared.rev, declared.accounts, (*declared.grants, sg)), {})
     t = schema.account_grants
-    with store.engine.begin() as conn:
+    with _unique(f"account {account!r} has a grant {g.name!r} already"), store.engine.begin() as conn:
         conn.execute(
             insert(t).values(account=account, name=g.name, spec=_dumps(spec), created_at=now, updated_at=now)
         )
