@@ -125,3 +125,29 @@ async def test_daily_budget_counts_only_today(tmp_path: Path) -> None:
         assert values[f"bud:k:{kid}:{tag}"] == (7, 2 * 86400)
     finally:
         await ledger.aclose()
+
+
+async def test_account_change_keeps_grant_use_and_the_book(tmp_path: Path) -> None:
+    """A rebuild after an account or grant change keeps each grant's running use (draws not yet in the
+    database included) and the GrantBook object others hold; the routes go to ``on_settings``."""
+    from qiao.ledger import accounts
+
+    settings = _settings(tmp_path)
+    ledger = Ledger(settings)
+    seen: list[Settings] = []
+    ledger.on_settings = seen.append
+    await ledger.start()
+    try:
+        book = ledger.grants
+        accounts.add_grant(ledger.store, settings, "zhipu", {"name": "g1", "tokens": 1000})
+        await ledger.refresh_accounts()
+        assert [a.grants[0].name for a in seen[-1].accounts] == ["g1"] and ledger.grants is book
+        draws, _ = ledger.grants.draw("r1", "zhipu", "glm-4-plus", 300, 1500, ledger.fx, time.time())
+        assert [d.tokens for d in draws] == [300]  # drawn in memory; not committed anywhere yet
+        accounts.add_grant(ledger.store, settings, "zhipu", {"name": "g2", "amount": "1"})
+        await ledger.refresh_accounts()
+        used = {s.name: s.used for s in ledger.grants.all()}
+        assert used == {"g1": 300, "g2": 0} and ledger.grants is book
+        assert ledger.effective is seen[-1] and len(seen) == 2
+    finally:
+        await ledger.aclose()

@@ -42,6 +42,77 @@ def _exercise(store: LedgerStore) -> None:
     new_key, new = store.rotate_key(rec.id) or ("", rec)
     assert new.id != rec.id and new.limits == rec.limits and new.tenant == "acme" and new_key != key
     assert {k.id for k in store.keys(changed_since=time.time() - 60)} == {rec.id, new.id}
+    _exercise_changes(store)
+
+
+def _exercise_changes(store: LedgerStore) -> None:
+    """Keys and tenants changed in place; accounts and grants stored, each change bumping the revision."""
+    from qiao.config import Settings
+    from qiao.ledger import accounts, ops
+
+    settings = Settings()
+    _, rec = store.create_key("acme", "k2", Limits(rpm=10), None, None)
+    changed = ops.update_key(store, settings, rec.id, {"rpm": 2, "budget": "1.5", "models": ["glm-*"]})
+    assert changed.limits == Limits(budget_micros=1_500_000, rpm=2) and changed.models == ("glm-*",)
+    assert changed.digest == rec.digest and changed.updated_at >= rec.updated_at
+    assert ops.update_key(store, settings, rec.id, {"rpm": None}).limits.rpm is None
+    assert ops.update_tenant(store, settings, "acme", {"rpm": 7})["limits"]["rpm"] == 7
+    rev = accounts.revision(store)
+    env = {"ACME_KEY": "secret-value-1234"}
+    body = {"provider": "zhipu", "name": "z2", "credential_env": "ACME_KEY", "balance": "20"}
+    out = accounts.add_account(store, settings, body, env)
+    assert out["credential_env"] == "ACME_KEY" and "secret-value" not in str(out)
+    accounts.add_grant(store, settings, "z2", {"name": "g1", "tokens": 100, "expires": "2099-01-01"})
+    accounts.update_grant(store, settings, "z2", "g1", {"amount": "3"})
+    assert accounts.revision(store) == rev + 3
+    declared = accounts.load_declared(store)
+    assert declared.rev == rev + 3 and declared.grant("z2", "g1").spec == {  # type: ignore[union-attr]
+        "name": "g1",
+        "amount": "3",
+        "expires": "2099-01-01",
+    }
+    merged, problems = accounts.merge(settings, declared, env)
+    [acc] = merged.accounts
+    assert problems == {} and acc.credential is not None
+    assert acc.credential.get_secret_value() == "secret-value-1234" and acc.grants[0].amount == "3"
+    assert accounts.merge(settings, declared, {})[1] == {
+        "z2": "left out: environment variable ACME_KEY is not set in this process"
+    }
+    accounts.remove_account(store, settings, "z2")
+    assert accounts.load_declared(store).empty and accounts.revision(store) == rev + 4
+    # secrets elsewhere than the credential must be ${VAR} references, resolved by each process
+    refused = [
+        ({"headers": {"X-Api-Key": "literal-secret"}}, "headers.X-Api-Key"),
+        ({"proxy": "http://u:literal@proxy:3128"}, "proxy"),
+        ({"headers": {"X-Api-Key": "${QIAO_T_UNSET}"}}, "headers.X-Api-Key"),
+    ]
+    for extra, param in refused:
+        try:
+            accounts.add_account(store, settings, {**body, **extra}, env)
+            raise AssertionError(f"accepted {extra}")
+        except ops.OpError as exc:
+            assert exc.param == param and "literal" not in str(exc)
+    assert accounts.revision(store) == rev + 4  # nothing written
+    refs = {"headers": {"X-Api-Key": "${ACME_KEY}", "X-Team": "a"}, "proxy": "http://u:${ACME_KEY}@p:3128"}
+    out = accounts.add_account(store, settings, {**body, **refs}, env)
+    assert "secret-value" not in str(out) and out["headers"] == {"X-Api-Key": "…", "X-Team": "…"}
+    [acc] = accounts.merge(settings, accounts.load_declared(store), env)[0].accounts
+    assert (
+        acc.headers["X-Api-Key"] == "secret-value-1234" and acc.proxy == "http://u:secret-value-1234@p:3128"
+    )
+    stored = accounts.load_declared(store).account("z2")
+    assert stored is not None and "secret-value" not in str(stored.spec)
+    # two processes adding the same name at once: the primary key decides, the loser gets a conflict
+    real = accounts.load_declared
+    accounts.load_declared = lambda _store: accounts.Declared(0)  # type: ignore[assignment]
+    try:
+        accounts.add_account(store, settings, body, env)
+        raise AssertionError("a duplicate account was accepted")
+    except ops.OpConflict as exc:
+        assert "exists already" in str(exc)
+    finally:
+        accounts.load_declared = real  # type: ignore[assignment]
+    accounts.remove_account(store, settings, "z2")
 
 
 def test_sqlite_store(tmp_path: Path) -> None:
@@ -227,3 +298,62 @@ def _old_row(rid: str) -> dict[str, object]:
         "reserved_micros": 0,
         "attempts": 1,
     }
+
+
+def test_resp_parser_at_any_chunk_boundary() -> None:
+    from qiao.ledger._resp import RespError, _Parser, encode
+
+    assert encode("EVALSHA", b"ab", 2) == b"*3\r\n$7\r\nEVALSHA\r\n$2\r\nab\r\n$1\r\n2\r\n"
+    wire = b"*3\r\n:-1\r\n:7\r\n$3\r\nabc\r\n+OK\r\n-NOSCRIPT No matching script\r\n$-1\r\n:42\r\n"
+    for step in (1, 2, 3, 5, len(wire)):
+        p, got = _Parser(), []
+        for i in range(0, len(wire), step):
+            p.feed(wire[i : i + step])
+            while True:
+                ok, reply = p.gets()
+                if not ok:
+                    break
+                got.append(reply)
+        assert got[:3] == [[-1, 7, b"abc"], "OK", got[2]] and isinstance(got[2], RespError)
+        assert str(got[2]).startswith("NOSCRIPT") and got[3:] == [None, 42]
+
+
+async def test_redis_pipe_reloads_scripts_and_reconnects(redis_prefix: str) -> None:
+    """The lean connection behind RedisCounters: a flushed script cache is refilled with EVAL, a
+    connection closed by the server is re-opened on the next call, concurrent calls pipeline in order."""
+    import redis
+
+    c = RedisCounters(REDIS_URL, redis_prefix)
+    assert c._pipe is not None
+    checks = [Check("rpm:k:p:1", 1, 100, 61)]
+    assert await c.acquire("p1", checks) == (-1, [1])
+    r = redis.Redis.from_url(REDIS_URL)
+    try:
+        r.script_flush()
+        assert await c.acquire("p2", checks) == (-1, [2])  # NOSCRIPT → EVAL
+        from qiao.ledger._resp import encode
+
+        ours = await c._pipe.call(encode("CLIENT", "ID"))
+        assert r.client_kill_filter(_id=ours) == 1  # the server drops this one connection
+        assert await c.acquire("p3", checks) == (-1, [3])  # reconnected (or retried once)
+        got = await asyncio.gather(*(c.acquire(f"q{i}", checks) for i in range(50)))
+        assert sorted(v[1][0] for v in got) == list(range(4, 54))
+        assert await c.adjust("q0", [("rpm:k:p:1", -1, 61)]) and not await c.adjust("q0", [])
+    finally:
+        r.close()
+        await c.aclose()
+
+
+def test_redis_pipe_under_uvloop(redis_prefix: str) -> None:
+    """The gateway runs on uvloop, whose transports are not asyncio.Transport subclasses."""
+    import uvloop
+
+    async def run() -> tuple[tuple[int, list[int]], bool]:
+        c = RedisCounters(REDIS_URL, redis_prefix)
+        try:
+            got = await c.acquire("u1", [Check("rpm:k:u:1", 1, 10, 61)])
+            return got, await c.adjust("u1", [("rpm:k:u:1", -1, 61)])
+        finally:
+            await c.aclose()
+
+    assert uvloop.run(run()) == ((-1, [1]), True)

@@ -159,3 +159,63 @@ def rotate(config: str, key_id: str, as_json: bool) -> None:
         return
     click.echo(f"revoked {key_id}; new key {rec.id} (shown once):", err=True)
     click.echo(key)
+
+
+def limit_changes(**opts: str | None) -> dict[str, object]:
+    """CLI options → a PATCH body: a value sets, ``none`` removes, an absent option leaves as is."""
+    body: dict[str, object] = {}
+    for opt, field in (
+        ("budget_cny", "budget"),
+        ("budget_tokens", "budget_tokens"),
+        ("reset", "reset"),
+        ("rpm", "rpm"),
+        ("tpm", "tpm"),
+        ("name", "name"),
+        ("models", "models"),
+        ("expires", "expires"),
+    ):
+        if opt not in opts or opts[opt] is None:
+            continue
+        v = str(opts[opt])
+        if v.lower() == "none" and field != "reset":
+            body[field] = None
+        elif field in ("budget_tokens", "rpm", "tpm"):
+            if not v.isdigit():
+                raise click.BadParameter(f"{v!r} is not a whole number (or 'none')", param_hint=f"--{opt}")
+            body[field] = int(v)
+        elif field == "models":
+            body[field] = None if v == "*" else [m.strip() for m in v.split(",") if m.strip()]
+        else:
+            body[field] = v
+    return body
+
+
+@keys.command("update")
+@config_option
+@click.argument("key_id")
+@click.option("--name", default=None)
+@click.option("--budget-cny", default=None, help="Budget in CNY ('none' removes it).")
+@click.option("--budget-tokens", default=None, help="Token budget ('none' removes it).")
+@click.option("--reset", type=click.Choice(["none", "daily", "monthly"]), default=None)
+@click.option("--rpm", default=None, help="Requests per minute ('none' removes the limit).")
+@click.option("--tpm", default=None, help="Tokens per minute ('none' removes the limit).")
+@click.option("--models", default=None, help="Allowed models, comma-separated ('*' or 'none': all).")
+@click.option("--expires", default=None, help="YYYY-MM-DD, ISO time, 30d / 12h, or 'none'.")
+@click.option("--json", "as_json", is_flag=True)
+def update(config: str, key_id: str, as_json: bool, **opts: str | None) -> None:
+    """Change a key's limits, models, expiry or name in place: the key itself stays the same and every
+    gateway process applies the change within a second."""
+    from ..ledger import ops
+
+    body = limit_changes(**opts)
+    if not body:
+        raise click.UsageError("nothing to change: give --budget-cny, --rpm, --models, …")
+    with open_ledger(config) as (settings, store):
+        try:
+            rec = ops.update_key(store, settings, key_id, body)
+        except ops.OpError as exc:
+            raise click.ClickException(str(exc)) from None
+    if as_json:
+        echo_json(rec.public())
+    else:
+        click.echo(f"updated {key_id}: {', '.join(body)}")

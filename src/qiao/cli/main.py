@@ -211,6 +211,7 @@ def _register_optional() -> None:
         ("qiao.cli.usage", "usage"),
         ("qiao.cli.grants", "grants"),
         ("qiao.cli.routes", "routes"),
+        ("qiao.cli.accounts", "accounts"),
     ):
         try:
             cmd = getattr(importlib.import_module(module), attr)

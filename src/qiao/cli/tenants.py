@@ -113,3 +113,32 @@ def show(config: str, name: str, as_json: bool) -> None:
         return
     for k, v in rows[0].items():
         click.echo(f"{k:14} {'' if v is None else v}")
+
+
+@tenants.command("update")
+@config_option
+@click.argument("name")
+@click.option("--budget-cny", default=None, help="Budget in CNY ('none' removes it).")
+@click.option("--budget-tokens", default=None, help="Token budget ('none' removes it).")
+@click.option("--reset", type=click.Choice(["none", "daily", "monthly"]), default=None)
+@click.option("--rpm", default=None, help="Requests per minute ('none' removes the limit).")
+@click.option("--tpm", default=None, help="Tokens per minute ('none' removes the limit).")
+@click.option("--json", "as_json", is_flag=True)
+def update(config: str, name: str, as_json: bool, **opts: str | None) -> None:
+    """Change a tenant's budget and rate limits (config tenants are read-only); every gateway process
+    applies the change within a second."""
+    from ..ledger import ops
+    from .keys import limit_changes
+
+    body = limit_changes(**opts)
+    if not body:
+        raise click.UsageError("nothing to change: give --budget-cny, --rpm, …")
+    with open_ledger(config) as (settings, store):
+        try:
+            out = ops.update_tenant(store, settings, name, body)
+        except ops.OpError as exc:
+            raise click.ClickException(str(exc)) from None
+    if as_json:
+        echo_json(out)
+    else:
+        click.echo(f"updated tenant {name!r}: {', '.join(body)}")

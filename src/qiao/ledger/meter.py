@@ -13,7 +13,9 @@ import asyncio
 import datetime as dt
 import hmac
 import logging
+import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -109,6 +111,17 @@ class Ledger:
         for cur, rate in settings.limits.fx_rates.items():
             self.fx[cur.upper()] = parse_micros(rate)
         self.grants = GrantBook(settings.accounts)
+        # provider accounts: the config's merged with the database's (ledger/accounts.py)
+        self.effective: Settings = settings
+        """The settings routes are built from: the config plus accounts and grants from the database."""
+        self.account_problems: dict[str, str] = {}
+        self.on_settings: Callable[[Settings], None] | None = None
+        """Set by the server to ``Gateway.apply_settings``; called on the event loop thread."""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._accounts_seen = -1  # revision read by the writer thread
+        self._accounts_applied = -1  # revision applied on the event loop
+        self._boot_accounts: tuple[Settings, dict[str, str], int] | None = None
+        self._grant_used: dict[tuple[str, str], tuple[int, int]] = {}
         # principals by key digest; limits by key id and by tenant
         self.principals: dict[str, Principal] = {}
         self.db_keys: dict[str, KeyRecord] = {}
@@ -136,7 +149,11 @@ class Ledger:
 
     # ---- life cycle -----------------------------------------------------------------------------------
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self._start_sync)
+        if self._boot_accounts is not None:
+            self._apply_accounts(*self._boot_accounts)
+            self._boot_accounts = None
         kind = counters_kind(self.settings)
         if self.counters is None:
             if kind == "redis":
@@ -159,7 +176,13 @@ class Ledger:
         self.store.upgrade()
         replay_dead_segments(self.wal_dir, self.store)
         self.sync()
-        self.grants.load(self.store.grant_used())
+        built = self._build_accounts()
+        if built[2] > 0:  # the database has (or had) accounts or grants of its own
+            self.effective, self.account_problems = built[0], built[1]
+            self._swap_grants(GrantBook(built[0].accounts))
+            self._boot_accounts = built
+        self._grant_used = self.store.grant_used()
+        self.grants.load(self._grant_used)
         db = self.settings.database
         self.writer = UsageWriter(
             self.store,
@@ -178,10 +201,70 @@ class Ledger:
 
     def _background(self) -> None:
         self.sync()
+        self._poll_accounts()
         now = time.monotonic()
         if now - self._grants_at > 5:
             self._grants_at = now
-            self.grants.load(self.store.grant_used())
+            self._grant_used = self.store.grant_used()
+            self.grants.load(self._grant_used)
+
+    # ---- provider accounts declared in the database ---------------------------------------------------
+    def _build_accounts(self) -> tuple[Settings, dict[str, str], int]:
+        """The config merged with the database's accounts and grants (any thread but the loop's)."""
+        from .accounts import load_declared, merge
+
+        declared = load_declared(self.store)
+        self._accounts_seen = declared.rev
+        merged, problems = merge(self.settings, declared, os.environ)
+        for name, why in problems.items():
+            log.error("provider account %s: %s", name, why)
+        return merged, problems, declared.rev
+
+    def _poll_accounts(self) -> None:
+        """Writer thread: one single-row read; rebuild and hand over to the loop when it moved."""
+        from .accounts import revision
+
+        if self._loop is None or revision(self.store) == self._accounts_seen:
+            return
+        built = self._build_accounts()
+        self._loop.call_soon_threadsafe(self._apply_accounts, *built)
+
+    def _swap_grants(self, book: GrantBook) -> None:
+        """Replace the grants in place: whoever holds ``ledger.grants`` (the router reads
+        ``by_account``) sees the new ones; each attribute swap is atomic for the writer thread."""
+        self.grants.balance = book.balance
+        self.grants.by_account = book.by_account
+
+    async def refresh_accounts(self) -> None:
+        """Apply the database's accounts now (after a change made through this process)."""
+        built = await asyncio.to_thread(self._build_accounts)
+        self._apply_accounts(*built)
+
+    def _apply_accounts(self, merged: Settings, problems: dict[str, str], rev: int) -> None:
+        """Event loop thread: swap the routes (``Gateway.apply_settings``) and the grant book, keeping
+        each grant's running use (in memory, so draws not yet committed are not forgotten)."""
+        if rev < self._accounts_applied:
+            return  # an older build that lost the race
+        if self.on_settings is not None:
+            try:
+                self.on_settings(merged)
+            except Exception as exc:  # noqa: BLE001 - keep serving with the routes we have
+                log.error("provider accounts of revision %d not applied: %s", rev, exc)
+                return
+        book = GrantBook(merged.accounts)
+        old = {(s.account, s.name): s for s in self.grants.all()}
+        for s in book.all():
+            o = old.get((s.account, s.name))
+            if o is not None:
+                s.used_tokens, s.used_micros, s.warned = o.used_tokens, o.used_micros, o.warned
+            else:
+                s.used_tokens, s.used_micros = self._grant_used.get((s.account, s.name), (0, 0))
+        self._swap_grants(book)
+        self.effective = merged
+        self.account_problems = problems
+        self._route_cost.clear()  # a route's candidates (and so its reservation price) may have changed
+        self._accounts_applied = rev
+        log.info("provider accounts: revision %d applied (%d accounts)", rev, len(merged.accounts))
 
     def sync(self) -> None:
         """Re-read keys and tenants changed since the last look (runs in the writer thread)."""
@@ -189,11 +272,39 @@ class Ledger:
 
         since = self._synced_at - 2.0 if self._synced_at else None
         started = time.time()
+        moved: list[tuple[str, str, Limits]] = []
         for t in self.store.tenants(since):
+            old = self.tenant_limits.get(t.name)
             self.tenant_limits[t.name] = t.limits
+            if old is not None and _new_budget_counter(old, t.limits):
+                moved.append(("t", t.name, t.limits))
         for k in self.store.keys(since):
+            old = self.key_limits.get(k.id)
             self._cache_key(k, Principal)
+            if old is not None and _new_budget_counter(old, k.limits):
+                moved.append(("k", k.id, k.limits))
         self._synced_at = started
+        if moved and self._loop is not None:
+            self._seed_counters(moved, started)
+
+    def _seed_counters(self, moved: list[tuple[str, str, Limits]], now: float) -> None:
+        """A budget set on a key or tenant that had none, or a new reset period, starts a counter that
+        does not exist yet: seed it from the ledger's settled spend of the period (only where missing,
+        so every process may do it). Requests admitted in the moment between the change and the seed
+        count from zero; the next ``qiao db reconcile`` corrects that."""
+        values: dict[str, tuple[int, int]] = {}
+        for scope, ident, lim in moved:
+            column = "key_id" if scope == "k" else "tenant"
+            micros, tokens = self.store.spend(column, period_start(lim.reset, now), only=ident).get(
+                ident, (0, 0)
+            )
+            tag, ttl = _period_tag(lim.reset, now), _TTL[lim.reset]
+            values[f"bud:{scope}:{ident}:{tag}"] = (micros, ttl)
+            values[f"btok:{scope}:{ident}:{tag}"] = (tokens, ttl)
+        counters, loop = self.counters, self._loop
+        if counters is None or loop is None:
+            return
+        asyncio.run_coroutine_threadsafe(counters.put(values, only_missing=True), loop)
 
     def _cache_key(self, k: KeyRecord, principal_cls: Any) -> None:
         self.db_keys[k.digest] = k
@@ -424,6 +535,17 @@ class Ledger:
             (key, (cost - res.micros) if what == "micros" else (tokens - res.tokens), ttl)
             for key, what, ttl in res.settle
         ]
+
+
+def _new_budget_counter(old: Limits, new: Limits) -> bool:
+    """Whether a limits change starts a budget counter that does not exist yet."""
+    if new.budget_micros is None and new.budget_tokens is None:
+        return False
+    return (
+        old.reset != new.reset
+        or (old.budget_micros is None and new.budget_micros is not None)
+        or (old.budget_tokens is None and new.budget_tokens is not None)
+    )
 
 
 def _rate_headers(

@@ -13,7 +13,9 @@ from .grants import GrantBook
 from .store import KeyRecord, LedgerStore, Limits
 
 __all__ = [
+    "OpConflict",
     "OpError",
+    "OpNotFound",
     "accounts_report",
     "create_key",
     "create_tenant",
@@ -22,13 +24,29 @@ __all__ = [
     "known_tenants",
     "parse_expires",
     "parse_limits",
+    "patch_limits",
+    "update_key",
+    "update_tenant",
 ]
 
 GROUPS = ("tenant", "key", "provider", "model", "day")
 
 
 class OpError(ValueError):
-    """A request the operator can fix; the message says how."""
+    """A request the operator can fix; the message says how (``param``: the field at fault). The admin
+    API answers 400; :class:`OpNotFound` 404; :class:`OpConflict` 409."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class OpNotFound(OpError):
+    """The key, tenant, account or grant named does not exist."""
+
+
+class OpConflict(OpError):
+    """The change is refused as a whole, e.g. the entry is declared in the config file (read-only)."""
 
 
 def parse_expires(value: str | None) -> float | None:
@@ -46,7 +64,7 @@ def parse_expires(value: str | None) -> float | None:
         return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).timestamp()
     except ValueError:
         raise OpError(
-            f"cannot read expiry {value!r}: use YYYY-MM-DD, an ISO timestamp, or 30d / 12h"
+            f"cannot read expiry {value!r}: use YYYY-MM-DD, an ISO timestamp, or 30d / 12h", "expires"
         ) from None
 
 
@@ -60,15 +78,19 @@ def parse_limits(
     try:
         micros = parse_micros(budget) if budget not in (None, "") else None
     except ValueError:
-        raise OpError(f"budget must be a decimal CNY amount such as 50 or 12.5, not {budget!r}") from None
+        raise OpError(
+            f"budget must be a decimal CNY amount such as 50 or 12.5, not {budget!r}", "budget"
+        ) from None
     if micros is not None and micros < 0:
-        raise OpError("budget must not be negative")
+        raise OpError("budget must not be negative", "budget")
     reset = reset or "none"
     if reset not in ("none", "daily", "monthly"):
-        raise OpError(f"reset must be none, daily or monthly, not {reset!r}")
+        raise OpError(f"reset must be none, daily or monthly, not {reset!r}", "reset")
     for name, v in (("budget_tokens", budget_tokens), ("rpm", rpm), ("tpm", tpm)):
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
+            raise OpError(f"{name} must be an integer, not {v!r}", name)
         if v is not None and v < (0 if name == "budget_tokens" else 1):
-            raise OpError(f"{name} must be positive")
+            raise OpError(f"{name} must be positive", name)
     return Limits(micros, budget_tokens, reset, rpm, tpm)
 
 
@@ -110,6 +132,91 @@ def create_key(
         raise OpError("the expiry is in the past")
     key, rec = store.create_key(tenant, name, limits, models, expires_at)
     return key, rec, created
+
+
+LIMIT_FIELDS = ("budget", "budget_tokens", "reset", "rpm", "tpm")
+KEY_FIELDS = (*LIMIT_FIELDS, "name", "models", "expires")
+
+
+def _check_fields(body: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    for k in body:
+        if k not in allowed:
+            raise OpError(f"unknown field {k!r}; one of {', '.join(allowed)} may be changed", k)
+    if not body:
+        raise OpError(f"nothing to change: give one of {', '.join(allowed)}")
+
+
+def patch_limits(old: Limits, body: dict[str, Any]) -> Limits:
+    """``old`` with the fields ``body`` names changed (``null`` removes a limit), validated."""
+    budget = body.get("budget", micros_text(old.budget_micros) if old.budget_micros is not None else None)
+    if budget is not None and not isinstance(budget, str):
+        if isinstance(budget, bool) or not isinstance(budget, int | float):
+            raise OpError(f'budget must be a decimal CNY amount such as "50", not {budget!r}', "budget")
+        budget = str(budget)
+    reset = body.get("reset", old.reset)
+    return parse_limits(
+        budget,
+        body.get("budget_tokens", old.budget_tokens),
+        "none" if reset is None else reset,
+        body.get("rpm", old.rpm),
+        body.get("tpm", old.tpm),
+    )
+
+
+def update_key(store: LedgerStore, settings: Settings, kid: str, body: dict[str, Any]) -> KeyRecord:
+    """Change a key's limits, models, expiry or name in place (the key itself stays valid)."""
+    if any(k.digest[:12] == kid for k in settings.keys):
+        raise OpConflict(
+            f"key {kid!r} is declared in the config file (keys:) and is read-only here: edit the config "
+            "and restart, or create a database key with `qiao keys create`"
+        )
+    _check_fields(body, KEY_FIELDS)
+    old = store.get_key(kid)
+    if old is None:
+        raise OpNotFound(f"no key {kid!r}: see `qiao keys list`")
+    if old.revoked_at is not None:
+        raise OpConflict(f"key {kid!r} is revoked; create a new one")
+    limits = patch_limits(old.limits, body)
+    name = body.get("name")
+    if name is not None and (not isinstance(name, str) or not 1 <= len(name) <= 128):
+        raise OpError("name is 1 to 128 characters", "name")
+    models: Any = ...
+    if "models" in body:
+        models = body["models"]
+        if isinstance(models, str):
+            models = [m.strip() for m in models.split(",") if m.strip()]
+        if models is not None and (
+            not isinstance(models, list) or not all(isinstance(m, str) and m for m in models)
+        ):
+            raise OpError("models is a list of model names or patterns (or null for all)", "models")
+        models = tuple(models) if models is not None else None
+    expires: Any = ...
+    if "expires" in body:
+        raw = body["expires"]
+        if raw is not None and not isinstance(raw, str):
+            raise OpError("expires is YYYY-MM-DD, an ISO timestamp, 30d / 12h, or null", "expires")
+        expires = parse_expires(raw)
+        if expires is not None and expires <= time.time():
+            raise OpError("the expiry is in the past", "expires")
+    rec = store.update_key(kid, name=name, limits=limits, models=models, expires_at=expires)
+    assert rec is not None
+    return rec
+
+
+def update_tenant(store: LedgerStore, settings: Settings, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Change a database tenant's budget and rate limits; config tenants are read-only (409)."""
+    if any(t.name == name for t in settings.tenants):
+        raise OpConflict(
+            f"tenant {name!r} is declared in the config file (tenants:) and is read-only here: edit the "
+            "config and restart"
+        )
+    _check_fields(body, LIMIT_FIELDS)
+    old = store.get_tenant(name)
+    if old is None:
+        raise OpNotFound(f"no tenant {name!r}: see `qiao tenants list`")
+    rec = store.update_tenant(name, patch_limits(old.limits, body))
+    assert rec is not None
+    return rec.public()
 
 
 def _day(ts: float) -> str:

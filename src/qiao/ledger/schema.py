@@ -6,9 +6,19 @@ from sqlalchemy import Column, MetaData, Table, Text
 
 from .migrations import m001_initial
 from .migrations.m001_initial import grant_draws, keys, metadata, tenants
+from .migrations.m002_accounts import account_grants, accounts, revisions
 
 # 003 added a column to 001's usage table: the current shape, for queries and inserts
 usage: Table = m001_initial.usage.to_metadata(MetaData())
 usage.append_column(Column("tried", Text))
 
-__all__ = ["grant_draws", "keys", "metadata", "tenants", "usage"]
+__all__ = [
+    "account_grants",
+    "accounts",
+    "grant_draws",
+    "keys",
+    "metadata",
+    "revisions",
+    "tenants",
+    "usage",
+]

@@ -11,6 +11,7 @@ import secrets
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from types import EllipsisType
 from typing import Any
 
 import orjson
@@ -313,15 +314,16 @@ class LedgerStore:
                 row["tried"] = orjson.loads(row["tried"])
         return rows
 
-    def spend(self, column: str, since: float | None) -> dict[str, tuple[int, int]]:
-        """Settled cost (CNY micro-units) and tokens per key id or tenant since a time."""
+    def spend(self, column: str, since: float | None, only: str | None = None) -> dict[str, tuple[int, int]]:
+        """Settled cost (CNY micro-units) and tokens per key id or tenant since a time (``only``: of one
+        key id or tenant)."""
         u = schema.usage
         col = u.c[column]
         q = select(
             col,
             func.coalesce(func.sum(u.c.cost_micros), 0),
             func.coalesce(func.sum(u.c.prompt_tokens + u.c.completion_tokens), 0),
-        ).where(col.is_not(None))
+        ).where(col.is_not(None) if only is None else col == only)
         if since is not None:
             q = q.where(u.c.ts >= since)
         q = q.group_by(col)
@@ -351,6 +353,13 @@ class LedgerStore:
                 schema.tenants.insert().values(name=name, created_at=now, updated_at=now, **asdict(limits))
             )
         return TenantRecord(name, limits, now, now)
+
+    def update_tenant(self, name: str, limits: Limits) -> TenantRecord | None:
+        """Replace a tenant's limits (every process picks them up with its next key refresh)."""
+        t = schema.tenants
+        with self.engine.begin() as conn:
+            conn.execute(update(t).where(t.c.name == name).values(updated_at=time.time(), **asdict(limits)))
+        return self.get_tenant(name)
 
     def get_tenant(self, name: str) -> TenantRecord | None:
         with self.engine.connect() as conn:
@@ -432,6 +441,31 @@ class LedgerStore:
                 .where(k.c.id == kid, k.c.revoked_at.is_(None))
                 .values(revoked_at=now, updated_at=now)
             )
+        return self.get_key(kid)
+
+    def update_key(
+        self,
+        kid: str,
+        *,
+        name: str | None = None,
+        limits: Limits | None = None,
+        models: tuple[str, ...] | None | EllipsisType = ...,
+        expires_at: float | None | EllipsisType = ...,
+    ) -> KeyRecord | None:
+        """Change a key in place (name, limits, models, expiry; ``...`` = unchanged). The key itself and
+        its id stay; every process picks the change up with its next key refresh."""
+        values: dict[str, Any] = {"updated_at": time.time()}
+        if name is not None:
+            values["name"] = name
+        if limits is not None:
+            values.update(asdict(limits))
+        if models is not ...:
+            values["models"] = orjson.dumps(list(models)).decode() if models is not None else None
+        if expires_at is not ...:
+            values["expires_at"] = expires_at
+        k = schema.keys
+        with self.engine.begin() as conn:
+            conn.execute(update(k).where(k.c.id == kid).values(**values))
         return self.get_key(kid)
 
     def rotate_key(self, kid: str) -> tuple[str, KeyRecord] | None:

@@ -10,6 +10,19 @@
     GET  /admin/accounts               GET /admin/grants            GET /admin/metrics (Prometheus)
     GET  /admin/routes                 GET /admin/health            (routing: table; breakers, limits)
 
+Changes in place (section "changes" below; every process applies them within ``key_refresh_ms``)::
+
+    PATCH  /admin/keys/{id}            {name, budget, budget_tokens, reset, rpm, tpm, models, expires}
+    PATCH  /admin/tenants/{name}       {budget, budget_tokens, reset, rpm, tpm}
+    POST   /admin/accounts             {provider, name, credential_env, base_url, proxy, ca_bundle,
+                                        headers, options, models, weight, limits{…}, balance}
+    GET    /admin/accounts/{name}      PATCH /admin/accounts/{name}  DELETE /admin/accounts/{name}
+    POST   /admin/accounts/{name}/grants  {name, tokens | amount, currency, models, starts, expires}
+    PATCH  /admin/accounts/{name}/grants/{grant}                  DELETE /admin/accounts/{name}/grants/{grant}
+
+In a PATCH body a field left out stays as it is and ``null`` removes it. Config entries are read-only
+(409); a bad value is 400 naming the field (``param``). See ``qiao.ledger.accounts`` for the decisions.
+
 Database work runs in a thread; answers are JSON; errors are OpenAI-shaped.
 """
 
@@ -24,7 +37,7 @@ from urllib.parse import parse_qs
 import orjson
 
 from ..config import Settings, hash_key
-from ..errors import AuthenticationFailed, InvalidRequest, NotFound
+from ..errors import AuthenticationFailed, Conflict, InvalidRequest, NotFound, QiaoError
 from ..gateway.pipeline import Gateway, RequestContext
 from ..ledger import ops
 from ..ledger.meter import Ledger
@@ -61,7 +74,7 @@ class AdminAPI:
             await _send_json(send, 200, self._routing_view(parts[0]))
             return
         body: dict[str, Any] = {}
-        if method in ("POST", "PUT"):
+        if method in ("POST", "PUT", "PATCH"):
             raw = b""
             while True:
                 msg = await receive()
@@ -77,7 +90,9 @@ class AdminAPI:
         try:
             status, out = await asyncio.to_thread(self._dispatch, method, parts, query, body)
         except ops.OpError as exc:
-            raise InvalidRequest(str(exc)) from None
+            raise _op_error(exc) from None
+        if method != "GET" and parts[:1] == ["accounts"]:
+            await self.ledger.refresh_accounts()  # this process at once; the others at their next poll
         if isinstance(out, str):
             await send(
                 {
@@ -170,11 +185,18 @@ class AdminAPI:
                     return 200, {"groups": ops.group_usage(recs, q["group_by"])}
                 return 200, {"records": recs}
             case ("GET", ["grants"]):
-                return 200, ops.grants_report(st, s)
+                from ..ledger.accounts import report_settings
+
+                return 200, ops.grants_report(st, report_settings(st, s))
             case ("GET", ["accounts"]):
-                return 200, {"data": ops.accounts_report(st, s)}
+                from ..ledger import accounts
+
+                return 200, {"data": accounts.list_accounts(st, s, problems=self.ledger.account_problems)}
             case ("GET", ["metrics"]):
                 return 200, self._metrics()
+        changed = self._dispatch_changes(method, parts, body)
+        if changed is not None:
+            return changed
         raise NotFound(f"no admin endpoint {method} /admin/{'/'.join(parts)}")
 
     # ---- routing (read-only views of the running gateway) ---------------------------------------------
@@ -184,6 +206,40 @@ class AdminAPI:
         if what == "routes":
             return {"data": resolver.describe()}
         return self.gateway.router.health_report(resolver.labels())
+
+    # ---- changes: keys and tenants in place, provider accounts and grants ----------------------------
+    def _dispatch_changes(
+        self, method: str, parts: list[str], body: dict[str, Any]
+    ) -> tuple[int, Any] | None:
+        import os
+
+        from ..ledger import accounts as acc
+
+        st, s = self.store, self.settings
+        match (method, parts):
+            case ("PATCH", ["keys", kid]):
+                return 200, ops.update_key(st, s, kid, body).public()
+            case ("PATCH", ["tenants", name]):
+                return 200, ops.update_tenant(st, s, name, body)
+            case ("POST", ["accounts"]):
+                return 201, acc.add_account(st, s, body, os.environ)
+            case ("GET", ["accounts", name]):
+                rows = acc.list_accounts(st, s, problems=self.ledger.account_problems)
+                found = next((r for r in rows if r["account"] == name), None)
+                if found is None:
+                    raise ops.OpNotFound(f"no account {name!r}")
+                return 200, found
+            case ("PATCH", ["accounts", name]):
+                return 200, acc.update_account(st, s, name, body, os.environ)
+            case ("DELETE", ["accounts", name]):
+                return 200, acc.remove_account(st, s, name)
+            case ("POST", ["accounts", name, "grants"]):
+                return 201, acc.add_grant(st, s, name, body)
+            case ("PATCH", ["accounts", name, "grants", grant]):
+                return 200, acc.update_grant(st, s, name, grant, body)
+            case ("DELETE", ["accounts", name, "grants", grant]):
+                return 200, acc.remove_grant(st, s, name, grant)
+        return None
 
     def _metrics(self) -> str:
         import datetime as dt
@@ -215,3 +271,11 @@ async def _send_json(send: Send, status: int, obj: Any) -> None:
         {"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]}
     )
     await send({"type": "http.response.body", "body": orjson.dumps(obj)})
+
+
+def _op_error(exc: ops.OpError) -> QiaoError:
+    if isinstance(exc, ops.OpNotFound):
+        return NotFound(str(exc), param=exc.param)
+    if isinstance(exc, ops.OpConflict):
+        return Conflict(str(exc), param=exc.param)
+    return InvalidRequest(str(exc), param=exc.param)

@@ -108,6 +108,8 @@ class GatewayApp:
         self.gateway.ledger = self.ledger
         if self.ledger is not None:
             self.gateway.router.grants = self.ledger.grants  # live grant balances for grants_first
+            # accounts and grants changed in the database rebuild the routes
+            self.ledger.on_settings = self.gateway.apply_settings
         self.admin: Any = None
         if self.ledger is not None and settings.admin.digest is not None:
             from .admin import AdminAPI

@@ -10,11 +10,12 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection
 
-from . import m001_initial, m003_attempts
+from . import m001_initial, m002_accounts, m003_attempts
 
 __all__ = ["MIGRATIONS"]
 
 MIGRATIONS: tuple[tuple[str, Callable[[Connection], None]], ...] = (
     ("001_initial", m001_initial.upgrade),
+    ("002_accounts", m002_accounts.upgrade),
     ("003_attempts", m003_attempts.upgrade),
 )
