@@ -224,3 +224,27 @@ def emulator_in_thread(provider: str, **options: Any) -> Iterator[ThreadServer]:
     app = load_emulator(provider, EmulatorOptions(**options))
     with ThreadServer(app) as srv:
         yield srv
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture()
+def redis_prefix() -> Iterator[str]:
+    """A unique key prefix in the local Redis, its keys deleted afterwards. Redis is part of the test
+    set-up (scripts/services.sh starts it), so it being down fails the test rather than skipping it."""
+    import redis
+
+    prefix = "qiao-test-" + os.urandom(6).hex() + ":"
+    r = redis.Redis.from_url(REDIS_URL)
+    try:
+        r.ping()
+    except redis.ConnectionError as exc:
+        pytest.fail(
+            f"Redis on 127.0.0.1:6379 is not reachable ({exc}); run `bash scripts/services.sh`", pytrace=False
+        )
+    yield prefix
+    keys = list(r.scan_iter(prefix + "*", count=1000))
+    if keys:
+        r.delete(*keys)
+    r.close()

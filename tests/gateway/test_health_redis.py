@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 from qiao.config import BreakerConfig, RoutingConfig
 from qiao.gateway.health import HealthBoard
+from tests.conftest import REDIS_URL
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 T = "acct/model"
 
 
@@ -30,21 +29,8 @@ class Clock:
 
 
 @pytest.fixture()
-def prefix() -> Iterator[str]:
-    import redis
-
-    p = "qiao-test-" + os.urandom(6).hex() + ":"
-    r = redis.Redis.from_url(REDIS_URL)
-    try:
-        r.ping()
-    except redis.ConnectionError as exc:
-        r.close()
-        pytest.skip(f"Redis on 127.0.0.1:6379 is not reachable ({exc}); run `bash scripts/services.sh`")
-    yield p
-    keys = list(r.scan_iter(p + "*", count=1000))
-    if keys:
-        r.delete(*keys)
-    r.close()
+def prefix(redis_prefix: str) -> str:
+    return redis_prefix
 
 
 def cfg(interval: float = 60.0) -> RoutingConfig:

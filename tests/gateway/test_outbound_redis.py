@@ -8,32 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from qiao.gateway.outbound import AccountQuota, OutboundLimiter
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
+from tests.conftest import REDIS_URL
 
 
 @pytest.fixture()
-def prefix() -> Iterator[str]:
-    import redis
-
-    prefix = "qiao-test-" + os.urandom(6).hex() + ":"
-    r = redis.Redis.from_url(REDIS_URL)
-    try:
-        r.ping()
-    except redis.ConnectionError as exc:
-        pytest.fail(f"Redis on 127.0.0.1:6379 is not reachable ({exc}); run `bash scripts/services.sh` first")
-    yield prefix
-    keys = list(r.scan_iter(prefix + "*", count=1000))
-    if keys:
-        r.delete(*keys)
-    r.close()
+def prefix(redis_prefix: str) -> str:
+    return redis_prefix
 
 
 def keys_under(prefix: str) -> list[bytes]:

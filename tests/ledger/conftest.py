@@ -9,8 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import REDIS_URL  # noqa: F401  (imported from here by the ledger tests)
+
 PG_BASE = "postgresql://127.0.0.1:5432/test"
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def _need(what: str, exc: Exception) -> None:
@@ -48,20 +49,3 @@ def _pg_user() -> str:
         import getpass
 
         return getpass.getuser()
-
-
-@pytest.fixture()
-def redis_prefix() -> Iterator[str]:
-    import redis
-
-    prefix = "qiao-test-" + os.urandom(6).hex() + ":"
-    r = redis.Redis.from_url(REDIS_URL)
-    try:
-        r.ping()
-    except redis.ConnectionError as exc:
-        _need("Redis on 127.0.0.1:6379", exc)
-    yield prefix
-    keys = list(r.scan_iter(prefix + "*", count=1000))
-    if keys:
-        r.delete(*keys)
-    r.close()
