@@ -20,7 +20,18 @@ def routes(config: str, as_json: bool) -> None:
     from ..gateway.resolve import Resolver
 
     try:
-        table = Resolver(load_settings(config)).describe()
+        settings = load_settings(config)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if "database" in settings.model_fields_set:
+        # accounts and grants added through the admin API join the config's (as the gateway does)
+        from ..ledger.accounts import report_settings
+        from ._ledger import open_ledger
+
+        with open_ledger(config) as (_, store):
+            settings = report_settings(store, settings)
+    try:
+        table = Resolver(settings).describe()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
