@@ -60,11 +60,18 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
             "zhipu/glm-4-plus",
             "ernie_v1/ernie-speed-8k",
             "baichuan/Baichuan4",
+            "chat-cheapest",
+            "chat-fastest",
         ):
             r = c.chat.completions.with_raw_response.create(
                 model=model, messages=[{"role": "user", "content": "你好"}]
             )
             assert r.parse().choices[0].message.content, model
+        r = c.chat.completions.with_raw_response.create(
+            model="chat-cheapest", messages=[{"role": "user", "content": "你好"}]
+        )
+        assert r.headers["x-qiao-route"] == "chat-cheapest"
+        assert raw["routes"]["chat-cheapest"]["strategy"] == "cheapest"
         assert c.embeddings.create(model="text-embedding-3-small", input="hi").data[0].embedding
         ids = {m.id for m in c.models.list()}
         assert "sensenova/SenseChat-5" in ids and "gpt-4o" in ids

@@ -64,6 +64,7 @@ def build_demo_config(
         accounts.append(acc)
         for name, (model, prio) in p.demo_aliases.items():
             candidates.setdefault(name, []).append((prio, f"{slug}/{model}"))
+    chat = [t for _, t in sorted(candidates.get("gpt-4o", []), key=lambda x: (-x[0], x[1]))]
     return {
         "server": {"host": host, "port": port},
         "database": {"url": f"sqlite:///{(data_dir / 'qiao.db').resolve()}"},
@@ -75,6 +76,13 @@ def build_demo_config(
             name: [t for _, t in sorted(c, key=lambda x: (-x[0], x[1]))]
             for name, c in sorted(candidates.items())
         },
+        # The other strategies over the same providers, to try offline (docs/routing.md).
+        "routes": {
+            name: {"strategy": strategy, "targets": [{"target": t} for t in chat]}
+            for name, strategy in (("chat-cheapest", "cheapest"), ("chat-fastest", "least_latency"))
+        }
+        if len(chat) > 1
+        else {},
     }
 
 
@@ -134,7 +142,7 @@ def run_demo(host: str, port: int, key: str | None, data_dir: str | None) -> int
     ]
 
     base = f"http://{host}:{real_port}/v1"
-    aliases = ", ".join(sorted(cfg["aliases"]))
+    aliases = ", ".join([*sorted(cfg["aliases"]), *sorted(cfg["routes"])])
 
     async def main() -> None:
         tasks = [
@@ -173,6 +181,7 @@ def _banner(
         f"  admin key: {admin_key}   (/admin/ API; or: qiao keys create --config {cfg_path} --tenant NAME)",
         f"  providers: {', '.join(providers)}",
         f"  aliases  : {aliases}   (and every model as PROVIDER/MODEL: GET {base}/models)",
+        f"  routes   : qiao routes --config {cfg_path}   (live state: GET {base[:-3]}/admin/health)",
         "",
         "curl:",
         f"  curl {base}/chat/completions -H 'Authorization: Bearer {key}' \\",
