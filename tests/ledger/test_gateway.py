@@ -267,3 +267,41 @@ def test_grants_drawn_first_and_reported(emu: ThreadServer, tmp_path: Path) -> N
         ]
         assert acct["credential"] == "set (…cret)" and "emulatorsecret" not in str(acct)
         assert acct["balance_cny"] == "100" and len(acct["grants"]) == 3
+
+
+def test_a_repeated_client_request_id_neither_hides_records_nor_skips_the_budget(
+    emu: ThreadServer, tmp_path: Path
+) -> None:
+    with _gw(emu, tmp_path) as gw:
+        made = cli(
+            "keys",
+            "create",
+            "--config",
+            str(gw.config_path),
+            "--tenant",
+            "shop",
+            "--budget-cny",
+            "0.002",
+            "--json",
+        )
+        codes, ids = [], set()
+        for _ in range(30):
+            r = httpx.post(
+                gw.url + "/v1/chat/completions",
+                json={
+                    "model": "zhipu/glm-4-plus",
+                    "max_tokens": 30,
+                    "messages": [{"role": "user", "content": "hi"}],
+                },
+                headers={"Authorization": f"Bearer {made['key']}", "X-Request-Id": "same-id-1"},
+                timeout=30,
+            )
+            codes.append(r.status_code)
+            assert r.headers["x-client-request-id"] == "same-id-1"
+            ids.add(r.headers["x-request-id"])
+            if r.status_code == 429:
+                break
+        assert codes[-1] == 429  # the budget still holds: a repeated id is not an already-held reservation
+        assert len(ids) == len(codes)  # every request has its own id
+        recs = [r for r in _records(gw, len(codes)) if r["key_id"] == made["id"]]
+        assert len(recs) == len(codes) and {r["client_request_id"] for r in recs} == {"same-id-1"}

@@ -73,6 +73,7 @@ class RequestContext:
     upstream_calls: int = 0  # upstream HTTP calls (token refreshes and embedding batches included)
     tried: list[tuple[str, str, float]] = field(default_factory=list)  # (target, outcome, ms) per attempt
     route: str | None = None
+    client_request_id: str | None = None  # the client's X-Client-Request-Id / X-Request-Id, echoed back
     target: Target | None = None
     dropped: tuple[str, ...] = ()
     usage: Usage | None = None
@@ -85,8 +86,14 @@ class RequestContext:
     recorded: bool = False
     cost_micros: int | None = None
 
-    def headers(self) -> list[tuple[bytes, bytes]]:
+    def id_headers(self) -> list[tuple[bytes, bytes]]:
         h = [(b"x-request-id", self.request_id.encode())]
+        if self.client_request_id is not None:
+            h.append((b"x-client-request-id", self.client_request_id.encode()))
+        return h
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        h = self.id_headers()
         if self.target is not None:
             h.append((b"x-qiao-provider", self.target.provider.name.encode()))
             h.append((b"x-qiao-account", self.target.account.name.encode()))

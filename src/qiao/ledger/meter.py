@@ -471,6 +471,7 @@ class Ledger:
             model=ctx.model,
             attempts=ctx.attempts,
             tried=orjson.dumps(ctx.tried).decode() if ctx.tried else None,
+            client_request_id=ctx.client_request_id,
             first_token_ms=round(ctx.first_byte_s * 1000, 3) if ctx.first_byte_s is not None else None,
         )
         draws: list[GrantDraw] = []

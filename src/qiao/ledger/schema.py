@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, MetaData, Table, Text
+from sqlalchemy import Column, MetaData, String, Table, Text
 
 from .migrations import m001_initial
 from .migrations.m001_initial import grant_draws, keys, metadata, tenants
@@ -11,6 +11,7 @@ from .migrations.m002_accounts import account_grants, accounts, revisions
 # 003 added a column to 001's usage table: the current shape, for queries and inserts
 usage: Table = m001_initial.usage.to_metadata(MetaData())
 usage.append_column(Column("tried", Text))
+usage.append_column(Column("client_request_id", String(128)))
 
 __all__ = [
     "account_grants",

@@ -133,6 +133,8 @@ class UsageRecord:
     reserved_micros: int = 0
     first_token_ms: float | None = None
     attempts: int = 0
+    client_request_id: str | None = None
+    """The client's own id for the request (``X-Client-Request-Id`` / ``X-Request-Id``), if it sent one."""
     tried: str | None = None
     """Every attempt and skip of the request, JSON ``[[target, outcome, ms], …]`` (outcome ``ok``, an
     error code or ``skipped:…``)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import itertools
 import logging
 import os
 import re
@@ -48,6 +49,14 @@ SSE_HEADERS = [
     (b"x-accel-buffering", b"no"),
 ]
 _RID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
+# Request ids: a random per-process prefix and a counter: unique across processes and replicas (64 random
+# bits per process), in order within one, and without a system call per request (os.urandom is one).
+_ID_PREFIX = os.urandom(8).hex()
+_id_counter = itertools.count(1)
+
+
+def _next_id() -> str:
+    return f"{_ID_PREFIX}{next(_id_counter):08x}"
 
 
 def _param_of(err: Any) -> str:
@@ -145,8 +154,9 @@ class GatewayApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         method: str = scope["method"]
-        rid = self._request_id(scope)
-        ctx = RequestContext(rid, None)
+        ctx = RequestContext(_next_id(), None)
+        if scope["headers"]:
+            ctx.client_request_id = self._client_request_id(scope)
         handler = self._routes.get((method, path))
         self.inflight += 1
         metered = (
@@ -172,9 +182,9 @@ class GatewayApp:
         except QiaoError as err:
             await self._error(send, err, ctx)
         except Exception as exc:  # noqa: BLE001 - the client gets an OpenAI error, never a stack trace
-            log.exception("unhandled error in request %s", rid)
+            log.exception("unhandled error in request %s", ctx.request_id)
             await self._error(
-                send, QiaoError(f"internal error ({type(exc).__name__}); request id {rid}"), ctx
+                send, QiaoError(f"internal error ({type(exc).__name__}); request id {ctx.request_id}"), ctx
             )
         finally:
             self.inflight -= 1
@@ -182,14 +192,17 @@ class GatewayApp:
                 await self._settle(ctx, path[4:])
 
     @staticmethod
-    def _request_id(scope: Scope) -> str:
+    def _client_request_id(scope: Scope) -> str | None:
+        """The client's own id (``X-Client-Request-Id``, or ``X-Request-Id``), echoed back and recorded.
+
+        It is never the request's id: a client can repeat its ids, while the request id is the key of the
+        usage record, the budget reservation and the response ids, so it must be unique (a repeated
+        client id used to make records collapse into one and a reservation look already held)."""
         for k, v in scope["headers"]:
-            if k == b"x-request-id":
+            if k == b"x-client-request-id" or k == b"x-request-id":
                 s: str = v.decode("latin-1")
-                if _RID.match(s):
-                    return s
-                break
-        return os.urandom(12).hex()
+                return s if _RID.match(s) else None
+        return None
 
     # ---- ledger hooks ---------------------------------------------------------------------------------
     def _metered_send(self, send: Send, ctx: RequestContext, endpoint: str) -> Send:
@@ -227,7 +240,7 @@ class GatewayApp:
     async def _error(self, send: Send, err: QiaoError, ctx: RequestContext) -> None:
         status = err.status
         ctx.status = status
-        headers = [JSON_CT, (b"x-request-id", ctx.request_id.encode()), *err.headers()]
+        headers = [JSON_CT, *ctx.id_headers(), *err.headers()]
         try:
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": err.body()})
@@ -329,7 +342,7 @@ class GatewayApp:
             {"id": mid, "object": "model", "created": 1719792000, "owned_by": owner}
             for mid, owner in self.gateway.resolver.public_names(p.tenant if p is not None else None)
         ]
-        await self._json(send, {"object": "list", "data": data}, [(b"x-request-id", ctx.request_id.encode())])
+        await self._json(send, {"object": "list", "data": data}, ctx.id_headers())
 
     async def get_model(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
         p = await self.authenticate(scope, ctx)
@@ -346,7 +359,7 @@ class GatewayApp:
         await self._json(
             send,
             {"id": mid, "object": "model", "created": 1719792000, "owned_by": owner},
-            [(b"x-request-id", ctx.request_id.encode())],
+            ctx.id_headers(),
         )
 
     async def chat_completions(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
