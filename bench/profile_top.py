@@ -24,12 +24,44 @@ def short(frame: str) -> str:
     return f"{m['func']} ({path})"
 
 
+LAYERS = (  # (substring of the frame's file path, layer), first match wins
+    ("qiao/server/protocol.py", "HTTP server protocol"),
+    ("uvicorn/", "HTTP server protocol"),
+    ("qiao/server/", "ASGI app (routing, auth, body, JSON out)"),
+    ("qiao/ledger/", "ledger (keys, limits, usage record)"),
+    ("qiao/gateway/", "gateway pipeline"),
+    ("qiao/providers/", "provider adapter"),
+    ("qiao/transport/", "upstream HTTP client"),
+    ("qiao/types.py", "request/response models (pydantic)"),
+    ("pydantic", "request/response models (pydantic)"),
+    ("asyncio/", "asyncio (loop, tasks, timeouts)"),
+    ("threading.py", "threads"),
+    ("sqlite3", "ledger (keys, limits, usage record)"),
+)
+# py-spy names files under the working directory's package without their folder
+BARE = {"protocol.py": "HTTP server protocol", "app.py": "ASGI app (routing, auth, body, JSON out)"}
+BARE |= {f: "gateway pipeline" for f in ("pipeline.py", "params.py", "resolve.py", "stream.py")}
+
+
+def layer(frame: str) -> str:
+    m = FRAME.match(frame.strip())
+    path = m["file"] if m else frame
+    if path in BARE:
+        return BARE[path]
+    for needle, name in LAYERS:
+        if needle in path:
+            return name
+    return "other"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("profile")
     ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--layers", action="store_true", help="also sum own time by layer (file path)")
     args = ap.parse_args()
     own: Counter[str] = Counter()
+    layers: Counter[str] = Counter()
     total: Counter[str] = Counter()
     n = 0
     with open(args.profile, encoding="utf-8", errors="replace") as f:
@@ -47,9 +79,17 @@ def main() -> None:
                 continue
             n += c
             own[frames[-1]] += c
+            raw = [x for x in stack.split(";") if x and not x.startswith(("process ", "thread "))]
+            layers[layer(raw[-1])] += c
             for fr in set(frames):
                 total[fr] += c
-    print(f"{n} samples\n\n| own % | function |\n|---:|---|")
+    print(f"{n} samples\n")
+    if args.layers:
+        print("| own % | layer |\n|---:|---|")
+        for name, c in layers.most_common():
+            print(f"| {100 * c / n:.1f} | {name} |")
+        print()
+    print("| own % | function |\n|---:|---|")
     for fr, c in own.most_common(args.top):
         print(f"| {100 * c / n:.1f} | `{fr}` |")
     print("\n| total % | function |\n|---:|---|")

@@ -63,12 +63,17 @@ def uvicorn_config(app: Any, settings: Settings, host: str, port: int, **kw: Any
         loop = "uvloop"
     except ImportError:  # pragma: no cover - non-Linux
         loop = "asyncio"
+    protocol: Any = "httptools"
+    if os.environ.get("QIAO_HTTP_PROTOCOL", "qiao") != "uvicorn":  # the escape hatch of protocol.py
+        from .protocol import QiaoHttpProtocol
+
+        protocol = QiaoHttpProtocol
     return uvicorn.Config(
         app,
         host=host,
         port=port,
         loop=loop,
-        http="httptools",
+        http=protocol,
         lifespan="on",
         access_log=s.access_log,
         log_level=s.log_level,

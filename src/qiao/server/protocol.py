@@ -1,0 +1,484 @@
+"""qiao's HTTP/1.1 server protocol: uvicorn's server around a leaner per-connection protocol.
+
+uvicorn still owns the process (sockets, ``--workers``, signals, lifespan, graceful drain); this module
+replaces only its ``HttpToolsProtocol`` (``uvicorn.Config(http=QiaoHttpProtocol)``), the code that runs
+for every request. Why: at a low request rate each request runs alone on a cold core, and its cost is
+the Python it executes plus the system calls it makes (bench/RESULTS.md, "Low-rate cost analysis").
+Per request this protocol, compared with uvicorn's:
+
+- sends the header block together with the first body message in **one** ``write`` (uvicorn writes
+  them separately): a whole non-streaming answer is one write, a stream's headers ride with its first
+  event;
+- arms **no timer per request**: the keep-alive timeout is one timer per idle connection that re-arms
+  itself lazily (uvicorn schedules and cancels a ``call_later`` per request);
+- answers ``receive()`` without waking the event loop when the body has already arrived (the usual
+  case: the request fits in one read), and builds the ASGI scope without ``parse_url`` when the target
+  has no query or escapes;
+- validates response header names once per distinct name (a bounded cache), values in one regex pass.
+
+Behaviour kept from uvicorn (tests/server/test_protocol.py): keep-alive and HTTP/1.0 close, pipelined
+requests answered in order (reading pauses while one is in flight), ``Expect: 100-continue``, chunked
+request bodies, read back-pressure on large bodies, write back-pressure (``drain``), ``http.disconnect``
+when the client leaves (streams are cancelled), a 400 and close on a malformed request, a 500 when the
+app fails before answering, ``Connection: close`` honoured both ways, the Date header, graceful shutdown
+(``shutdown()``: idle connections close, busy ones close after their response). WebSocket upgrades are
+not offered (qiao has none): an upgrade request is served as plain HTTP, as uvicorn does without a
+WebSocket library. ``limit_concurrency`` is not implemented here (qiao does not set it).
+
+``QIAO_HTTP_PROTOCOL=uvicorn`` in the environment selects uvicorn's own protocol instead (an escape hatch
+and the A/B baseline for the benchmark).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import logging
+import re
+from collections import deque
+from typing import Any
+from urllib.parse import unquote
+
+import httptools
+from uvicorn.config import Config
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT, FlowControl
+from uvicorn.protocols.utils import get_local_addr, get_remote_addr, is_ssl
+from uvicorn.server import ServerState
+
+__all__ = ["QiaoHttpProtocol"]
+
+log = logging.getLogger("uvicorn.error")
+
+_NAME_BAD = re.compile(b'[\x00-\x1f\x7f()<>@,;:\\[\\]={} \t\\\\"]')
+_VALUE_BAD = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]")
+_good_names: dict[bytes, bytes] = {}  # raw header name -> lowercased, validated once
+_DISCONNECT = {"type": "http.disconnect"}
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+def _status_line(code: int) -> bytes:
+    try:
+        phrase = http.HTTPStatus(code).phrase.encode()
+    except ValueError:
+        phrase = b""
+    return b"HTTP/1.1 %d %s\r\n" % (code, phrase)
+
+
+STATUS_LINE = {code: _status_line(code) for code in range(100, 600)}
+
+
+def _checked_name(name: bytes) -> bytes:
+    low = _good_names.get(name)
+    if low is None:
+        if _NAME_BAD.search(name):
+            raise RuntimeError("Invalid HTTP header name.")
+        low = name.lower()
+        if len(_good_names) < 512:  # bounded: names come from code, but a proxy may relay many
+            _good_names[name] = low
+    return low
+
+
+class _Exchange:
+    """One request and its response on a connection (the ASGI ``receive``/``send`` pair)."""
+
+    __slots__ = (
+        "proto",
+        "scope",
+        "keep_alive",
+        "expect_continue",
+        "body",
+        "more_body",
+        "body_done",
+        "waiter",
+        "disconnected",
+        "started",
+        "complete",
+        "chunked",
+        "remaining",
+        "head",
+    )
+
+    def __init__(
+        self, proto: QiaoHttpProtocol, scope: dict[str, Any], keep_alive: bool, expect: bool
+    ) -> None:
+        self.proto = proto
+        self.scope = scope
+        self.keep_alive = keep_alive
+        self.expect_continue = expect
+        self.body = b""
+        self.more_body = True
+        self.body_done = False
+        self.waiter: asyncio.Future[None] | None = None
+        self.disconnected = False
+        self.started = False
+        self.complete = False
+        self.chunked = False
+        self.remaining = 0
+        self.head: bytes | None = None  # a header block held back to go out with the body
+
+    def wake(self) -> None:
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    async def run(self, app: Any) -> None:
+        try:
+            result = await app(self.scope, self.receive, self.send)
+        except BaseException as exc:
+            log.error("Exception in ASGI application\n", exc_info=exc)
+            if not self.started:
+                await self._send_500()
+            else:
+                self.proto.transport.close()
+        else:
+            if result is not None:
+                log.error("ASGI callable should return None, but returned '%s'.", result)
+                self.proto.transport.close()
+            elif not self.started and not self.disconnected:
+                log.error("ASGI callable returned without starting response.")
+                await self._send_500()
+            elif not self.complete and not self.disconnected:
+                log.error("ASGI callable returned without completing response.")
+                self.proto.transport.close()
+
+    async def _send_500(self) -> None:
+        await self.send(
+            {
+                "type": "http.response.start",
+                "status": 500,
+                "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", b"21"),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await self.send({"type": "http.response.body", "body": b"Internal Server Error"})
+
+    # ---- ASGI receive ---------------------------------------------------------------------------------
+    async def receive(self) -> dict[str, Any]:
+        proto = self.proto
+        if self.expect_continue:
+            self.expect_continue = False
+            if not self.started and not proto.transport.is_closing():
+                proto.transport.write(_CONTINUE)
+        while True:
+            if self.disconnected or self.complete:
+                return _DISCONNECT
+            if self.body or (not self.more_body and not self.body_done):
+                msg = {"type": "http.request", "body": self.body, "more_body": self.more_body}
+                self.body = b""
+                if not self.more_body:
+                    self.body_done = True
+                proto.flow.resume_reading()
+                return msg
+            proto.flow.resume_reading()
+            self.waiter = proto.loop.create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+
+    # ---- ASGI send ------------------------------------------------------------------------------------
+    async def send(self, message: dict[str, Any]) -> None:
+        proto = self.proto
+        if proto.flow.write_paused and not self.disconnected:
+            await proto.flow.drain()
+        if self.disconnected:
+            return
+        typ = message["type"]
+        if not self.started:
+            if typ != "http.response.start":
+                raise RuntimeError(f"Expected ASGI message 'http.response.start', but got '{typ}'.")
+            self._start(message)
+            return
+        if self.complete:
+            raise RuntimeError(f"Unexpected ASGI message '{typ}' sent, after response already completed.")
+        if typ != "http.response.body":
+            raise RuntimeError(f"Expected ASGI message 'http.response.body', but got '{typ}'.")
+        body: bytes = message.get("body", b"")
+        more = message.get("more_body", False)
+        if self.scope["method"] == "HEAD":
+            out = b""
+            self.remaining = 0
+        elif self.chunked:
+            out = b"%x\r\n%b\r\n" % (len(body), body) if body else b""
+            if not more:
+                out += b"0\r\n\r\n"
+        else:
+            if len(body) > self.remaining:
+                raise RuntimeError("Response content longer than Content-Length")
+            self.remaining -= len(body)
+            out = body
+        if self.head is not None:
+            out = self.head + out
+            self.head = None
+        if out:
+            proto.transport.write(out)
+        if not more:
+            if self.remaining:
+                raise RuntimeError("Response content shorter than Content-Length")
+            self.complete = True
+            self.wake()
+            if not self.keep_alive:
+                proto.transport.close()
+            proto.on_response_complete(self)
+
+    def _start(self, message: dict[str, Any]) -> None:
+        # Validated before the response counts as started: an app's bad header becomes a 500, not a
+        # silently closed connection.
+        self.chunked = False
+        self.remaining = 0
+        status: int = message["status"]
+        proto = self.proto
+        parts = [STATUS_LINE[status]]
+        close_sent = False
+        length = False
+        values = []
+        for name, value in (*proto.server_state.default_headers, *message.get("headers", ())):
+            name = _checked_name(name)
+            values.append(value)
+            if name == b"content-length" and not self.chunked and not length:
+                self.remaining = int(value.decode())
+                length = True
+            elif name == b"transfer-encoding" and value.lower() == b"chunked":
+                self.remaining = 0
+                self.chunked = True
+                length = False
+            elif name == b"connection" and b"close" in [t.strip() for t in value.lower().split(b",")]:
+                self.keep_alive = False
+                close_sent = True
+            parts += (name, b": ", value, b"\r\n")
+        if _VALUE_BAD.search(b"\t".join(values)):
+            raise RuntimeError("Invalid HTTP header value.")
+        if not self.keep_alive and not close_sent:
+            parts.append(b"connection: close\r\n")
+        if not length and not self.chunked and self.scope["method"] != "HEAD" and status not in (204, 304):
+            self.chunked = True
+            parts.append(b"transfer-encoding: chunked\r\n")
+        parts.append(b"\r\n")
+        self.started = True
+        self.expect_continue = False
+        # Held back: qiao sends the first body message right after the start (same task step, no await
+        # that suspends), so both go out in one write. An app that waits between the two still gets its
+        # headers out on the loop's next turn.
+        self.head = b"".join(parts)
+        proto.loop.call_soon(self._flush_head)
+
+    def _flush_head(self) -> None:
+        if self.head is not None and not self.disconnected:
+            self.proto.transport.write(self.head)
+        self.head = None
+
+
+class QiaoHttpProtocol(asyncio.Protocol):
+    """The per-connection protocol uvicorn's server runs (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        if not config.loaded:
+            config.load()
+        self.config = config
+        self.app = config.loaded_app
+        self.loop = _loop or asyncio.get_event_loop()
+        self.server_state = server_state
+        self.app_state = app_state
+        self.root_path = config.root_path
+        self.keep_alive_s = float(config.timeout_keep_alive)
+        self.parser = httptools.HttpRequestParser(self)
+        try:  # answer a request even if its connection closed right after sending it (as uvicorn does)
+            self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
+        except AttributeError:  # pragma: no cover - httptools < 0.6.3
+            pass
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.flow: FlowControl = None  # type: ignore[assignment]
+        self.server: tuple[str, int | None] | None = None
+        self.client: tuple[str, int] | None = None
+        self.scheme = "http"
+        self.current: _Exchange | None = None
+        self.pipeline: deque[_Exchange] = deque()
+        self.idle_since: float | None = None  # keep-alive: when the connection last became idle
+        self.idle_timer: asyncio.TimerHandle | None = None
+        # per-request parser state
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.expect = False
+        self.parsing: _Exchange | None = None
+
+    # ---- connection -----------------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self.server_state.connections.add(self)  # type: ignore[arg-type]
+        self.transport = transport
+        self.flow = FlowControl(transport)
+        self.server = get_local_addr(transport)
+        self.client = get_remote_addr(transport)
+        self.scheme = "https" if is_ssl(transport) else "http"
+        self._became_idle()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server_state.connections.discard(self)  # type: ignore[arg-type]
+        for ex in (self.current, *self.pipeline):
+            if ex is not None and not ex.complete:
+                ex.disconnected = True
+                ex.wake()
+        self.pipeline.clear()
+        if self.flow is not None:
+            self.flow.resume_writing()
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+            self.idle_timer = None
+        if exc is None:
+            self.transport.close()
+        self.parser = None  # type: ignore[assignment]
+
+    def eof_received(self) -> None:
+        pass
+
+    def data_received(self, data: bytes) -> None:
+        self.idle_since = None
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            pass  # no WebSocket here: the request was dispatched as plain HTTP by on_headers_complete
+        except httptools.HttpParserError:
+            msg = "Invalid HTTP request received."
+            log.warning(msg)
+            self._send_400(msg)
+
+    def _send_400(self, msg: str) -> None:
+        if self.current is not None and self.current.started:
+            self.transport.close()  # mid-response: nothing sensible can be written
+            return
+        body = msg.encode("ascii")
+        self.transport.write(
+            STATUS_LINE[400]
+            + b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
+            % len(body)
+            + body
+        )
+        self.transport.close()
+
+    # ---- parser callbacks -----------------------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self.url = b""
+        self.headers = []
+        self.expect = False
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        if name == b"expect" and value.lower() == b"100-continue":
+            self.expect = True
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        parser = self.parser
+        version = parser.get_http_version()
+        url = self.url
+        if b"?" in url or b"%" in url or not url.startswith(b"/"):
+            parsed = httptools.parse_url(url)
+            raw_path: bytes = parsed.path
+            query: bytes = parsed.query or b""
+            path = raw_path.decode("ascii")
+            if "%" in path:
+                path = unquote(path)
+        else:
+            raw_path, query = url, b""
+            path = url.decode("ascii")
+        root = self.root_path
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": version,
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,
+            "method": parser.get_method().decode("ascii"),
+            "root_path": root,
+            "path": root + path if root else path,
+            "raw_path": root.encode("ascii") + raw_path if root else raw_path,
+            "query_string": query,
+            "headers": self.headers,
+            "state": self.app_state.copy(),
+        }
+        keep_alive = version != "1.0" and parser.should_keep_alive()
+        ex = _Exchange(self, scope, keep_alive, self.expect)
+        self.parsing = ex
+        if self.current is None or self.current.complete:
+            self._run(ex)
+        else:  # pipelined behind a request still being answered: queue it, stop reading
+            self.flow.pause_reading()
+            self.pipeline.append(ex)
+
+    def on_body(self, body: bytes) -> None:
+        ex = self.parsing
+        if ex is None or ex.complete:
+            return
+        ex.body += body
+        if len(ex.body) > HIGH_WATER_LIMIT:
+            self.flow.pause_reading()
+        ex.wake()
+
+    def on_message_complete(self) -> None:
+        ex = self.parsing
+        if ex is None or ex.complete:
+            return
+        ex.more_body = False
+        ex.wake()
+
+    # ---- request lifecycle ----------------------------------------------------------------------------
+    def _run(self, ex: _Exchange) -> None:
+        self.current = ex
+        task = self.loop.create_task(ex.run(self.app))
+        tasks = self.server_state.tasks
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    def on_response_complete(self, ex: _Exchange) -> None:
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:
+            self._run(self.pipeline.popleft())
+        else:
+            self._became_idle()
+
+    def _became_idle(self) -> None:
+        self.idle_since = now = self.loop.time()
+        if self.idle_timer is None:
+            self.idle_timer = self.loop.call_at(now + self.keep_alive_s, self._keep_alive_check)
+
+    def _keep_alive_check(self) -> None:
+        """One timer per idle connection, re-armed lazily (not armed and cancelled per request)."""
+        self.idle_timer = None
+        since = self.idle_since
+        if since is None or self.transport.is_closing():
+            return  # busy now: the response's completion arms it again
+        due = since + self.keep_alive_s
+        if self.loop.time() >= due - 0.001:
+            self.transport.close()
+        else:
+            self.idle_timer = self.loop.call_at(due, self._keep_alive_check)
+
+    # ---- uvicorn's server interface -------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Graceful shutdown: close now if idle, else after the response in flight."""
+        ex = self.current
+        if ex is None or ex.complete:
+            self.transport.close()
+        else:
+            ex.keep_alive = False
+
+    def pause_writing(self) -> None:
+        self.flow.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.flow.resume_writing()
