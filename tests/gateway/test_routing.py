@@ -4,6 +4,7 @@ connection resets, malformed SSE, parameter overrides, tenant routes and the tra
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -520,3 +521,21 @@ async def test_slow_first_byte_times_out_and_falls_back() -> None:
         assert status == 200 and body.endswith(b"data: [DONE]\n\n")
         assert [(t, o) for t, o, _ in ctx.tried] == [("a0/gpt-4o", "upstream_timeout"), ("a1/gpt-4o", "ok")]
         await gw.aclose()
+
+
+async def test_attempt_latency_is_measured_below_a_millisecond() -> None:
+    """uvloop's loop.time() moves in whole milliseconds per loop turn: a fast upstream must still get a
+    real latency (least_latency ranks by it), not zero."""
+    import uvloop
+
+    with upstreams([]) as ups:
+        gw = Gateway(settings([u for u, _ in ups], {"targets": [{"target": "a0/gpt-4o"}]}))
+
+        async def go() -> None:
+            for _ in range(3):
+                await run_chat(gw, chat())
+            await gw.aclose()
+
+        await asyncio.get_running_loop().run_in_executor(None, uvloop.run, go())
+        lat = gw.router.health.latency("a0/gpt-4o")
+        assert lat is not None and lat > 0

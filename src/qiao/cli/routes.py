@@ -70,6 +70,9 @@ def routes(config: str, as_json: bool) -> None:
                     else f"{price['input_per_mtok']}/{price['output_per_mtok']} {price['currency']}",
                 )
                 first = False
-    Console().print(t)
+    import sys
+
+    # piped or redirected: wide enough for the table instead of rich's 80-column default
+    Console(width=None if sys.stdout.isatty() else 200).print(t)
     if not table:
         click.echo("no routes or aliases: clients use PROVIDER/MODEL names (see `qiao models`)")

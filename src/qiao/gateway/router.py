@@ -315,14 +315,15 @@ class Router:
                         break
                 ctx.target = target
                 sent_before = ctx.upstream_calls
-                t = loop.time()
-                t_attempt = time.perf_counter() - ctx.t0
+                # latencies with perf_counter: uvloop's loop.time() is cached per loop turn, in whole ms
+                t = time.perf_counter()
+                t_attempt = t - ctx.t0
                 try:
                     result = await attempt(target, params, deadline)
                 except StreamStarted as st:
                     # past the first byte: the client already got an error event; no fallback
                     err = st.error
-                    ms = (loop.time() - t) * 1000
+                    ms = (time.perf_counter() - t) * 1000
                     ctx.attempts += 1
                     if err is not None and target_fault(err):
                         health.failure(label, err.code or "error")
@@ -334,7 +335,7 @@ class Router:
                     self._settle_permit(permit, ctx)
                     raise
                 except QiaoError as err:
-                    ms = (loop.time() - t) * 1000
+                    ms = (time.perf_counter() - t) * 1000
                     self._settle_permit(permit, ctx)
                     ctx.tried.append((label, err.code or "error", round(ms, 1)))
                     errors.append(err)
@@ -366,7 +367,7 @@ class Router:
                     health.release(label)
                     raise
                 else:
-                    ms = (loop.time() - t) * 1000
+                    ms = (time.perf_counter() - t) * 1000
                     ctx.attempts += 1
                     self._settle_permit(permit, ctx)
                     fb = ctx.first_byte_s
