@@ -273,6 +273,7 @@ class Router:
     ) -> _T:
         """Try the ordered targets until one answers (see the module docstring for the rules)."""
         rc = route.config
+        mark = len(ctx.tried)
         cands = self.order(route, need, ctx)
         max_attempts = rc.max_attempts if rc is not None else 3
         per_target = (
@@ -288,6 +289,7 @@ class Router:
                 from .params import estimate_prompt_tokens
 
                 need.context_tokens = await asyncio.to_thread(estimate_prompt_tokens, need.request)
+                del ctx.tried[mark:]  # the skips of the first ordering are recorded again
                 cands = self.order(route, need, ctx)
         tokens = 0
         health = self.health
