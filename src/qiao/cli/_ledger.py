@@ -65,19 +65,27 @@ def echo_json(obj: Any) -> None:
 
 
 def echo_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str | None = None) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     t = Table(*columns, title=title)
     for r in rows:
         t.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in columns))
-    Console().print(t)
+    console().print(t)
+
+
+def console() -> Any:
+    """A rich console; piped or redirected, wide enough for tables (rich would squeeze them to 80)."""
+    import sys
+
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 240)
 
 
 def csv_text(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
     w.writeheader()
-    for r in rows:
-        w.writerow(r)
+    for r in rows:  # nested values (the attempts list) as JSON, not Python reprs
+        w.writerow({k: orjson.dumps(v).decode() if isinstance(v, list | dict) else v for k, v in r.items()})
     return buf.getvalue()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import click
 
-from ._ledger import config_option, echo_json
+from ._ledger import config_option, console, echo_json
 
 __all__ = ["routes"]
 
@@ -37,7 +37,6 @@ def routes(config: str, as_json: bool) -> None:
     if as_json:
         echo_json({"data": table})
         return
-    from rich.console import Console
     from rich.table import Table
 
     t = Table(
@@ -70,9 +69,6 @@ def routes(config: str, as_json: bool) -> None:
                     else f"{price['input_per_mtok']}/{price['output_per_mtok']} {price['currency']}",
                 )
                 first = False
-    import sys
-
-    # piped or redirected: wide enough for the table instead of rich's 80-column default
-    Console(width=None if sys.stdout.isatty() else 200).print(t)
+    console().print(t)
     if not table:
         click.echo("no routes or aliases: clients use PROVIDER/MODEL names (see `qiao models`)")
