@@ -15,15 +15,13 @@ from typing import Any
 import httpx
 import openai
 import pytest
-import redis
 
 from qiao.emulators import EmulatorOptions, load_emulator
-from tests.conftest import QiaoProcess, ThreadServer, qiao_env
+from tests.conftest import REDIS_URL, QiaoProcess, ThreadServer, qiao_env
 from tests.gateway._faults import Faults
 
 KEY = "sk-routing-e2e-0123456789"
 ADMIN = "sk-admin-routing-e2e-0123"
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture(scope="module")
@@ -112,40 +110,30 @@ def test_headers_admin_views_and_cli(emus: tuple[ThreadServer, Faults, ThreadSer
 
 
 def test_a_breaker_opened_on_one_replica_holds_on_another(
-    emus: tuple[ThreadServer, Faults, ThreadServer], tmp_path: Path
+    emus: tuple[ThreadServer, Faults, ThreadServer], tmp_path: Path, redis_prefix: str
 ) -> None:
-    try:
-        redis.Redis.from_url(REDIS_URL).ping()
-    except redis.RedisError:
-        pytest.skip("Redis is not running on 127.0.0.1:6379 (bash scripts/services.sh starts it)")
     b, bad, g = emus
-    prefix = f"qiao-test-{uuid.uuid4().hex[:8]}:"
-    try:
-        with (
-            QiaoProcess(config(b, g, tmp_path, prefix), tmp_path) as one,
-            QiaoProcess(config(b, g, tmp_path, prefix), tmp_path) as two,
-        ):
-            c1 = openai.OpenAI(base_url=one.url + "/v1", api_key=KEY, max_retries=0)
-            c2 = openai.OpenAI(base_url=two.url + "/v1", api_key=KEY, max_retries=0)
-            for _ in range(2):  # replica one: two failures on `bad` open its breaker
-                c1.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
-            seen = len(bad.bodies)
-            deadline = time.monotonic() + 10
-            while True:  # replica two learns it within a sync interval or so
-                r = c2.chat.completions.with_raw_response.create(
-                    model="gpt-4o", messages=[{"role": "user", "content": "hi"}]
-                )
-                if "bad/gpt-4o=skipped:circuit_open" in r.headers.get("x-qiao-tried", ""):
-                    break
-                assert time.monotonic() < deadline, "replica two never saw the open breaker"
-                time.sleep(0.2)
-            assert r.headers["x-qiao-account"] == "good"
-            before = len(bad.bodies)
-            for _ in range(3):
-                c2.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
-            assert len(bad.bodies) == before  # nothing more was sent to the broken upstream
-            assert before - seen <= 2  # replica two hit it at most until its first sync
-    finally:
-        r = redis.Redis.from_url(REDIS_URL)
-        for k in r.scan_iter(prefix + "*"):
-            r.delete(k)
+    with (
+        QiaoProcess(config(b, g, tmp_path, redis_prefix), tmp_path) as one,
+        QiaoProcess(config(b, g, tmp_path, redis_prefix), tmp_path) as two,
+    ):
+        c1 = openai.OpenAI(base_url=one.url + "/v1", api_key=KEY, max_retries=0)
+        c2 = openai.OpenAI(base_url=two.url + "/v1", api_key=KEY, max_retries=0)
+        for _ in range(2):  # replica one: two failures on `bad` open its breaker
+            c1.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+        seen = len(bad.bodies)
+        deadline = time.monotonic() + 10
+        while True:  # replica two learns it within a sync interval or so
+            r = c2.chat.completions.with_raw_response.create(
+                model="gpt-4o", messages=[{"role": "user", "content": "hi"}]
+            )
+            if "bad/gpt-4o=skipped:circuit_open" in r.headers.get("x-qiao-tried", ""):
+                break
+            assert time.monotonic() < deadline, "replica two never saw the open breaker"
+            time.sleep(0.2)
+        assert r.headers["x-qiao-account"] == "good"
+        before = len(bad.bodies)
+        for _ in range(3):
+            c2.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+        assert len(bad.bodies) == before  # nothing more was sent to the broken upstream
+        assert before - seen <= 2  # replica two hit it at most until its first sync
