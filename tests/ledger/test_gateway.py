@@ -96,19 +96,16 @@ def test_every_request_writes_one_usage_record(emu: ThreadServer, tmp_path: Path
         assert "usage by day" in table
 
 
+def _key_with_budget(gw: QiaoProcess, cny: str) -> dict[str, Any]:
+    made: dict[str, Any] = cli(
+        "keys", "create", "--config", str(gw.config_path), "--tenant", "shop", "--budget-cny", cny, "--json"
+    )
+    return made
+
+
 def test_budget_refuses_with_insufficient_quota(emu: ThreadServer, tmp_path: Path) -> None:
     with _gw(emu, tmp_path) as gw:
-        made = cli(
-            "keys",
-            "create",
-            "--config",
-            str(gw.config_path),
-            "--tenant",
-            "shop",
-            "--budget-cny",
-            "0.002",
-            "--json",
-        )
+        made = _key_with_budget(gw, "0.002")
         assert made["key"].startswith("sk-qiao-") and made["tenant_created"]
         codes = []
         for _ in range(30):
@@ -273,17 +270,7 @@ def test_a_repeated_client_request_id_neither_hides_records_nor_skips_the_budget
     emu: ThreadServer, tmp_path: Path
 ) -> None:
     with _gw(emu, tmp_path) as gw:
-        made = cli(
-            "keys",
-            "create",
-            "--config",
-            str(gw.config_path),
-            "--tenant",
-            "shop",
-            "--budget-cny",
-            "0.002",
-            "--json",
-        )
+        made = _key_with_budget(gw, "0.002")
         codes, ids = [], set()
         for _ in range(30):
             r = httpx.post(
