@@ -69,6 +69,7 @@ class RequestContext:
     principal: Principal | None
     t0: float = field(default_factory=time.perf_counter)
     upstream_s: float = 0.0
+    waited_s: float = 0.0  # backoff before retries and waits for an account's outbound limits
     attempts: int = 0  # attempts that reached an upstream (retries and fallbacks included)
     upstream_calls: int = 0  # upstream HTTP calls (token refreshes and embedding batches included)
     tried: list[tuple[str, str, float]] = field(default_factory=list)  # (target, outcome, ms) per attempt
@@ -105,7 +106,8 @@ class RequestContext:
             h.append((b"x-qiao-tried", ", ".join(f"{t}={o}" for t, o, _ in self.tried).encode()))
         if self.dropped:
             h.append((b"x-qiao-dropped-params", ",".join(self.dropped).encode()))
-        overhead = (time.perf_counter() - self.t0 - self.upstream_s) * 1000
+        # the gateway's own work: neither upstream time nor deliberate waits (backoff, account queues)
+        overhead = (time.perf_counter() - self.t0 - self.upstream_s - self.waited_s) * 1000
         h.append((b"x-qiao-overhead-ms", f"{max(overhead, 0):.3f}".encode()))
         return h
 

@@ -310,7 +310,9 @@ class Router:
                         tokens = need.prompt_tokens() + (need.out or min(target.spec.max_output, 1024))
                     # the limiter keeps time with time.monotonic(); the deadline is on the loop's clock
                     mono = time.monotonic() + (deadline - loop.time())
+                    w0 = time.perf_counter()
                     permit = await limiter.acquire(target.account.name, tokens, mono)
+                    ctx.waited_s += time.perf_counter() - w0
                     if permit is None:
                         health.release(label)
                         ctx.tried.append((label, "skipped:account_limit", 0.0))
@@ -358,7 +360,9 @@ class Router:
                         if delay is not None and loop.time() + delay < deadline - 0.001:
                             tries += 1
                             if delay > 0:
+                                w0 = time.perf_counter()
                                 await self.sleep(delay)
+                                ctx.waited_s += time.perf_counter() - w0
                             continue
                     if not self._fall_back(err, rc, more):
                         raise self._final(errors) from None
