@@ -539,3 +539,38 @@ async def test_attempt_latency_is_measured_below_a_millisecond() -> None:
         await asyncio.get_running_loop().run_in_executor(None, uvloop.run, go())
         lat = gw.router.health.latency("a0/gpt-4o")
         assert lat is not None and lat > 0
+
+
+async def test_wildcard_routes_and_a_tenants_own_wildcard() -> None:
+    with upstreams([], []) as ups:
+        s = Settings.model_validate(
+            {
+                "accounts": [
+                    {
+                        "provider": "openai_compat",
+                        "name": f"a{i}",
+                        "base_url": u,
+                        "credential": "sk-emulator",
+                        "models": ["gpt-4o"],
+                    }
+                    for i, (u, _) in enumerate(ups)
+                ],
+                "routes": {
+                    "gpt-4*": {"targets": [{"target": "a0/gpt-4o"}]},
+                    "acme-gpt": {
+                        "model": "gpt-4*",
+                        "tenants": ["acme"],
+                        "targets": [{"target": "a1/gpt-4o"}],
+                    },
+                },
+            }
+        )
+        gw = Gateway(s)
+        for name in ("gpt-4-turbo", "gpt-4o-2024-08-06"):
+            req = ChatRequest.from_raw({"model": name, "messages": [{"role": "user", "content": "hi"}]})
+            anyone = await run_chat(gw, req, RequestContext("w1", Principal("k1", "k", "other")))
+            acme = await run_chat(gw, req, RequestContext("w2", Principal("k2", "k", "acme")))
+            assert anyone.target is not None and anyone.target.account.name == "a0"
+            assert acme.target is not None and acme.target.account.name == "a1"
+        assert gw.resolver.resolve("claude-3") is None
+        await gw.aclose()
