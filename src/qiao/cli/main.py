@@ -130,7 +130,7 @@ def config_check(config: str) -> None:
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(
-        f"ok: {len(settings.accounts)} accounts, {len(r.served)} served models, {len(r.routes)} routes"
+        f"ok: {len(settings.accounts)} accounts, {len(r.served)} served models, {len(r.table)} routes"
     )
 
 
