@@ -129,9 +129,7 @@ def config_check(config: str) -> None:
         r = Resolver(settings)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(
-        f"ok: {len(settings.accounts)} accounts, {len(r.served)} served models, {len(r.table)} routes"
-    )
+    click.echo(f"ok: {len(settings.accounts)} accounts, {len(r.served)} served models, {len(r.table)} routes")
 
 
 @main.command("providers")
