@@ -124,9 +124,17 @@ def estimate_prompt_tokens(req: ChatRequest, counter: object = None) -> int:
     return count_messages(texts, counter)
 
 
-def fits_cheaply(req: ChatRequest, spec: ModelSpec) -> bool:
-    """True when the request obviously fits (a token is at least one byte): no tokenising needed.
-    Also checks the output cap, which needs no counting."""
+def prompt_bytes(req: ChatRequest) -> int:
+    """An upper bound of the prompt's tokens without tokenising (a token is at least one byte)."""
+    upper = sum(len(message_text(m.content).encode()) + 8 for m in req.messages) + 3
+    if req.tools:
+        upper += sum(len(str(t.function.parameters or "")) + 64 for t in req.tools)
+    return upper
+
+
+def fits_cheaply(req: ChatRequest, spec: ModelSpec, upper: int | None = None) -> bool:
+    """True when the request obviously fits (``upper``: :func:`prompt_bytes`, if already known): no
+    tokenising needed. Also checks the output cap, which needs no counting."""
     out = req.output_limit or 0
     if out > spec.max_output and spec.max_output:
         raise UnsupportedParameter(
@@ -135,17 +143,18 @@ def fits_cheaply(req: ChatRequest, spec: ModelSpec) -> bool:
             param="max_completion_tokens" if req.max_completion_tokens is not None else "max_tokens",
             code="invalid_value",
         )
-    upper = sum(len(message_text(m.content).encode()) + 8 for m in req.messages) + 3
-    if req.tools:
-        upper += sum(len(str(t.function.parameters or "")) + 64 for t in req.tools)
+    if upper is None:
+        upper = prompt_bytes(req)
     return upper + out <= spec.context
 
 
-def check_context(req: ChatRequest, spec: ModelSpec) -> int:
+def check_context(req: ChatRequest, spec: ModelSpec, est: int | None = None) -> int:
     """Raise 400 context_length_exceeded when prompt + requested output cannot fit; return the estimate.
-    Tokenises: call it off the event loop for large prompts (after :func:`fits_cheaply` said no)."""
+    Tokenises unless ``est`` is given: call it off the event loop for large prompts (after
+    :func:`fits_cheaply` said no)."""
     out = req.output_limit or 0
-    est = estimate_prompt_tokens(req)
+    if est is None:
+        est = estimate_prompt_tokens(req)
     if est + out > spec.context:
         raise ContextLengthExceeded(
             f"This model's maximum context length is {spec.context} tokens. However, you requested about "

@@ -39,10 +39,8 @@ from .router import Need, Router, StreamStarted
 from .stream import ChunkCollector, StreamAssembler, sse_error
 
 if TYPE_CHECKING:
-    from ..transport.ws import WSTransport
-
-if TYPE_CHECKING:
     from ..ledger.meter import Ledger
+    from ..transport.ws import WSTransport
 
 __all__ = ["Gateway", "Principal", "RequestContext"]
 
@@ -215,6 +213,7 @@ class Gateway:
         ctx: RequestContext,
         stream: bool,
         params: Mapping[str, Any],
+        need: Need,
     ) -> tuple[ChatRequest, Call]:
         if params:
             req = req.with_params(params)
@@ -225,8 +224,14 @@ class Gateway:
                 code="model_not_supported",
             )
         sent = apply_param_policy(req, target.provider, target.spec, self._drop(route), target.label)
-        if not fits_cheaply(sent, target.spec):
-            await asyncio.to_thread(check_context, sent, target.spec)
+        # The router already bounded (and, when in doubt, tokenised) the client's prompt: reuse that
+        # unless this target sends a different one (overrides or dropped parameters).
+        same = sent is req and req is need.request
+        if not fits_cheaply(sent, target.spec, need.prompt_bytes if same else None):
+            if same and need.context_tokens is not None:
+                check_context(sent, target.spec, need.context_tokens)
+            else:
+                await asyncio.to_thread(check_context, sent, target.spec)
         ctx.dropped = sent.dropped
         call = Call(target.account, target.spec, req.model, ctx.request_id, stream)
         return sent, call
@@ -260,14 +265,15 @@ class Gateway:
     async def chat(self, req: ChatRequest, ctx: RequestContext) -> ChatResponse:
         route = self.route_for(req.model, ctx)
         await self._admit(req, route, ctx)
+        need = Need(req)
 
         async def attempt(target: Target, params: Mapping[str, Any], timeouts: Timeouts) -> ChatResponse:
-            sent, call = await self._prepare(req, target, route, ctx, False, params)
+            sent, call = await self._prepare(req, target, route, ctx, False, params, need)
             resp = await self._call_chat(sent, call, target, ctx, timeouts)
             ctx.usage = resp.usage
             return resp
 
-        return await self._over_targets(route, ctx, Need(req), attempt)
+        return await self._over_targets(route, ctx, need, attempt)
 
     async def _call_chat(
         self, req: ChatRequest, call: Call, target: Target, ctx: RequestContext, timeouts: Timeouts
@@ -363,9 +369,10 @@ class Gateway:
         errors after it end the stream with an error event."""
         route = self.route_for(req.model, ctx)
         await self._admit(req, route, ctx)
+        need = Need(req)
 
         async def attempt(target: Target, params: Mapping[str, Any], timeouts: Timeouts) -> None:
-            sent, call = await self._prepare(req, target, route, ctx, True, params)
+            sent, call = await self._prepare(req, target, route, ctx, True, params, need)
             try:
                 await self._stream_one(sent, call, target, ctx, timeouts, start, send, legacy)
             except AuthenticationFailed as err:
@@ -375,7 +382,7 @@ class Gateway:
                 await self._stream_one(sent, call, target, ctx, timeouts, start, send, legacy)
 
         try:
-            await self._over_targets(route, ctx, Need(req), attempt)
+            await self._over_targets(route, ctx, need, attempt)
         except StreamStarted:
             return  # the first byte reached the client: the stream was ended with an error event
 

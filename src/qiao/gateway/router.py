@@ -61,9 +61,10 @@ from ..errors import (
     UpstreamTimeout,
 )
 from ..money import MICRO
-from ..types import ChatRequest, EmbeddingRequest, message_text
+from ..types import ChatRequest, EmbeddingRequest
 from .health import HealthBoard
 from .outbound import OutboundLimiter, quotas_for
+from .params import prompt_bytes
 from .resolve import Route, Target
 
 if TYPE_CHECKING:
@@ -103,15 +104,11 @@ class Need:
             self.tools = bool(req.tools or req.functions)
             rf = req.response_format
             self.json = rf is not None and rf.type != "text"
-            n = 3
-            for m in req.messages:
-                c = m.content
-                if isinstance(c, list) and any(p.type == "image_url" for p in c):
-                    self.vision = True
-                n += len(message_text(c).encode()) + 8
-            if req.tools:
-                n += sum(len(str(t.function.parameters or "")) + 64 for t in req.tools)
-            self.prompt_bytes = n
+            self.vision = any(
+                isinstance(m.content, list) and any(p.type == "image_url" for p in m.content)
+                for m in req.messages
+            )
+            self.prompt_bytes = prompt_bytes(req)
             self.out = req.output_limit or 0
 
     def prompt_tokens(self) -> int:
@@ -120,7 +117,7 @@ class Need:
 
     def fits(self, t: Target) -> bool:
         caps = t.spec.caps
-        if not caps.chat and (self.tools or self.vision or self.json or self.prompt_bytes):
+        if self.request is not None and not caps.chat:
             return False
         if self.tools and not caps.tools:
             return False
@@ -213,11 +210,13 @@ class Router:
         elif strategy == "grants_first" and len(cands) > 1:
             cands.sort(key=lambda c: self._grant_key(c[0], need))
         models = ctx.principal.models if ctx.principal is not None else None
-        fit = [c for c in cands if need.fits(c[0]) and _key_allows(models, c[0])]
+        fit = []
+        for c in cands:
+            if need.fits(c[0]) and _key_allows(models, c[0]):
+                fit.append(c)
+            else:
+                ctx.tried.append((c[0].label, "skipped:unfit", 0.0))
         if len(fit) < len(cands):
-            unfit = [c for c in cands if c not in fit]
-            for t, _ in unfit:
-                ctx.tried.append((t.label, "skipped:unfit", 0.0))
             if not fit:
                 allowed = [c for c in cands if _key_allows(models, c[0])]
                 if not allowed:
@@ -288,6 +287,7 @@ class Router:
             if any(need.prompt_bytes + need.out > t.spec.context for t, _ in cands):
                 from .params import estimate_prompt_tokens
 
+                # tokenised once here; each attempt's context check reuses it (pipeline._prepare)
                 need.context_tokens = await asyncio.to_thread(estimate_prompt_tokens, need.request)
                 del ctx.tried[mark:]  # the skips of the first ordering are recorded again
                 cands = self.order(route, need, ctx)
