@@ -36,8 +36,13 @@ def upstreams(*plans: Any) -> Iterator[list[tuple[str, Faults]]]:
 
 
 def settings(
-    urls: list[str], route: dict[str, Any], limits: dict[int, dict[str, Any]] | None = None, **extra: Any
+    urls: list[str],
+    route: dict[str, Any] | None,
+    limits: dict[int, dict[str, Any]] | None = None,
+    routes: dict[str, Any] | None = None,
+    **extra: Any,
 ) -> Settings:
+    """Accounts a0, a1, … (one per URL) and the route ``m`` (or ``routes``)."""
     accounts = [
         {
             "provider": "openai_compat",
@@ -50,7 +55,7 @@ def settings(
     ]
     for i, lim in (limits or {}).items():
         accounts[i]["limits"] = lim
-    return Settings.model_validate({"accounts": accounts, "routes": {"m": route}, **extra})
+    return Settings.model_validate({"accounts": accounts, "routes": routes or {"m": route}, **extra})
 
 
 def chat(stream: bool = False, **kw: Any) -> ChatRequest:
@@ -332,27 +337,17 @@ def test_bad_parameter_override_fails_at_start() -> None:
 
 async def test_tenant_route_overrides_the_route_for_everyone() -> None:
     with upstreams([], []) as ups:
-        s = Settings.model_validate(
-            {
-                "accounts": [
-                    {
-                        "provider": "openai_compat",
-                        "name": f"a{i}",
-                        "base_url": u,
-                        "credential": "sk-emulator",
-                        "models": ["gpt-4o"],
-                    }
-                    for i, (u, _) in enumerate(ups)
-                ],
-                "routes": {
-                    "gpt-4o": {"targets": [{"target": "a0/gpt-4o"}]},
-                    "gpt-4o-acme": {
-                        "model": "gpt-4o",
-                        "tenants": ["acme"],
-                        "targets": [{"target": "a1/gpt-4o"}],
-                    },
+        s = settings(
+            [u for u, _ in ups],
+            None,
+            routes={
+                "gpt-4o": {"targets": [{"target": "a0/gpt-4o"}]},
+                "gpt-4o-acme": {
+                    "model": "gpt-4o",
+                    "tenants": ["acme"],
+                    "targets": [{"target": "a1/gpt-4o"}],
                 },
-            }
+            },
         )
         gw = Gateway(s)
         req = ChatRequest.from_raw({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
@@ -543,27 +538,17 @@ async def test_attempt_latency_is_measured_below_a_millisecond() -> None:
 
 async def test_wildcard_routes_and_a_tenants_own_wildcard() -> None:
     with upstreams([], []) as ups:
-        s = Settings.model_validate(
-            {
-                "accounts": [
-                    {
-                        "provider": "openai_compat",
-                        "name": f"a{i}",
-                        "base_url": u,
-                        "credential": "sk-emulator",
-                        "models": ["gpt-4o"],
-                    }
-                    for i, (u, _) in enumerate(ups)
-                ],
-                "routes": {
-                    "gpt-4*": {"targets": [{"target": "a0/gpt-4o"}]},
-                    "acme-gpt": {
-                        "model": "gpt-4*",
-                        "tenants": ["acme"],
-                        "targets": [{"target": "a1/gpt-4o"}],
-                    },
+        s = settings(
+            [u for u, _ in ups],
+            None,
+            routes={
+                "gpt-4*": {"targets": [{"target": "a0/gpt-4o"}]},
+                "acme-gpt": {
+                    "model": "gpt-4*",
+                    "tenants": ["acme"],
+                    "targets": [{"target": "a1/gpt-4o"}],
                 },
-            }
+            },
         )
         gw = Gateway(s)
         for name in ("gpt-4-turbo", "gpt-4o-2024-08-06"):
