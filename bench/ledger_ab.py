@@ -14,7 +14,6 @@ measured), interleaved rounds, open loop at a fixed rate (latency from the sched
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-from procs import TARGET, Server, ab_rounds, ab_servers, wait_http  # noqa: E402
+from procs import ab_main  # noqa: E402
 
 KEY = "sk-bench-0123456789abcdef"
 UP = 9011
@@ -63,25 +62,9 @@ def main() -> None:
     ap.add_argument("--python", default=sys.executable)
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="qiao-ab-"))
-    up = Server("up", [str(TARGET / "fake_upstream"), "--port", str(UP)], cpu=0, log=tmp / "up.log")
-    servers: dict[str, Server] = {}
     ports = {"off": 9012, "on": 9013}
-    try:
-        assert wait_http(f"http://127.0.0.1:{UP}/health", up, 10)
-        configs = {name: _config(name == "on", tmp, a.redis) for name in ports}
-        servers = ab_servers(configs, ports, tmp, a.python)
-        out = ab_rounds(servers, ports, KEY, a.rate, a.duration, a.rounds)
-        print(json.dumps(out, indent=2))
-        for kind in ("non-stream", "stream"):
-            on, off = out[f"on {kind}"], out[f"off {kind}"]
-            print(
-                f"{kind}: added p50 {on['p50_ms'] - off['p50_ms']:+.3f} ms, p99 {on['p99_ms'] - off['p99_ms']:+.3f} ms, "
-                f"CPU {on['cpu_ms_per_req'] - off['cpu_ms_per_req']:+.3f} ms/req"
-            )
-    finally:
-        for s in [*servers.values(), up]:
-            s.resume()
-            s.stop()
+    configs = {name: _config(name == "on", tmp, a.redis) for name in ports}
+    ab_main("off", "on", configs, ports, UP, KEY, a.rate, a.duration, a.rounds, a.python)
 
 
 if __name__ == "__main__":

@@ -274,3 +274,41 @@ def ab_rounds(
             "errors": sum(r["errors"] for r in rs),
         }
     return out
+
+
+def ab_main(
+    base: str,
+    test: str,
+    configs: dict[str, dict[str, object]],
+    ports: dict[str, int],
+    up_port: int,
+    key: str,
+    rate: float,
+    duration: float,
+    rounds: int,
+    python: str,
+) -> dict[str, dict[str, float]]:
+    """The whole A/B of two qiao configs on one fake upstream: start, measure (:func:`ab_rounds`), print
+    the medians and what ``test`` adds over ``base``, stop."""
+    import json
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix=f"qiao-ab-{test}-"))
+    up = Server("up", [str(TARGET / "fake_upstream"), "--port", str(up_port)], cpu=0, log=tmp / "up.log")
+    servers: dict[str, Server] = {}
+    try:
+        assert wait_http(f"http://127.0.0.1:{up_port}/health", up, 10)
+        servers = ab_servers(configs, ports, tmp, python)
+        out = ab_rounds(servers, ports, key, rate, duration, rounds)
+        print(json.dumps(out, indent=2))
+        for kind in ("non-stream", "stream"):
+            t, b = out[f"{test} {kind}"], out[f"{base} {kind}"]
+            print(
+                f"{kind}: {test} adds p50 {t['p50_ms'] - b['p50_ms']:+.3f} ms, "
+                f"p99 {t['p99_ms'] - b['p99_ms']:+.3f} ms, CPU {t['cpu_ms_per_req'] - b['cpu_ms_per_req']:+.3f} ms/req"
+            )
+        return out
+    finally:
+        for srv in [*servers.values(), up]:
+            srv.resume()
+            srv.stop()

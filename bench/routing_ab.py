@@ -22,14 +22,13 @@ import argparse
 import asyncio
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-from procs import TARGET, Server, ab_rounds, ab_servers, wait_http  # noqa: E402
+from procs import ab_main  # noqa: E402
 
 KEY = "sk-bench-0123456789abcdef"
 UP = 9021
@@ -107,26 +106,9 @@ def main() -> None:
     print(f"in process ({a.strategy}): {json.dumps({k: round(v, 2) for k, v in m.items()})}")
     if a.micro:
         return
-    tmp = Path(tempfile.mkdtemp(prefix="qiao-routing-ab-"))
-    up = Server("up", [str(TARGET / "fake_upstream"), "--port", str(UP)], cpu=0, log=tmp / "up.log")
-    servers: dict[str, Server] = {}
     ports = {"single": 9022, "routed": 9023}
-    try:
-        assert wait_http(f"http://127.0.0.1:{UP}/health", up, 10)
-        configs = {name: _config(name == "routed", a.strategy) for name in ports}
-        servers = ab_servers(configs, ports, tmp, a.python)
-        out = ab_rounds(servers, ports, KEY, a.rate, a.duration, a.rounds)
-        print(json.dumps(out, indent=2))
-        for kind in ("non-stream", "stream"):
-            r, s = out[f"routed {kind}"], out[f"single {kind}"]
-            print(
-                f"{kind}: routing adds p50 {r['p50_ms'] - s['p50_ms']:+.3f} ms, p99 {r['p99_ms'] - s['p99_ms']:+.3f} ms, "
-                f"CPU {r['cpu_ms_per_req'] - s['cpu_ms_per_req']:+.3f} ms/req"
-            )
-    finally:
-        for srv in [*servers.values(), up]:
-            srv.resume()
-            srv.stop()
+    configs = {name: _config(name == "routed", a.strategy) for name in ports}
+    ab_main("single", "routed", configs, ports, UP, KEY, a.rate, a.duration, a.rounds, a.python)
 
 
 if __name__ == "__main__":
