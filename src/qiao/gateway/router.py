@@ -272,7 +272,15 @@ class Router:
     ) -> _T:
         """Try the ordered targets until one answers (see the module docstring for the rules)."""
         rc = route.config
-        mark = len(ctx.tried)
+        if need.request is not None and need.context_tokens is None:
+            if any(
+                need.prompt_bytes + need.out > t.spec.context for e in route.entries for t in e.group.targets
+            ):
+                from .params import estimate_prompt_tokens
+
+                # A context window is in doubt: tokenise once, before ordering (and off the event loop);
+                # each attempt's context check reuses the count (pipeline._prepare).
+                need.context_tokens = await asyncio.to_thread(estimate_prompt_tokens, need.request)
         cands = self.order(route, need, ctx)
         max_attempts = rc.max_attempts if rc is not None else 3
         per_target = (
@@ -283,14 +291,6 @@ class Router:
         loop = asyncio.get_running_loop()
         errors: list[QiaoError] = []
         skipped_open: list[Target] = []
-        if need.request is not None and need.context_tokens is None:
-            if any(need.prompt_bytes + need.out > t.spec.context for t, _ in cands):
-                from .params import estimate_prompt_tokens
-
-                # tokenised once here; each attempt's context check reuses it (pipeline._prepare)
-                need.context_tokens = await asyncio.to_thread(estimate_prompt_tokens, need.request)
-                del ctx.tried[mark:]  # the skips of the first ordering are recorded again
-                cands = self.order(route, need, ctx)
         tokens = 0
         health = self.health
         limiter = self.limiter
