@@ -54,7 +54,8 @@ def thread_ns(pid: int) -> int:
     return total
 
 
-def start(name: str, spec: str, port: int, logs: Path, py: str) -> tuple[Server, str]:
+def command(name: str, spec: str, port: int, logs: Path, py: str) -> tuple[list[str], dict[str, str], str]:
+    """The command line, extra environment and chat URL of one target."""
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     if spec in ("floor", "floor-parse"):
         cmd = [
@@ -67,7 +68,7 @@ def start(name: str, spec: str, port: int, logs: Path, py: str) -> tuple[Server,
         ]
         if spec == "floor-parse":
             cmd.append("--parse")
-        return Server(name, cmd, cpu=1, log=logs / f"{name}.log"), url
+        return cmd, {}, url
     assert spec.startswith("qiao@"), spec
     src, *extra = spec[5:].split("+")
     src, _, config = src.partition("#")
@@ -80,6 +81,11 @@ def start(name: str, spec: str, port: int, logs: Path, py: str) -> tuple[Server,
     env.update(dict(e.split("=", 1) for e in extra))
     cmd = [py, "-m", "qiao", "serve", "--config", config or str(BENCH / "configs" / "fake-upstream.yaml")]
     cmd += ["--port", str(port)]
+    return cmd, env, url
+
+
+def start(name: str, spec: str, port: int, logs: Path, py: str) -> tuple[Server, str]:
+    cmd, env, url = command(name, spec, port, logs, py)
     return Server(name, cmd, cpu=1, env=env, cwd=logs, log=logs / f"{name}.log"), url
 
 
