@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lowrate import KEY, UPSTREAM_PORT, command
+from lowrate import KEY, TARGET_PORT, UPSTREAM_PORT, command
 from procs import TARGET, Server, build, wait_http
 
 BODY = json.dumps({"model": "fake-gpt", "messages": [{"role": "user", "content": "Hello, how are you?"}]})
@@ -102,7 +102,7 @@ def main() -> int:
         for rnd in range(args.rounds):
             for i, t in enumerate(args.target):
                 name, spec = t.split("=", 1)
-                ir = measure(name, spec, 9110 + i, logs, args)
+                ir = measure(name, spec, TARGET_PORT + i, logs, args)
                 results.setdefault(name, []).append(ir)
                 print(f"round {rnd + 1} {name:>12}: {ir / 1e3:,.1f} k instructions/request", flush=True)
         kind = "stream" if args.stream else "non-stream"

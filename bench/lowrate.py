@@ -42,7 +42,10 @@ from procs import BENCH, TARGET, Server, build, load, wait_http
 
 ROOT = BENCH.parent
 KEY = "sk-bench-0123456789abcdef"
-UPSTREAM_PORT = 9001
+# BENCH_PORT_OFFSET shifts every port, so two checkouts can measure on one machine without colliding.
+PORT_OFFSET = int(os.environ.get("BENCH_PORT_OFFSET", "0"))
+UPSTREAM_PORT = 9001 + PORT_OFFSET
+TARGET_PORT = 9110 + PORT_OFFSET
 
 
 def thread_ns(pid: int) -> int:
@@ -164,7 +167,7 @@ def main() -> int:
         assert wait_http(f"http://127.0.0.1:{UPSTREAM_PORT}/v1/models", up)
         for i, t in enumerate(args.target):
             name, spec = t.split("=", 1)
-            srv, url = start(name, spec, 9110 + i, logs, args.python)
+            srv, url = start(name, spec, TARGET_PORT + i, logs, args.python)
             if not wait_http(
                 url.replace("/chat/completions", "/models"), srv, headers={"Authorization": f"Bearer {KEY}"}
             ):
