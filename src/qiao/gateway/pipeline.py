@@ -94,10 +94,8 @@ class RequestContext:
     def headers(self) -> list[tuple[bytes, bytes]]:
         h = self.id_headers()
         if self.target is not None:
-            h.append((b"x-qiao-provider", self.target.provider.name.encode()))
-            h.append((b"x-qiao-account", self.target.account.name.encode()))
-            h.append((b"x-qiao-upstream-model", self.target.spec.wire_name.encode()))
-        h.append((b"x-qiao-attempts", str(self.attempts).encode()))
+            h += self.target.headers
+        h.append((b"x-qiao-attempts", b"%d" % self.attempts))
         if self.route is not None:
             h.append((b"x-qiao-route", self.route.encode()))
         if len(self.tried) > 1:
@@ -106,7 +104,7 @@ class RequestContext:
             h.append((b"x-qiao-dropped-params", ",".join(self.dropped).encode()))
         # the gateway's own work: neither upstream time nor deliberate waits (backoff, account queues)
         overhead = (time.perf_counter() - self.t0 - self.upstream_s - self.waited_s) * 1000
-        h.append((b"x-qiao-overhead-ms", f"{max(overhead, 0):.3f}".encode()))
+        h.append((b"x-qiao-overhead-ms", b"%.3f" % max(overhead, 0.0)))
         return h
 
 

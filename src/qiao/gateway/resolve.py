@@ -33,10 +33,22 @@ class Target:
     account: Account
     provider: Provider
     spec: ModelSpec
+    # worked out once here, not per request: the label keys health, latency and the attempt log, and the
+    # response headers naming who served a request are the same bytes every time
+    label: str = field(init=False, compare=False)
+    headers: tuple[tuple[bytes, bytes], ...] = field(init=False, compare=False, repr=False)
 
-    @property
-    def label(self) -> str:
-        return f"{self.account.name}/{self.spec.id}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "label", f"{self.account.name}/{self.spec.id}")
+        object.__setattr__(
+            self,
+            "headers",
+            (
+                (b"x-qiao-provider", self.provider.name.encode()),
+                (b"x-qiao-account", self.account.name.encode()),
+                (b"x-qiao-upstream-model", self.spec.wire_name.encode()),
+            ),
+        )
 
 
 @dataclass(slots=True)

@@ -250,7 +250,9 @@ class GatewayApp:
     @staticmethod
     async def _json(send: Send, obj: Any, headers: list[tuple[bytes, bytes]], status: int = 200) -> None:
         body = orjson.dumps(obj)
-        await send({"type": "http.response.start", "status": status, "headers": [JSON_CT, *headers]})
+        # a length, not chunked framing: one body message, and clients read it without a chunk parser
+        headers = [JSON_CT, (b"content-length", b"%d" % len(body)), *headers]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
     async def _body(self, scope: Scope, receive: Receive) -> Any:

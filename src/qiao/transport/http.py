@@ -69,12 +69,15 @@ class _Conn(asyncio.Protocol):
         "_key",
         "_decoder",
         "_keep_alive",
+        "_loop",
+        "_timed_out",
     )
 
     def __init__(self, key: tuple[str, str, int]) -> None:
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self._key = key
+        self._loop = asyncio.get_running_loop()
         self._reset()
         self._closed = False
 
@@ -90,6 +93,7 @@ class _Conn(asyncio.Protocol):
         self._paused = False
         self._decoder: zlib._Decompress | None = None
         self._keep_alive = False
+        self._timed_out = False
 
     # protocol callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -151,11 +155,15 @@ class _Conn(asyncio.Protocol):
             w.set_result(None)
 
     async def _wait(self) -> None:
-        self._waiter = asyncio.get_running_loop().create_future()
+        self._waiter = self._loop.create_future()
         try:
             await self._waiter
         finally:
             self._waiter = None
+
+    def _time_out(self) -> None:
+        self._timed_out = True
+        self._wake()
 
     # used by the transport
     @property
@@ -168,19 +176,42 @@ class _Conn(asyncio.Protocol):
             and self._keep_alive
         )
 
-    async def wait_headers(self) -> None:
-        while not self._headers_done:
-            if self._closed:
-                raise _ConnectionClosed(self._received)
-            await self._wait()
+    async def wait_headers(self, timeout: float) -> None:
+        """Wait for the response head, at most ``timeout`` seconds (TimeoutError).
 
-    async def next_chunk(self) -> bytes | None:
-        while not self._chunks:
-            if self._body_done:
-                return None
-            if self._closed:
-                raise _ConnectionClosed(True)
-            await self._wait()
+        One loop timer per wait instead of ``asyncio.timeout`` (which adds a Timeout object, a
+        reschedule and task bookkeeping to every request): the timer only wakes the waiter."""
+        if self._headers_done:
+            return
+        timer = self._loop.call_later(timeout, self._time_out)
+        try:
+            while not self._headers_done:
+                if self._timed_out:
+                    raise TimeoutError
+                if self._closed:
+                    raise _ConnectionClosed(self._received)
+                await self._wait()
+        finally:
+            timer.cancel()
+            self._timed_out = False  # a timer that fired as the wait completed must not leak into the next
+
+    async def next_chunk(self, timeout: float | None = None) -> bytes | None:
+        """The next piece of the body (None at its end); with ``timeout``, wait at most that long."""
+        if not self._chunks:
+            timer = self._loop.call_later(timeout, self._time_out) if timeout is not None else None
+            try:
+                while not self._chunks:
+                    if self._body_done:
+                        return None
+                    if self._timed_out:
+                        raise TimeoutError
+                    if self._closed:
+                        raise _ConnectionClosed(True)
+                    await self._wait()
+            finally:
+                if timer is not None:
+                    timer.cancel()
+                    self._timed_out = False
         # Everything already buffered goes out as one piece: fewer writes downstream, no added latency.
         chunk = self._chunks.popleft() if len(self._chunks) == 1 else b"".join(self._chunks)
         self._chunks.clear()
@@ -190,13 +221,22 @@ class _Conn(asyncio.Protocol):
             self.transport.resume_reading()
         return chunk
 
-    async def read_body(self) -> bytes:
-        parts: list[bytes] = []
-        while True:
-            c = await self.next_chunk()
-            if c is None:
-                return b"".join(parts)
-            parts.append(c)
+    async def read_body(self, timeout: float) -> bytes:
+        """The whole body, waiting at most ``timeout`` seconds in all (TimeoutError)."""
+        if self._body_done and not self._paused:  # usually: the body came with the head
+            body = self._chunks.popleft() if len(self._chunks) == 1 else b"".join(self._chunks)
+            self._chunks.clear()
+            self._buffered = 0
+            return body
+        timer = self._loop.call_later(timeout, self._time_out)
+        try:
+            parts: list[bytes] = []
+            while (c := await self.next_chunk()) is not None:
+                parts.append(c)
+            return b"".join(parts)
+        finally:
+            timer.cancel()
+            self._timed_out = False  # a timer that fired as the wait completed must not leak into the next
 
     def abort(self) -> None:
         self._closed = True
@@ -309,8 +349,7 @@ class StreamResponse:
 
     async def read_all(self) -> bytes:
         try:
-            async with asyncio.timeout(self._timeouts.total):
-                body = await self._conn.read_body()
+            body = await self._conn.read_body(self._timeouts.total)
         except (TimeoutError, OSError, _ConnectionClosed) as exc:
             self.close()
             cause: BaseException = TimeoutError() if self._expired else exc
@@ -323,8 +362,7 @@ class StreamResponse:
         try:
             while True:
                 if self._first:
-                    async with asyncio.timeout(self._timeouts.first_byte):
-                        chunk = await conn.next_chunk()
+                    chunk = await conn.next_chunk(self._timeouts.first_byte)
                     self._first = False
                 else:
                     chunk = await conn.next_chunk()
@@ -381,6 +419,7 @@ class Transport:
         self._ssl: dict[str, ssl.SSLContext] = {}
         self._max_idle = max_idle_per_origin
         self._fetchers: dict[str, FetchFn] = {}
+        self._urls: dict[str, tuple[str, str, int, str]] = {}
 
     def _ssl_context(self, account: Account) -> ssl.SSLContext:
         key = account.ca_bundle or ""
@@ -482,17 +521,29 @@ class Transport:
         lines.append(body)
         return b"".join(lines)
 
+    def _split(self, url: str) -> tuple[str, str, int, str]:
+        """(scheme, host, port, origin-form target) of a URL, memoised: upstream URLs repeat."""
+        got = self._urls.get(url)
+        if got is None:
+            u = urlsplit(url)
+            scheme = u.scheme
+            got = (
+                scheme,
+                u.hostname or "",
+                u.port or (443 if scheme == "https" else 80),
+                (u.path or "/") + (f"?{u.query}" if u.query else ""),
+            )
+            if len(self._urls) >= 4096:  # bounded: URLs carrying per-request ids would grow it
+                self._urls.clear()
+            self._urls[url] = got
+        return got
+
     async def _open(self, wire: WireRequest, account: Account, timeouts: Timeouts) -> _Conn:
-        u = urlsplit(wire.url)
-        scheme = u.scheme
-        host = u.hostname or ""
-        port = u.port or (443 if scheme == "https" else 80)
+        scheme, host, port, target = self._split(wire.url)
         proxy_auth = None
         if account.proxy and scheme == "http":
             target = wire.url  # absolute form for a plain-HTTP proxy
             proxy_auth = _proxy_auth(account.proxy)
-        else:
-            target = (u.path or "/") + (f"?{u.query}" if u.query else "")
         data = self._encode(wire, host, port, scheme, target, proxy_auth)
         key = (account.name, host, port)
         for attempt in range(2):
@@ -503,8 +554,7 @@ class Transport:
                     conn = await self._connect(scheme, host, port, account, timeouts)
                 assert conn.transport is not None
                 conn.transport.write(data)
-                async with asyncio.timeout(timeouts.first_byte):
-                    await conn.wait_headers()
+                await conn.wait_headers(timeouts.first_byte)
                 return conn
             except _ConnectionClosed as exc:
                 if conn is not None:
