@@ -176,14 +176,14 @@ class _Conn(asyncio.Protocol):
             and self._keep_alive
         )
 
-    async def wait_headers(self, timeout: float) -> None:
-        """Wait for the response head, at most ``timeout`` seconds (TimeoutError).
+    async def wait_headers(self, limit_s: float) -> None:
+        """Wait for the response head, at most ``limit_s`` seconds (TimeoutError).
 
         One loop timer per wait instead of ``asyncio.timeout`` (which adds a Timeout object, a
         reschedule and task bookkeeping to every request): the timer only wakes the waiter."""
         if self._headers_done:
             return
-        timer = self._loop.call_later(timeout, self._time_out)
+        timer = self._loop.call_later(limit_s, self._time_out)
         try:
             while not self._headers_done:
                 if self._timed_out:
@@ -195,10 +195,10 @@ class _Conn(asyncio.Protocol):
             timer.cancel()
             self._timed_out = False  # a timer that fired as the wait completed must not leak into the next
 
-    async def next_chunk(self, timeout: float | None = None) -> bytes | None:
-        """The next piece of the body (None at its end); with ``timeout``, wait at most that long."""
+    async def next_chunk(self, limit_s: float | None = None) -> bytes | None:
+        """The next piece of the body (None at its end); with ``limit_s``, wait at most that long."""
         if not self._chunks:
-            timer = self._loop.call_later(timeout, self._time_out) if timeout is not None else None
+            timer = self._loop.call_later(limit_s, self._time_out) if limit_s is not None else None
             try:
                 while not self._chunks:
                     if self._body_done:
@@ -221,14 +221,14 @@ class _Conn(asyncio.Protocol):
             self.transport.resume_reading()
         return chunk
 
-    async def read_body(self, timeout: float) -> bytes:
-        """The whole body, waiting at most ``timeout`` seconds in all (TimeoutError)."""
+    async def read_body(self, limit_s: float) -> bytes:
+        """The whole body, waiting at most ``limit_s`` seconds in all (TimeoutError)."""
         if self._body_done and not self._paused:  # usually: the body came with the head
             body = self._chunks.popleft() if len(self._chunks) == 1 else b"".join(self._chunks)
             self._chunks.clear()
             self._buffered = 0
             return body
-        timer = self._loop.call_later(timeout, self._time_out)
+        timer = self._loop.call_later(limit_s, self._time_out)
         try:
             parts: list[bytes] = []
             while (c := await self.next_chunk()) is not None:
