@@ -36,7 +36,11 @@ VALUES: dict[str, list[Any]] = {
 }
 MESSAGES: list[Any] = [
     MSG,
-    [{"role": "system", "content": ""}, {"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}],
+    [
+        {"role": "system", "content": ""},
+        {"role": "user", "content": "x"},
+        {"role": "assistant", "content": "y"},
+    ],
     [{"role": "developer", "content": "rules"}, {"role": "user", "content": "q"}],
     [{"role": "user", "content": [{"type": "text", "text": "parts"}]}],
     [{"role": "user", "content": None}],

@@ -243,9 +243,13 @@ class ChatRequest(_Model):
 
     def set_fields(self) -> set[str]:
         """Top-level fields the client actually sent (explicit nulls count as not sent)."""
-        out = {k for k in self.model_fields_set if getattr(self, k) is not None}
-        if self.model_extra:
-            out.update(k for k, v in self.model_extra.items() if v is not None)
+        # read through __dict__: every attribute read on a pydantic model goes through its __getattr__
+        # hook (~400 instructions, and the interpreter cannot specialise it); this runs on every request
+        d = self.__dict__
+        out = {k for k in self.__pydantic_fields_set__ if d.get(k) is not None}
+        extra = self.__pydantic_extra__
+        if extra:
+            out.update(k for k, v in extra.items() if v is not None)
         return out
 
 

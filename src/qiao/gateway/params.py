@@ -51,41 +51,41 @@ _NOOP_VALUES: dict[str, object] = {
 
 def unsupported_params(req: ChatRequest, provider: Provider, spec: ModelSpec) -> list[str]:
     sent = req.set_fields()
-    unsupported = provider.unsupported_for(spec)
-    bad: list[str] = []
+    d = req.__dict__  # one read through pydantic's attribute hook, not one per field (see set_fields)
     caps = spec.caps
-    for name in sorted(sent - HARMLESS):
-        if name in _NOOP_VALUES and getattr(req, name, None) == _NOOP_VALUES[name]:
-            continue
-        if name in unsupported:
-            bad.append(name)
-        elif name not in type(req).model_fields and name not in provider.native_extras:
-            bad.append(name)
-    if (req.tools or req.functions) and not caps.tools:
+    bad: list[str] = []
+    asked = sent - HARMLESS
+    if asked:
+        unsupported = provider.unsupported_for(spec)
+        for name in sorted(asked):
+            if name in _NOOP_VALUES and d.get(name) == _NOOP_VALUES[name]:
+                continue
+            if name in unsupported:
+                bad.append(name)
+            elif name not in type(req).model_fields and name not in provider.native_extras:
+                bad.append(name)
+    if (d["tools"] or d["functions"]) and not caps.tools:
         bad.extend(n for n in ("tools", "functions", "tool_choice") if n in sent and n not in bad)
     if (
-        req.tool_choice == "required"
+        d["tool_choice"] == "required"
         and caps.tools
         and not caps.tool_choice_required
         and "tool_choice" not in bad
     ):
         bad.append("tool_choice")
-    if req.response_format is not None and req.response_format.type != "text":
-        if (
-            req.response_format.type == "json_schema"
-            and not caps.json_schema
-            and "response_format" not in bad
-        ):
+    rf = d["response_format"]
+    if rf is not None and rf.type != "text":
+        if rf.type == "json_schema" and not caps.json_schema and "response_format" not in bad:
             bad.append("response_format")
-        elif (
-            req.response_format.type == "json_object" and not caps.json_mode and "response_format" not in bad
-        ):
+        elif rf.type == "json_object" and not caps.json_mode and "response_format" not in bad:
             bad.append("response_format")
-    if req.n is not None and req.n > 1 and not caps.n and "n" not in bad:
+    n = d["n"]
+    if n is not None and n > 1 and not caps.n and "n" not in bad:
         bad.append("n")
     if not caps.vision and "messages" not in bad:
-        for m in req.messages:
-            if isinstance(m.content, list) and any(p.type == "image_url" for p in m.content):
+        for m in d["messages"]:
+            c = m.__dict__["content"]
+            if isinstance(c, list) and any(p.type == "image_url" for p in c):
                 bad.append("messages")  # image input
                 break
     return bad
@@ -126,9 +126,18 @@ def estimate_prompt_tokens(req: ChatRequest, counter: object = None) -> int:
 
 def prompt_bytes(req: ChatRequest) -> int:
     """An upper bound of the prompt's tokens without tokenising (a token is at least one byte)."""
-    upper = sum(len(message_text(m.content).encode()) + 8 for m in req.messages) + 3
-    if req.tools:
-        upper += sum(len(str(t.function.parameters or "")) + 64 for t in req.tools)
+    d = req.__dict__  # see ChatRequest.set_fields: plain dict reads on the hot path
+    upper = 3
+    for m in d["messages"]:
+        c = m.__dict__["content"]
+        if isinstance(c, str):  # str.isascii() is O(1): no encode() of an ASCII prompt just to count bytes
+            upper += len(c) if c.isascii() else len(c.encode())
+        else:
+            upper += len(message_text(c).encode())
+        upper += 8
+    tools = d["tools"]
+    if tools:
+        upper += sum(len(str(t.function.parameters or "")) + 64 for t in tools)
     return upper
 
 

@@ -101,15 +101,18 @@ class Need:
         self.out = 0
         self.context_tokens: int | None = None  # a tokenised estimate, only when the byte bound is too big
         if isinstance(req, ChatRequest):
-            self.tools = bool(req.tools or req.functions)
-            rf = req.response_format
+            d = req.__dict__  # plain dict reads (see ChatRequest.set_fields)
+            self.tools = bool(d["tools"] or d["functions"])
+            rf = d["response_format"]
             self.json = rf is not None and rf.type != "text"
-            self.vision = any(
-                isinstance(m.content, list) and any(p.type == "image_url" for p in m.content)
-                for m in req.messages
-            )
+            for m in d["messages"]:
+                c = m.__dict__["content"]
+                if isinstance(c, list) and any(p.type == "image_url" for p in c):
+                    self.vision = True
+                    break
             self.prompt_bytes = prompt_bytes(req)
-            self.out = req.output_limit or 0
+            out = d["max_completion_tokens"]
+            self.out = (out if out is not None else d["max_tokens"]) or 0
 
     def prompt_tokens(self) -> int:
         """An estimate of the prompt in tokens for cost ranking (a byte bound divided by a typical ratio)."""
