@@ -316,7 +316,7 @@ _set = object.__setattr__
 
 
 def _defaults(model: type[BaseModel]) -> dict[str, Any]:
-    out = {}
+    out: dict[str, Any] = {}
     for name, f in model.model_fields.items():
         if f.is_required():
             out[name] = None  # always overwritten: the fast path only accepts bodies that carry it
