@@ -87,6 +87,11 @@ class Route:
     name: str
     entries: list[Entry]
     config: RouteConfig | None = None
+    # the smallest context window behind the route: a prompt bounded below it needs no tokenising
+    min_context: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        self.min_context = min((t.spec.context for e in self.entries for t in e.group.targets), default=0)
 
     @property
     def groups(self) -> list[TargetGroup]:
@@ -148,6 +153,7 @@ class Resolver:
                     if provider.name not in self._bare[name]:
                         self._bare[name].append(provider.name)
         self._groups = {k: TargetGroup(k, v) for k, v in self.served.items()}
+        self._direct: dict[str, Route] = {}  # PROVIDER/MODEL and bare model names, built on first use
         for key, rc in settings.route_table().items():
             where = f"{src}: {'aliases' if key in settings.aliases else 'routes'}.{key}"
             entries = []
@@ -205,14 +211,17 @@ class Resolver:
         r = self.routes.get(name)
         if r is not None:
             return r
+        r = self._direct.get(name)
+        if r is not None:
+            return r
         g = self._groups.get(name)
+        if g is None:
+            providers = self._bare.get(name)
+            if providers and len(providers) == 1:
+                g = self._groups.get(f"{providers[0]}/{name}")
         if g is not None:
-            return Route(name, [Entry(g)])
-        providers = self._bare.get(name)
-        if providers and len(providers) == 1:
-            g = self._groups.get(f"{providers[0]}/{name}")
-            if g is not None:
-                return Route(name, [Entry(g)])
+            r = self._direct[name] = Route(name, [Entry(g)])  # bounded: one per served name
+            return r
         for pattern, route in self._wildcards:
             if fnmatch.fnmatchcase(name, pattern):
                 return route

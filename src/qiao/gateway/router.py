@@ -195,8 +195,21 @@ class Router:
     # ---- order ----------------------------------------------------------------------------------------
     def order(self, route: Route, need: Need, ctx: RequestContext) -> list[tuple[Target, Mapping[str, Any]]]:
         rc = route.config
-        strategy = rc.strategy if rc is not None else "priority"
         entries = route.entries
+        if len(entries) == 1 and len(entries[0].group.targets) == 1:  # one target: nothing to order
+            e = entries[0]
+            t = e.group.targets[0]
+            models = ctx.principal.models if ctx.principal is not None else None
+            if not need.fits(t):
+                ctx.tried.append((t.label, "skipped:unfit", 0.0))  # its own check will say why
+            if not _key_allows(models, t):
+                raise PermissionDenied(
+                    f"this API key may not use any provider model behind `{route.name}`",
+                    param="model",
+                    code="model_not_allowed",
+                )
+            return [(t, e.params)]
+        strategy = rc.strategy if rc is not None else "priority"
         if strategy == "weighted" and len(entries) > 1:
             # Efraimidis–Spirakis: sort by u^(1/w) — a weighted random order without replacement.
             rnd = self.rng.random
@@ -276,9 +289,7 @@ class Router:
         """Try the ordered targets until one answers (see the module docstring for the rules)."""
         rc = route.config
         if need.request is not None and need.context_tokens is None:
-            if any(
-                need.prompt_bytes + need.out > t.spec.context for e in route.entries for t in e.group.targets
-            ):
+            if need.prompt_bytes + need.out > route.min_context:
                 from .params import estimate_prompt_tokens
 
                 # A context window is in doubt: tokenise once, before ordering (and off the event loop);
