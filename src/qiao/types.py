@@ -501,12 +501,14 @@ class ChatResponse:
     system_fingerprint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        # the usual one-choice answer without the per-object calls (this runs once per request)
+        choices = self.choices
         out = {
             "id": self.id,
             "object": "chat.completion",
             "created": self.created,
             "model": self.model,
-            "choices": [c.to_dict() for c in self.choices],
+            "choices": [choices[0].to_dict()] if len(choices) == 1 else [c.to_dict() for c in choices],
             "usage": self.usage.to_dict(),
             "service_tier": "default",
         }

@@ -59,7 +59,9 @@ class Account:
         return f"Account(name={self.name!r}, provider={self.provider!r}, base_url={self.base_url!r})"
 
 
-@dataclass(frozen=True, slots=True)
+# Built per request (or per streamed event), so not frozen: a frozen dataclass's __init__ sets each field
+# through object.__setattr__, ~1k instructions a field. Treat them as immutable all the same.
+@dataclass(slots=True)
 class Call:
     """Everything a provider needs to know about one upstream call besides the request itself."""
 
@@ -79,14 +81,14 @@ class WireRequest:
     stream: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WireResponse:
     status: int
     headers: dict[str, str]
     body: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SSEEvent:
     """One server-sent event (or one NDJSON line, as ``data``)."""
 

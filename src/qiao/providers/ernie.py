@@ -365,7 +365,7 @@ class Ernie(OpenAICompatible):
 
     def classify(self, resp: WireResponse, call: Call) -> QiaoError | None:
         if resp.status < 400:
-            if b"error" not in resp.body[:200]:
+            if resp.body.find(b"error", 0, 200) < 0:
                 return None
             try:
                 obj = orjson.loads(resp.body)

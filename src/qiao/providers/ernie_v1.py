@@ -574,7 +574,7 @@ class ErnieV1(Provider):
 
     def classify(self, resp: WireResponse, call: Call) -> QiaoError | None:
         head = resp.body[:400]
-        if resp.status < 400 and b"error_code" not in head and b'"code"' not in head:
+        if resp.status < 400 and head.find(b"error_code") < 0 and head.find(b'"code"') < 0:
             return None
         try:
             obj = orjson.loads(resp.body)

@@ -106,10 +106,10 @@ def parse_usage(u: Any, reasoning: int = 0) -> Usage | None:
         return None
     pt = int(u.get("prompt_tokens") or 0)
     ct = int(u.get("completion_tokens") or 0)
-    details = u.get("prompt_tokens_details") or {}
-    cdetails = u.get("completion_tokens_details") or {}
-    cached = int(details.get("cached_tokens") or u.get("prompt_cache_hit_tokens") or 0)
-    rt = int(cdetails.get("reasoning_tokens") or reasoning or 0)
+    details = u.get("prompt_tokens_details")
+    cached = int((details and details.get("cached_tokens")) or u.get("prompt_cache_hit_tokens") or 0)
+    cdetails = u.get("completion_tokens_details")
+    rt = int((cdetails and cdetails.get("reasoning_tokens")) or reasoning or 0)
     return Usage(pt, ct, cached, rt)
 
 
@@ -193,27 +193,35 @@ class OpenAICompatible(Provider):
         try:
             data = orjson.loads(resp.body)
             choices: list[ChatChoice] = []
+            field = self.reasoning_field
             for c in data["choices"]:
                 m = c.get("message") or {}
-                tcs = [
-                    ToolCall(
-                        t.get("id") or f"call_{i}",
-                        t["function"]["name"],
-                        t["function"].get("arguments") or "",
-                    )
-                    for i, t in enumerate(m.get("tool_calls") or [])
-                ]
-                reasoning = m.get(self.reasoning_field)
-                if reasoning is None and self.reasoning_field != "reasoning_content":
+                raw_tcs = m.get("tool_calls")
+                tcs = (
+                    [
+                        ToolCall(
+                            t.get("id") or f"call_{i}",
+                            t["function"]["name"],
+                            t["function"].get("arguments") or "",
+                        )
+                        for i, t in enumerate(raw_tcs)
+                    ]
+                    if raw_tcs
+                    else []
+                )
+                reasoning = m.get(field)
+                if reasoning is None and field != "reasoning_content":
                     reasoning = m.get("reasoning_content")
+                fr = c.get("finish_reason") or "stop"
                 choices.append(
                     ChatChoice(
                         int(c.get("index", len(choices))),
                         ChatMessage(m.get("content"), tcs, reasoning, m.get("refusal")),
-                        _FINISH.get(c.get("finish_reason") or "stop", c.get("finish_reason") or "stop"),
+                        _FINISH.get(fr, fr),
                     )
                 )
-            usage = parse_usage(data.get("usage")) or Usage(estimated=True)
+            u = data.get("usage")
+            usage = (parse_usage(u) if u else None) or Usage(estimated=True)
             return ChatResponse(
                 choices,
                 usage,

@@ -33,7 +33,7 @@ USER_AGENT = b"qiao-gateway"
 _HIGH_WATER = 1 << 20  # pause reading a stream the client has not consumed past 1 MiB
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per attempt (see providers/base.py on frozen dataclasses)
 class Timeouts:
     connect: float = 10.0
     first_byte: float = 120.0
@@ -70,6 +70,7 @@ class _Conn(asyncio.Protocol):
         "_decoder",
         "_keep_alive",
         "_loop",
+        "_raw_headers",
         "_timed_out",
     )
 
@@ -84,6 +85,7 @@ class _Conn(asyncio.Protocol):
     def _reset(self) -> None:
         self.status = 0
         self.headers: dict[str, str] = {}
+        self._raw_headers: list[bytes] = []
         self._headers_done = False
         self._chunks: collections.deque[bytes] = collections.deque()
         self._body_done = False
@@ -114,15 +116,22 @@ class _Conn(asyncio.Protocol):
         self._wake()
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        k = name.decode("latin-1").lower()
-        v = value.decode("latin-1")
-        self.headers[k] = f"{self.headers[k]}, {v}" if k in self.headers else v
+        # collected raw, decoded once the head is complete (this callback runs per header: keep it small)
+        self._raw_headers += (name, value)
 
     def on_headers_complete(self) -> None:
-        self.status = self.parser.get_status_code()
-        self._keep_alive = self.parser.should_keep_alive()  # only meaningful before the message completes
+        parser = self.parser
+        self.status = parser.get_status_code()
+        self._keep_alive = parser.should_keep_alive()  # only meaningful before the message completes
         self._headers_done = True
-        enc = self.headers.get("content-encoding", "").lower()
+        headers = self.headers
+        raw = self._raw_headers
+        for i in range(0, len(raw), 2):
+            k = raw[i].decode("latin-1").lower()
+            v = raw[i + 1].decode("latin-1")
+            headers[k] = f"{headers[k]}, {v}" if k in headers else v
+        self._raw_headers = []
+        enc = headers.get("content-encoding", "").lower() if "content-encoding" in headers else ""
         if enc in ("gzip", "x-gzip"):
             self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
         elif enc == "deflate":

@@ -24,18 +24,23 @@ class SSEDecoder:
         self._id: str | None = None
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
-        if not self._buf and not self._data and chunk[-2:] == b"\n\n" and b"\r" not in chunk:
+        # bytes.find, not ``in``: on CPython 3.11 ``b"x" in data`` first tries the needle as an int and
+        # formats the TypeError it clears (~4k instructions per test); this runs once per streamed read.
+        if not self._buf and not self._data and chunk[-2:] == b"\n\n" and chunk.find(b"\r") < 0:
             # Fast path for what nearly every upstream sends: whole ``data:`` events, one line each.
-            parts = chunk[:-2].split(b"\n\n")
-            if all(p[:5] == b"data:" and b"\n" not in p for p in parts):
-                ev = self._event
-                ident = self._id
-                return [
+            ev = self._event
+            ident = self._id
+            fast: list[SSEEvent] = []
+            for p in chunk[:-2].split(b"\n\n"):
+                if p[:5] != b"data:" or p.find(b"\n") >= 0:
+                    break
+                fast.append(
                     SSEEvent((p[6:] if p[5:6] == b" " else p[5:]).decode("utf-8", "replace"), ev, ident)
-                    for p in parts
-                ]
+                )
+            else:
+                return fast
         buf = self._buf + chunk if self._buf else chunk
-        if b"\r" in buf:
+        if buf.find(b"\r") >= 0:
             # Keep a trailing CR: it may be the first half of a CRLF split across chunks.
             keep_cr = buf.endswith(b"\r")
             body = buf[:-1] if keep_cr else buf
