@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from qiao.gateway.params import prompt_bytes
 from qiao.types import ChatRequest, _plain_request
 
 MSG = [{"role": "user", "content": "你好, hello"}]
@@ -71,15 +72,18 @@ def _same(fast: ChatRequest, slow: ChatRequest) -> None:
 
 
 def _check(body: dict[str, Any]) -> str:
-    fast = _plain_request(body)
+    got = _plain_request(body)
     try:
         slow = ChatRequest.model_validate(body)
     except ValidationError:
-        assert fast is None, f"fast path accepted what pydantic refuses: {body}"
+        assert got is None, f"fast path accepted what pydantic refuses: {body}"
         return "refused"
-    if fast is None:
+    if got is None:
         return "fallback"
+    fast, nbytes, sent = got
     _same(fast, slow)
+    assert sent == slow.set_fields()
+    assert nbytes == prompt_bytes(slow)  # the byte bound taken on the way is the router's bound
     return "fast"
 
 
@@ -134,3 +138,7 @@ def test_from_raw_keeps_the_body_on_both_paths() -> None:
     for raw in (plain, other):
         req = ChatRequest.from_raw(raw)
         assert req.raw_body() is raw and req.dropped == ()
+    assert ChatRequest.from_raw(plain).plain_bytes == prompt_bytes(ChatRequest.model_validate(plain))
+    assert ChatRequest.from_raw(other).plain_bytes is None
+    # parameter overrides can add anything (tools...): the copy is no longer known to be plain
+    assert ChatRequest.from_raw(plain).with_params({"temperature": 0.5}).plain_bytes is None

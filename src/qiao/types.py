@@ -176,11 +176,24 @@ class ChatRequest(_Model):
     @classmethod
     def from_raw(cls, raw: dict[str, Any]) -> ChatRequest:
         """Validate a decoded JSON body, keeping it so OpenAI-shaped upstreams get it forwarded as sent."""
-        req = _plain_request(raw) if cls is ChatRequest else None
-        if req is None:
+        plain = _plain_request(raw) if cls is ChatRequest else None
+        if plain is None:
             req = cls.model_validate(raw)
-        object.__setattr__(req, "__pydantic_private__", {"raw": raw, "dropped": ()})
+            object.__setattr__(req, "__pydantic_private__", {"raw": raw, "dropped": ()})
+            return req
+        req, nbytes, sent = plain
+        st = {"raw": raw, "dropped": (), "plain": nbytes, "sent": sent}
+        object.__setattr__(req, "__pydantic_private__", st)
         return req
+
+    @property
+    def plain_bytes(self) -> int | None:
+        """For a plain request (text messages and scalar parameters only: no tools, images, response
+        format, tool messages or vendor fields), the prompt's byte bound
+        (:func:`gateway.params.prompt_bytes`), worked out while it was checked; None for any other
+        request. Lets the per-request checks skip what a plain request cannot contain."""
+        st = self.__pydantic_private__
+        return None if st is None else st.get("plain")
 
     def _state(self) -> dict[str, Any]:
         st = self.__pydantic_private__
@@ -203,6 +216,7 @@ class ChatRequest(_Model):
         """Forget these parameters (as if never sent) and remember that they were dropped.
         Call it on a copy (``model_copy()``): the private state is copied, then replaced here."""
         st = dict(self._state())
+        st.pop("sent", None)  # fields change below
         st["dropped"] = st.get("dropped", ()) + tuple(names)
         for n in names:
             if n in type(self).model_fields:
@@ -223,6 +237,8 @@ class ChatRequest(_Model):
         raw = st.get("raw")
         if raw is not None:
             st["raw"] = {**raw, **params}
+        st.pop("plain", None)  # overrides may add anything (tools, a response format...)
+        st.pop("sent", None)
         object.__setattr__(copy, "__pydantic_private__", st)
         return copy
 
@@ -243,6 +259,9 @@ class ChatRequest(_Model):
 
     def set_fields(self) -> set[str]:
         """Top-level fields the client actually sent (explicit nulls count as not sent)."""
+        st = self.__pydantic_private__
+        if st is not None and "sent" in st:  # a plain request's, noted while it was checked
+            return set(st["sent"])
         # read through __dict__: every attribute read on a pydantic model goes through its __getattr__
         # hook (~400 instructions, and the interpreter cannot specialise it); this runs on every request
         d = self.__dict__
@@ -327,7 +346,9 @@ def _defaults(model: type[BaseModel]) -> dict[str, Any]:
     return out
 
 
-def _plain_request(raw: dict[str, Any]) -> ChatRequest | None:
+def _plain_request(raw: dict[str, Any]) -> tuple[ChatRequest, int, frozenset[str]] | None:
+    """The request, its prompt's byte bound and the fields sent (not null), or None when the body is not
+    plain."""
     if not _REQ_DEFAULTS:
         _REQ_DEFAULTS.update(_defaults(ChatRequest))
         _MSG_DEFAULTS.update(_defaults(Message))
@@ -336,6 +357,7 @@ def _plain_request(raw: dict[str, Any]) -> ChatRequest | None:
     if type(model) is not str or not model or type(messages) is not list or not messages:
         return None
     d = dict(_REQ_DEFAULTS)
+    sent = ["model", "messages"]
     for k, v in raw.items():
         if k == "model" or k == "messages":
             continue
@@ -346,8 +368,10 @@ def _plain_request(raw: dict[str, Any]) -> ChatRequest | None:
             v = check(v)
             if v is _NO:
                 return None
+            sent.append(k)
         d[k] = v
     msgs = []
+    nbytes = 3  # the bound gateway.params.prompt_bytes computes: UTF-8 bytes + 8 per message + 3
     for m in messages:
         if type(m) is not dict or len(m) != 2:
             return None
@@ -355,6 +379,7 @@ def _plain_request(raw: dict[str, Any]) -> ChatRequest | None:
         content = m.get("content")
         if type(role) is not str or role not in _PLAIN_ROLES or type(content) is not str:
             return None
+        nbytes += (len(content) if content.isascii() else len(content.encode())) + 8
         msg = _new(Message)
         md = dict(_MSG_DEFAULTS)
         md["role"] = role
@@ -371,7 +396,7 @@ def _plain_request(raw: dict[str, Any]) -> ChatRequest | None:
     _set(req, "__pydantic_fields_set__", set(raw))
     _set(req, "__pydantic_extra__", {})
     _set(req, "__pydantic_private__", None)
-    return req
+    return req, nbytes, frozenset(sent)
 
 
 class CompletionRequest(_Model):

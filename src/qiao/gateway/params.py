@@ -64,6 +64,10 @@ def unsupported_params(req: ChatRequest, provider: Provider, spec: ModelSpec) ->
                 bad.append(name)
             elif name not in type(req).model_fields and name not in provider.native_extras:
                 bad.append(name)
+    if d["n"] is not None and d["n"] > 1 and not caps.n and "n" not in bad:
+        bad.append("n")
+    if req.plain_bytes is not None:
+        return bad  # no tools, response format or images to check
     if (d["tools"] or d["functions"]) and not caps.tools:
         bad.extend(n for n in ("tools", "functions", "tool_choice") if n in sent and n not in bad)
     if (
@@ -79,9 +83,6 @@ def unsupported_params(req: ChatRequest, provider: Provider, spec: ModelSpec) ->
             bad.append("response_format")
         elif rf.type == "json_object" and not caps.json_mode and "response_format" not in bad:
             bad.append("response_format")
-    n = d["n"]
-    if n is not None and n > 1 and not caps.n and "n" not in bad:
-        bad.append("n")
     if not caps.vision and "messages" not in bad:
         for m in d["messages"]:
             c = m.__dict__["content"]

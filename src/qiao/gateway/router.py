@@ -102,6 +102,12 @@ class Need:
         self.context_tokens: int | None = None  # a tokenised estimate, only when the byte bound is too big
         if isinstance(req, ChatRequest):
             d = req.__dict__  # plain dict reads (see ChatRequest.set_fields)
+            out = d["max_completion_tokens"]
+            self.out = (out if out is not None else d["max_tokens"]) or 0
+            plain = req.plain_bytes
+            if plain is not None:  # no tools, JSON mode or images; the bound was taken while checking
+                self.prompt_bytes = plain
+                return
             self.tools = bool(d["tools"] or d["functions"])
             rf = d["response_format"]
             self.json = rf is not None and rf.type != "text"
@@ -111,8 +117,6 @@ class Need:
                     self.vision = True
                     break
             self.prompt_bytes = prompt_bytes(req)
-            out = d["max_completion_tokens"]
-            self.out = (out if out is not None else d["max_tokens"]) or 0
 
     def prompt_tokens(self) -> int:
         """An estimate of the prompt in tokens for cost ranking (a byte bound divided by a typical ratio)."""

@@ -507,6 +507,8 @@ class GatewayApp:
 
 def _check_messages(req: ChatRequest) -> None:
     """Role rules OpenAI enforces, so every provider sees a well-formed conversation."""
+    if req.plain_bytes is not None:
+        return  # text messages of the four plain roles, no tools: nothing here can be wrong
     tool_ids: set[str] = set()
     for i, m in enumerate(req.messages):
         d = m.__dict__  # plain dict reads: pydantic's attribute hook costs ~400 instructions a read
