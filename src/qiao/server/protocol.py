@@ -53,6 +53,7 @@ _NAME_BAD = re.compile(b'[\x00-\x1f\x7f()<>@,;:\\[\\]={} \t\\\\"]')
 # Control characters other than tab may not appear in a header value; checked with bytes.translate (a C
 # loop, ~20x cheaper than a regex search per response).
 _VALUE_BAD = bytes([*range(0x09), *range(0x0A, 0x20), 0x7F])
+_FRAMING = {b"content-length": 1, b"transfer-encoding": 2, b"connection": 3}
 _good_names: dict[bytes, bytes] = {}  # raw header name -> lowercased, validated once
 _DISCONNECT = {"type": "http.disconnect"}
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -237,20 +238,27 @@ class _Exchange:
         close_sent = False
         length = False
         values = []
+        good = _good_names
         for name, value in (*proto.server_state.default_headers, *message.get("headers", ())):
-            name = _checked_name(name)
+            low = good.get(name)
+            if low is None:
+                low = _checked_name(name)
             values.append(value)
-            if name == b"content-length" and not self.chunked and not length:
-                self.remaining = int(value.decode())
-                length = True
-            elif name == b"transfer-encoding" and value.lower() == b"chunked":
-                self.remaining = 0
-                self.chunked = True
-                length = False
-            elif name == b"connection" and b"close" in [t.strip() for t in value.lower().split(b",")]:
-                self.keep_alive = False
-                close_sent = True
-            parts += (name, b": ", value, b"\r\n")
+            kind = _FRAMING.get(low)  # one lookup for the three names that change the framing
+            if kind is not None:
+                if kind == 1:
+                    if not self.chunked and not length:
+                        self.remaining = int(value.decode())
+                        length = True
+                elif kind == 2:
+                    if value.lower() == b"chunked":
+                        self.remaining = 0
+                        self.chunked = True
+                        length = False
+                elif b"close" in [t.strip() for t in value.lower().split(b",")]:
+                    self.keep_alive = False
+                    close_sent = True
+            parts += (low, b": ", value, b"\r\n")
         joined = b"".join(values)
         if len(joined.translate(None, _VALUE_BAD)) != len(joined):
             raise RuntimeError("Invalid HTTP header value.")
