@@ -19,6 +19,8 @@ from ..types import ChatChoice, ChatChunk, ChatMessage, ChatResponse, ToolCall, 
 __all__ = ["DONE", "ChunkCollector", "StreamAssembler", "sse_error"]
 
 DONE = b"data: [DONE]\n\n"
+_CONTENT_HEAD = [b'{"index":%d,"delta":{"content":' % i for i in range(8)]
+_CONTENT_TAIL = b'},"logprobs":null,"finish_reason":null}'
 
 
 def sse_error(err: QiaoError) -> bytes:
@@ -100,7 +102,17 @@ class StreamAssembler:
                 out.append(self._delta(i, {"reasoning_content": d.reasoning_content}))
             if d.content:
                 self.texts.setdefault(i, []).append(d.content)
-                out.append(self._delta(i, {"content": d.content}))
+                if self.legacy:
+                    out.append(self._delta(i, {"content": d.content}))
+                else:  # the usual event: the same bytes as _delta renders, without the dict round trip
+                    self.chunks_out += 1
+                    out.append(
+                        self._head
+                        + (_CONTENT_HEAD[i] if i < 8 else b'{"index":%d,"delta":{"content":' % i)
+                        + orjson.dumps(d.content)
+                        + _CONTENT_TAIL
+                        + self._tail
+                    )
             if d.tool_calls:
                 out.append(self._delta(i, {"tool_calls": [self._tool(i, t) for t in d.tool_calls]}))
             if c.finish_reason:

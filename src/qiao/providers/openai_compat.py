@@ -248,24 +248,26 @@ class OpenAICompatible(Provider):
         if "error" in obj and "choices" not in obj:
             err = self.classify_body(obj, 200, None, state.call)
             raise err or provider_error(UpstreamError, self.name, "error in stream", body=data.encode())
-        chunk = ChatChunk()
+        choices: list[ChunkChoice] = []
+        field = self.reasoning_field
         for c in obj.get("choices") or ():
             d = c.get("delta") or {}
             tcd = None
-            if d.get("tool_calls"):
+            raw_tcs = d.get("tool_calls")
+            if raw_tcs:
                 tcd = []
-                for t in d["tool_calls"]:
+                for t in raw_tcs:
                     fn = t.get("function") or {}
                     tcd.append(
                         ToolCallDelta(
                             int(t.get("index", 0)), t.get("id"), fn.get("name"), fn.get("arguments")
                         )
                     )
-            reasoning = d.get(self.reasoning_field)
-            if reasoning is None and self.reasoning_field != "reasoning_content":
+            reasoning = d.get(field)
+            if reasoning is None and field != "reasoning_content":
                 reasoning = d.get("reasoning_content")
             fr = c.get("finish_reason")
-            chunk.choices.append(
+            choices.append(
                 ChunkChoice(
                     int(c.get("index", 0)),
                     Delta(d.get("role"), d.get("content"), reasoning, tcd),
@@ -273,9 +275,7 @@ class OpenAICompatible(Provider):
                 )
             )
         usage = obj.get("usage")
-        if usage:
-            chunk.usage = parse_usage(usage)
-        return [chunk]
+        return [ChatChunk(choices, parse_usage(usage) if usage else None)]
 
     def classify(self, resp: WireResponse, call: Call) -> QiaoError | None:
         if resp.status < 400:
