@@ -348,7 +348,7 @@ class StreamResponse:
         if arm and timeouts.deadline is not None:
             # One timer per response (not one per chunk): at the deadline the connection is dropped,
             # which wakes a pending read; the read then reports a timeout.
-            self._timer = asyncio.get_running_loop().call_at(timeouts.deadline, self._expire)
+            self._timer = conn._loop.call_at(timeouts.deadline, self._expire)
 
     def _expire(self) -> None:
         self._timer = None
@@ -394,9 +394,7 @@ class StreamResponse:
         if self._done:
             return
         try:
-            async with asyncio.timeout(limit_s):
-                while await self._conn.next_chunk() is not None:
-                    pass
+            await self._conn.read_body(limit_s)  # one loop timer, not asyncio.timeout's machinery
         except (TimeoutError, OSError, _ConnectionClosed):
             self.close()
             return
