@@ -14,9 +14,10 @@ Targets (``--target NAME=SPEC``, repeatable; SPEC is one of):
 
   floor                bench/floor_proxy.py: a byte relay, one kept-alive upstream connection per client
   floor-parse          the same, also running httptools over each request
-  qiao@SRC[#CONFIG][+K=V...]
+  qiao@SRC[#CONFIG][+K=V...][!PYTHON]
                        ``python -m qiao serve`` with PYTHONPATH=SRC, the config CONFIG (default:
-                       configs/fake-upstream.yaml) and extra environment K=V
+                       configs/fake-upstream.yaml), extra environment K=V and, after ``!``, another
+                       interpreter than --python (e.g. a venv of a PGO/LTO-built CPython)
 
     python3 bench/lowrate.py --target floor=floor --target base=qiao@/tmp/base/src --target new=qiao@src \
         --rounds 3 --duration 6 [--stream]
@@ -73,6 +74,8 @@ def command(name: str, spec: str, port: int, logs: Path, py: str) -> tuple[list[
             cmd.append("--parse")
         return cmd, {}, url
     assert spec.startswith("qiao@"), spec
+    spec, _, other_py = spec.partition("!")  # qiao@SRC...!PYTHON: this target under another interpreter
+    py = other_py or py
     src, *extra = spec[5:].split("+")
     src, _, config = src.partition("#")
     env = {
