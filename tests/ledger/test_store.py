@@ -7,6 +7,8 @@ import asyncio
 import time
 from pathlib import Path
 
+import orjson
+
 from qiao.config import AccountConfig, GrantConfig, hash_key
 from qiao.ledger.counters import Check, MemoryCounters, RedisCounters, SqliteCounters
 from qiao.ledger.grants import GrantBook, fx_convert
@@ -43,6 +45,61 @@ def _exercise(store: LedgerStore) -> None:
     assert new.id != rec.id and new.limits == rec.limits and new.tenant == "acme" and new_key != key
     assert {k.id for k in store.keys(changed_since=time.time() - 60)} == {rec.id, new.id}
     _exercise_changes(store)
+    _exercise_usage_rows(store)
+
+
+def _exercise_usage_rows(store: LedgerStore) -> None:
+    """A usage record reads back exactly as written whichever of its fields are None (those columns are
+    left out of the insert) or ``estimated`` (a literal when False), in the order written, within one
+    batch of mixed shapes and across batches."""
+    from dataclasses import asdict, fields
+
+    full = {
+        "tenant": "t",
+        "key_id": "k_rows",
+        "model": "m",
+        "provider": "p",
+        "account": "a",
+        "upstream_model": "um",
+        "prompt_tokens": 3,
+        "completion_tokens": 4,
+        "cached_tokens": 1,
+        "reasoning_tokens": 2,
+        "estimated": True,
+        "price_currency": "USD",
+        "price_cost_micros": 5,
+        "fx_rate": "7.1",
+        "cost_micros": 36,
+        "grant_name": "g1,g2",
+        "grant_micros": 6,
+        "paid_micros": 30,
+        "reserved_micros": 40,
+        "first_token_ms": 0.25,
+        "attempts": 2,
+        "client_request_id": "c-1",
+        "tried": '[["a/m","ok",1.5]]',
+    }
+    nullable = [f.name for f in fields(UsageRecord) if f.default is None]
+    shapes: list[dict[str, object]] = [
+        full,
+        {},  # every nullable field None, estimated False
+        {**full, "estimated": False},
+        {k: v for k, v in full.items() if k not in nullable[::2]},
+        full,  # a shape seen before, after others
+        {k: v for k, v in full.items() if k not in nullable[1::2]},
+        {"estimated": True},
+    ]
+    t0 = time.time() + 1000  # after every record written before
+    recs = [UsageRecord(f"rows-{i}", t0, "chat/completions", 200, 1.5, **kw) for i, kw in enumerate(shapes)]  # type: ignore[arg-type]
+    store.write_usage(recs[:5])
+    store.write_usage(recs[5:] + recs[:2])  # the first two again (a replay): skipped
+    got = [r for r in store.usage(since=t0) if r["request_id"].startswith("rows-")]
+    want = []
+    for r in recs:
+        row = asdict(r)
+        row["tried"] = orjson.loads(row["tried"]) if row["tried"] else None
+        want.append(row)
+    assert got == want
 
 
 def _exercise_changes(store: LedgerStore) -> None:

@@ -25,6 +25,7 @@ def _pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 class SqliteStore(LedgerStore):
     dialect = "sqlite"
+    false_sql = "0"  # SQLite before 3.23 has no FALSE keyword; its booleans are integers
 
     def __init__(self, url: str) -> None:
         path = url.split(":///", 1)[1] if ":///" in url else ""
@@ -51,5 +52,9 @@ class SqliteStore(LedgerStore):
     def insert_ignore(self, table: Table) -> Insert:
         return insert(table).on_conflict_do_nothing()
 
-    def insert_ignore_sql(self, table: str, cols: Sequence[str]) -> str:
-        return f"INSERT OR IGNORE INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
+    def insert_ignore_sql(
+        self, table: str, cols: Sequence[str], literals: dict[str, str] | None = None
+    ) -> str:
+        names = [*cols, *(literals or {})]
+        values = ["?" for _ in cols] + list((literals or {}).values())
+        return f"INSERT OR IGNORE INTO {table} ({', '.join(names)}) VALUES ({', '.join(values)})"

@@ -8,9 +8,12 @@ options, insert-or-ignore) live in :mod:`qiao.ledger.sqlite` and :mod:`qiao.ledg
 from __future__ import annotations
 
 import secrets
+import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import compress
+from operator import attrgetter, is_not
 from types import EllipsisType
 from typing import Any
 
@@ -179,10 +182,22 @@ def _tenant(row: Any) -> TenantRecord:
     return TenantRecord(row.name, _limits(row), row.created_at, row.updated_at)
 
 
-_USAGE_COLS = tuple(c.name for c in schema.usage.c if c.name != "seq")
-_DRAW_COLS = tuple(c.name for c in schema.grant_draws.c)
-_KEY_COLS = tuple(c.name for c in schema.keys.c)
-_TENANT_COLS = tuple(c.name for c in schema.tenants.c)
+def _names(table: Table) -> tuple[str, ...]:
+    """A table's column names as plain interned ``str``: SQLAlchemy's are ``quoted_name``, a ``str``
+    subclass, which CPython's attribute cache refuses (every ``getattr`` by such a name walks the MRO
+    and compares strings the slow way)."""
+    return tuple(sys.intern(str(c.name)) for c in table.c)
+
+
+_USAGE_COLS = tuple(c for c in _names(schema.usage) if c != "seq")
+_DRAW_COLS = _names(schema.grant_draws)
+_usage_values = attrgetter(*_USAGE_COLS)  # a record's column values as one tuple, in C
+_draw_values = attrgetter(*_DRAW_COLS)
+# What a column's value is compared with (``is``) to leave the column out of the insert: None for the
+# nullable columns (left out, they are NULL), False for ``estimated`` (written as a literal).
+_OMIT = tuple(False if c == "estimated" else None for c in _USAGE_COLS)
+_KEY_COLS = _names(schema.keys)
+_TENANT_COLS = _names(schema.tenants)
 
 
 class _Row:
@@ -206,17 +221,21 @@ class LedgerStore:
 
     dialect = "generic"
     marker = "?"
+    false_sql = "FALSE"  # a boolean false in SQL text
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._usage_sql = self.insert_ignore_sql("qiao_usage", _USAGE_COLS)
+        self._usage_sql: dict[tuple[bool, ...], str] = {}
         self._draw_sql = self.insert_ignore_sql("qiao_grant_draws", _DRAW_COLS)
 
     # ---- dialect seam ---------------------------------------------------------------------------------
     def insert_ignore(self, table: Table) -> Insert:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def insert_ignore_sql(self, table: str, cols: Sequence[str]) -> str:  # pragma: no cover - overridden
+    def insert_ignore_sql(
+        self, table: str, cols: Sequence[str], literals: dict[str, str] | None = None
+    ) -> str:  # pragma: no cover - overridden
+        """INSERT of ``cols`` (bound) and ``literals`` (column → SQL text) that skips duplicates."""
         raise NotImplementedError
 
     def _changed(self, table: str, cols: tuple[str, ...], since: float) -> list[_Row]:
@@ -278,16 +297,43 @@ class LedgerStore:
         raw = self.engine.raw_connection()
         try:
             cur = raw.cursor()
-            if records:
-                cur.executemany(self._usage_sql, [tuple(getattr(r, c) for c in _USAGE_COLS) for r in records])
+            # Each record binds only the values that are not None (a column left out of an INSERT is NULL:
+            # none of the usage table's nullable columns has a server default), and ``estimated`` is a
+            # literal when False. That is the same row, bound cheaper: Python's sqlite3 (3.11) sends every
+            # None and bool through its adapter look-up, which raises and formats two AttributeErrors per
+            # value, more than the rest of the row's binding. One statement per set of columns present
+            # (cached); consecutive records with the same set go in one executemany, so rows keep their
+            # order (seq).
+            run: list[tuple[Any, ...]] = []
+            run_mask: tuple[bool, ...] = ()
+            for r in records:
+                values = _usage_values(r)
+                mask = tuple(map(is_not, values, _OMIT))
+                if mask != run_mask:
+                    if run:
+                        cur.executemany(self._usage_insert(run_mask), run)
+                    run, run_mask = [], mask
+                run.append(tuple(compress(values, mask)))
+            if run:
+                cur.executemany(self._usage_insert(run_mask), run)
             if draws:
-                cur.executemany(self._draw_sql, [tuple(getattr(d, c) for c in _DRAW_COLS) for d in draws])
+                cur.executemany(self._draw_sql, [_draw_values(d) for d in draws])
             raw.commit()
         except BaseException:
             raw.rollback()
             raise
         finally:
             raw.close()
+
+    def _usage_insert(self, mask: tuple[bool, ...]) -> str:
+        """The insert of the usage columns ``mask`` selects (those left out: NULL, or FALSE for
+        ``estimated``)."""
+        sql = self._usage_sql.get(mask)
+        if sql is None:
+            cols = list(compress(_USAGE_COLS, mask))
+            literals = {} if mask[_USAGE_COLS.index("estimated")] else {"estimated": self.false_sql}
+            sql = self._usage_sql[mask] = self.insert_ignore_sql("qiao_usage", cols, literals)
+        return sql
 
     def usage(
         self,
