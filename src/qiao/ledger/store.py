@@ -12,8 +12,7 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from itertools import compress
-from operator import attrgetter, is_not
+from operator import attrgetter, itemgetter
 from types import EllipsisType
 from typing import Any
 
@@ -26,6 +25,7 @@ from .migrations import MIGRATIONS
 
 __all__ = [
     "KEY_PREFIX",
+    "USAGE_FIELDS",
     "GrantDraw",
     "KeyRecord",
     "LedgerStore",
@@ -34,6 +34,7 @@ __all__ = [
     "UsageRecord",
     "new_key",
     "open_store",
+    "usage_row",
 ]
 
 KEY_PREFIX = "sk-qiao-"
@@ -108,7 +109,10 @@ class TenantRecord:
 
 @dataclass(slots=True)
 class UsageRecord:
-    """One request, success or failure: what ``qiao usage`` reports and budgets are reconciled from."""
+    """One request, success or failure: what ``qiao usage`` reports and budgets are reconciled from.
+
+    The gateway's own records travel as plain dicts with these keys in this order (``Ledger.record``
+    builds one per request: cheaper to build and to serialise); :func:`usage_row` converts."""
 
     request_id: str
     ts: float
@@ -144,6 +148,16 @@ class UsageRecord:
 
     def row(self) -> dict[str, Any]:
         return asdict(self)
+
+
+USAGE_FIELDS: tuple[str, ...] = tuple(sys.intern(f) for f in UsageRecord.__dataclass_fields__)
+"""The keys of a usage row (a dict), in the order of :class:`UsageRecord`'s fields (and of the WAL's JSON)."""
+_record_fields = attrgetter(*USAGE_FIELDS)
+
+
+def usage_row(rec: UsageRecord) -> dict[str, Any]:
+    """A record as the dict the gateway's writer carries (and the WAL line holds)."""
+    return dict(zip(USAGE_FIELDS, _record_fields(rec), strict=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,10 +206,8 @@ def _names(table: Table) -> tuple[str, ...]:
 _USAGE_COLS = tuple(c for c in _names(schema.usage) if c != "seq")
 _DRAW_COLS = _names(schema.grant_draws)
 _usage_values = attrgetter(*_USAGE_COLS)  # a record's column values as one tuple, in C
+_row_values = itemgetter(*_USAGE_COLS)  # the same of a usage row (dict)
 _draw_values = attrgetter(*_DRAW_COLS)
-# What a column's value is compared with (``is``) to leave the column out of the insert: None for the
-# nullable columns (left out, they are NULL), False for ``estimated`` (written as a literal).
-_OMIT = tuple(False if c == "estimated" else None for c in _USAGE_COLS)
 _KEY_COLS = _names(schema.keys)
 _TENANT_COLS = _names(schema.tenants)
 
@@ -221,21 +233,17 @@ class LedgerStore:
 
     dialect = "generic"
     marker = "?"
-    false_sql = "FALSE"  # a boolean false in SQL text
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._usage_sql: dict[tuple[bool, ...], str] = {}
+        self._usage_sql = self.insert_ignore_sql("qiao_usage", _USAGE_COLS)
         self._draw_sql = self.insert_ignore_sql("qiao_grant_draws", _DRAW_COLS)
 
     # ---- dialect seam ---------------------------------------------------------------------------------
     def insert_ignore(self, table: Table) -> Insert:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def insert_ignore_sql(
-        self, table: str, cols: Sequence[str], literals: dict[str, str] | None = None
-    ) -> str:  # pragma: no cover - overridden
-        """INSERT of ``cols`` (bound) and ``literals`` (column → SQL text) that skips duplicates."""
+    def insert_ignore_sql(self, table: str, cols: Sequence[str]) -> str:  # pragma: no cover - overridden
         raise NotImplementedError
 
     def _changed(self, table: str, cols: tuple[str, ...], since: float) -> list[_Row]:
@@ -292,30 +300,22 @@ class LedgerStore:
     # ---- usage ----------------------------------------------------------------------------------------
     def write_usage(self, records: Sequence[UsageRecord], draws: Sequence[GrantDraw] = ()) -> None:
         """Insert records (a request id already present is skipped: replaying the WAL is harmless)."""
-        if not records and not draws:
-            return
+        if records or draws:
+            self._insert_usage(map(_usage_values, records), draws)
+
+    def write_usage_rows(self, rows: Sequence[dict[str, Any]], draws: Sequence[GrantDraw] = ()) -> None:
+        """:meth:`write_usage` of usage rows (dicts keyed by :data:`USAGE_FIELDS`)."""
+        if rows or draws:
+            self._insert_usage(map(_row_values, rows), draws)
+
+    def _insert_usage(self, records: Iterable[tuple[Any, ...]], draws: Sequence[GrantDraw]) -> None:
+        """Insert usage rows given as their column values (``_USAGE_COLS`` order), and grant draws."""
         raw = self.engine.raw_connection()
         try:
             cur = raw.cursor()
-            # Each record binds only the values that are not None (a column left out of an INSERT is NULL:
-            # none of the usage table's nullable columns has a server default), and ``estimated`` is a
-            # literal when False. That is the same row, bound cheaper: Python's sqlite3 (3.11) sends every
-            # None and bool through its adapter look-up, which raises and formats two AttributeErrors per
-            # value, more than the rest of the row's binding. One statement per set of columns present
-            # (cached); consecutive records with the same set go in one executemany, so rows keep their
-            # order (seq).
-            run: list[tuple[Any, ...]] = []
-            run_mask: tuple[bool, ...] = ()
-            for r in records:
-                values = _usage_values(r)
-                mask = tuple(map(is_not, values, _OMIT))
-                if mask != run_mask:
-                    if run:
-                        cur.executemany(self._usage_insert(run_mask), run)
-                    run, run_mask = [], mask
-                run.append(tuple(compress(values, mask)))
-            if run:
-                cur.executemany(self._usage_insert(run_mask), run)
+            rows = list(records)
+            if rows:
+                cur.executemany(self._usage_sql, rows)
             if draws:
                 cur.executemany(self._draw_sql, [_draw_values(d) for d in draws])
             raw.commit()
@@ -324,16 +324,6 @@ class LedgerStore:
             raise
         finally:
             raw.close()
-
-    def _usage_insert(self, mask: tuple[bool, ...]) -> str:
-        """The insert of the usage columns ``mask`` selects (those left out: NULL, or FALSE for
-        ``estimated``)."""
-        sql = self._usage_sql.get(mask)
-        if sql is None:
-            cols = list(compress(_USAGE_COLS, mask))
-            literals = {} if mask[_USAGE_COLS.index("estimated")] else {"estimated": self.false_sql}
-            sql = self._usage_sql[mask] = self.insert_ignore_sql("qiao_usage", cols, literals)
-        return sql
 
     def usage(
         self,

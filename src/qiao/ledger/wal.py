@@ -14,12 +14,13 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 
-from .store import GrantDraw, LedgerStore, UsageRecord
+from .store import GrantDraw, LedgerStore, UsageRecord, usage_row
 
 __all__ = ["UsageWriter", "replay_dead_segments"]
 
@@ -87,7 +88,7 @@ class UsageWriter:
         self.on_idle = on_idle
         self.idle_every = idle_every_s
         self._mu = threading.Lock()
-        self._pending: list[tuple[UsageRecord, list[GrantDraw]]] = []
+        self._pending: list[tuple[dict[str, Any], Sequence[GrantDraw]]] = []
         self._seg = 0
         self._fd = self._open_segment()
         self._stop = threading.Event()
@@ -103,14 +104,19 @@ class UsageWriter:
     def _open_segment(self) -> int:
         return os.open(self._segment_path(self._seg), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
-    def append(self, rec: UsageRecord, draws: list[GrantDraw]) -> None:
+    def append(self, rec: UsageRecord, draws: Sequence[GrantDraw]) -> None:
         """Durable against process death once this returns (one ``write`` to the segment)."""
-        line = orjson.dumps({"u": rec, "d": draws})  # orjson serialises the dataclasses natively
-        with self._mu:
-            os.write(self._fd, line + b"\n")
-            self._pending.append((rec, draws))
+        self.append_row(usage_row(rec), draws)
 
-    def _swap(self) -> tuple[list[tuple[UsageRecord, list[GrantDraw]]], Path | None]:
+    def append_row(self, row: dict[str, Any], draws: Sequence[GrantDraw]) -> None:
+        """:meth:`append` of a usage row (a dict keyed by ``USAGE_FIELDS``, in that order: the line is
+        the same JSON either way, and replay reads it back as a :class:`UsageRecord`)."""
+        line = orjson.dumps({"u": row, "d": draws}, option=orjson.OPT_APPEND_NEWLINE)
+        with self._mu:
+            os.write(self._fd, line)
+            self._pending.append((row, draws))
+
+    def _swap(self) -> tuple[list[tuple[dict[str, Any], Sequence[GrantDraw]]], Path | None]:
         with self._mu:
             if not self._pending:
                 return [], None
@@ -130,7 +136,7 @@ class UsageWriter:
         draws = [d for _, ds in batch for d in ds]
         for attempt in range(30):
             try:
-                self.store.write_usage(recs, draws)
+                self.store.write_usage_rows(recs, draws)
                 break
             except Exception:  # noqa: BLE001 - the WAL keeps the records; retry, then leave them for replay
                 log.exception("usage batch of %d records not committed (attempt %d)", len(recs), attempt + 1)
