@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -414,3 +416,51 @@ def test_redis_pipe_under_uvloop(redis_prefix: str) -> None:
             await c.aclose()
 
     assert uvloop.run(run()) == ((-1, [1]), True)
+
+
+def _held_connection_recovers(store: LedgerStore, kill: Callable[[Any], None]) -> None:
+    """The writer thread holds one pooled connection (``hold_connection``); when it breaks, the failing
+    call raises (the writer retries it) and the next call checks out a fresh connection."""
+    store.upgrade()
+    store.hold_connection()
+    try:
+        store.write_usage([_rec("held-1")])
+        raw = store.raw()
+        assert store.raw() is raw  # the same connection every time
+        store.done(raw)
+        kill(raw)
+        try:
+            store.write_usage([_rec("held-2")])
+            raise AssertionError("a broken connection wrote")
+        except AssertionError:
+            raise
+        except Exception:  # noqa: BLE001 - whatever the driver raises for a dead connection
+            pass
+        store.write_usage([_rec("held-2")])  # the retry, on a fresh connection
+        assert store.raw() is not raw
+    finally:
+        store.release_connection()
+    assert [r["request_id"] for r in store.usage()] == ["held-1", "held-2"]
+
+
+def test_held_connection_recovers_sqlite(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/h.db")
+    try:
+        _held_connection_recovers(store, lambda raw: raw.driver_connection.close())
+    finally:
+        store.close()
+
+
+def test_held_connection_recovers_postgres(pg_url: str) -> None:
+    import psycopg
+
+    def kill(raw: Any) -> None:
+        pid = raw.driver_connection.info.backend_pid
+        with psycopg.connect(raw.driver_connection.info.dsn, autocommit=True) as con:
+            con.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+    store = open_store(pg_url)
+    try:
+        _held_connection_recovers(store, kill)
+    finally:
+        store.close()

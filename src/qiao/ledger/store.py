@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import sys
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -236,6 +237,7 @@ class LedgerStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._local = threading.local()  # .held: the connection a thread holds (hold_connection)
         self._usage_sql = self.insert_ignore_sql("qiao_usage", _USAGE_COLS)
         self._draw_sql = self.insert_ignore_sql("qiao_grant_draws", _DRAW_COLS)
 
@@ -246,16 +248,54 @@ class LedgerStore:
     def insert_ignore_sql(self, table: str, cols: Sequence[str]) -> str:  # pragma: no cover - overridden
         raise NotImplementedError
 
+    # ---- the DB-API connection of the hot calls -------------------------------------------------------
+    def hold_connection(self) -> None:
+        """Let the calling thread keep the pooled connection its raw calls check out, instead of checking
+        one out and in per call: the ledger's writer thread, whose group commits and key refreshes would
+        otherwise pay SQLAlchemy's pool check-out and check-in (~60k instructions) each time."""
+        self._local.hold = True
+
+    def release_connection(self) -> None:
+        """Give the calling thread's held connection back to the pool."""
+        raw = getattr(self._local, "held", None)
+        self._local.hold = False
+        self._local.held = None
+        if raw is not None:
+            raw.close()
+
+    def raw(self) -> Any:
+        """A DB-API connection (SQLAlchemy's pooled proxy) for one unit of work; hand it back with
+        :meth:`done`."""
+        raw = getattr(self._local, "held", None)
+        if raw is None:
+            raw = self.engine.raw_connection()
+            if getattr(self._local, "hold", False):
+                self._local.held = raw
+        return raw
+
+    def done(self, raw: Any, failed: bool = False) -> None:
+        """End a unit of work begun with :meth:`raw` (committed or rolled back by the caller). A held
+        connection stays checked out, unless the work failed: then it is discarded (the database may
+        have gone away; a fresh connection is checked out, and pinged, next time)."""
+        held = getattr(self._local, "held", None)
+        if held is None or raw is not held:
+            raw.close()
+        elif failed:
+            self._local.held = None
+            held.invalidate()
+
     def _changed(self, table: str, cols: tuple[str, ...], since: float) -> list[_Row]:
-        raw = self.engine.raw_connection()
+        raw = self.raw()
+        failed = True
         try:
             cur = raw.cursor()
             cur.execute(f"SELECT {', '.join(cols)} FROM {table} WHERE updated_at >= {self.marker}", (since,))
             rows = [_Row(cols, r) for r in cur.fetchall()]
             raw.commit()
+            failed = False
             return rows
         finally:
-            raw.close()
+            self.done(raw, failed)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -310,7 +350,8 @@ class LedgerStore:
 
     def _insert_usage(self, records: Iterable[tuple[Any, ...]], draws: Sequence[GrantDraw]) -> None:
         """Insert usage rows given as their column values (``_USAGE_COLS`` order), and grant draws."""
-        raw = self.engine.raw_connection()
+        raw = self.raw()
+        failed = True
         try:
             cur = raw.cursor()
             rows = list(records)
@@ -319,11 +360,12 @@ class LedgerStore:
             if draws:
                 cur.executemany(self._draw_sql, [_draw_values(d) for d in draws])
             raw.commit()
+            failed = False
         except BaseException:
             raw.rollback()
             raise
         finally:
-            raw.close()
+            self.done(raw, failed)
 
     def usage(
         self,

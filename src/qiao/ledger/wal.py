@@ -155,6 +155,13 @@ class UsageWriter:
         # whichever is longer: a long commit interval must not slow down revocation.
         last_flush = last_idle = time.monotonic()
         tick = min(self.interval, self.idle_every) if self.on_idle is not None else self.interval
+        self.store.hold_connection()
+        try:
+            self._loop(last_flush, last_idle, tick)
+        finally:
+            self.store.release_connection()
+
+    def _loop(self, last_flush: float, last_idle: float, tick: float) -> None:
         while not self._stop.is_set():
             self._wake.wait(tick)
             self._wake.clear()
