@@ -90,19 +90,28 @@ class UsageWriter:
         self._mu = threading.Lock()
         self._pending: list[tuple[dict[str, Any], Sequence[GrantDraw]]] = []
         self._seg = 0
+        self._prefix = os.path.join(self.dir, f"{self.owner}.")
         self._fd = self._open_segment()
         self._stop = threading.Event()
-        self._wake = threading.Event()
+        # Held until close() releases it: the thread sleeps in ``acquire(timeout=tick)``, one C call,
+        # where ``Event.wait(tick)`` runs a Condition's Python code (and allocates a lock) at every tick.
+        self._wake = threading.Lock()
+        self._wake.acquire()
         self._flushed = threading.Condition()
         self.written = 0
         self._thread = threading.Thread(target=self._run, name="qiao-ledger-writer", daemon=True)
         self._thread.start()
 
     def _segment_path(self, n: int) -> Path:
-        return self.dir / f"{self.owner}.{n}.wal"
+        return Path(self._segment_name(n))
+
+    def _segment_name(self, n: int) -> str:
+        # a str, not a Path: every flush opens one segment and deletes another, and pathlib's joins and
+        # conversions cost more than the system calls themselves
+        return f"{self._prefix}{n}.wal"
 
     def _open_segment(self) -> int:
-        return os.open(self._segment_path(self._seg), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        return os.open(self._segment_name(self._seg), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
     def append(self, rec: UsageRecord, draws: Sequence[GrantDraw]) -> None:
         """Durable against process death once this returns (one ``write`` to the segment)."""
@@ -116,12 +125,12 @@ class UsageWriter:
             os.write(self._fd, line)
             self._pending.append((row, draws))
 
-    def _swap(self) -> tuple[list[tuple[dict[str, Any], Sequence[GrantDraw]]], Path | None]:
+    def _swap(self) -> tuple[list[tuple[dict[str, Any], Sequence[GrantDraw]]], str | None]:
         with self._mu:
             if not self._pending:
                 return [], None
             batch, self._pending = self._pending, []
-            old_fd, old = self._fd, self._segment_path(self._seg)
+            old_fd, old = self._fd, self._segment_name(self._seg)
             self._seg += 1
             self._fd = self._open_segment()
         os.close(old_fd)
@@ -146,7 +155,10 @@ class UsageWriter:
         else:
             return 0
         if seg is not None:
-            seg.unlink(missing_ok=True)
+            try:
+                os.unlink(seg)
+            except FileNotFoundError:
+                pass
         self.written += len(recs)
         return len(recs)
 
@@ -163,8 +175,7 @@ class UsageWriter:
 
     def _loop(self, last_flush: float, last_idle: float, tick: float) -> None:
         while not self._stop.is_set():
-            self._wake.wait(tick)
-            self._wake.clear()
+            self._wake.acquire(timeout=tick)  # True when close() released it: the loop ends below
             try:
                 now = time.monotonic()
                 if now - last_flush >= self.interval - 0.001:
@@ -178,7 +189,10 @@ class UsageWriter:
 
     def close(self) -> None:
         self._stop.set()
-        self._wake.set()
+        try:
+            self._wake.release()
+        except RuntimeError:  # not held: a second close()
+            pass
         self._thread.join(timeout=30)
         self.flush()
         with self._mu:
