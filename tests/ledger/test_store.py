@@ -102,6 +102,13 @@ def _exercise_usage_rows(store: LedgerStore) -> None:
         row["tried"] = orjson.loads(row["tried"]) if row["tried"] else None
         want.append(row)
     assert got == want
+    # a batch larger than one multi-row insert (SQLite: up to 16 rows per statement), with a request id
+    # repeated inside the batch and one already written: each duplicate skipped on its own, order kept
+    t1 = t0 + 1000
+    many = [UsageRecord(f"many-{i:03d}", t1 + i, "chat/completions", 200, 1.0, attempts=i) for i in range(80)]
+    store.write_usage([*many[:50], many[3], recs[0], *many[50:]])
+    got = [r for r in store.usage(since=t1) if r["request_id"].startswith("many-")]
+    assert [(r["request_id"], r["attempts"]) for r in got] == [(f"many-{i:03d}", i) for i in range(80)]
 
 
 def _exercise_changes(store: LedgerStore) -> None:

@@ -356,7 +356,7 @@ class LedgerStore:
             cur = raw.cursor()
             rows = list(records)
             if rows:
-                cur.executemany(self._usage_sql, rows)
+                self._insert_usage_rows(cur, rows)
             if draws:
                 cur.executemany(self._draw_sql, [_draw_values(d) for d in draws])
             raw.commit()
@@ -366,6 +366,10 @@ class LedgerStore:
             raise
         finally:
             self.done(raw, failed)
+
+    def _insert_usage_rows(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
+        """Run the usage insert for rows of column values (``_USAGE_COLS`` order) on a DB-API cursor."""
+        cur.executemany(self._usage_sql, rows)
 
     def usage(
         self,
