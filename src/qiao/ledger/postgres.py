@@ -30,12 +30,9 @@ class PostgresStore(LedgerStore):
     def insert_ignore(self, table: Table) -> Insert:
         return insert(table).on_conflict_do_nothing()
 
-    def insert_ignore_sql(
-        self, table: str, cols: Sequence[str], literals: dict[str, str] | None = None
-    ) -> str:
-        names = [*cols, *(literals or {})]
-        values = ["%s" for _ in cols] + list((literals or {}).values())
-        return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(values)}) ON CONFLICT DO NOTHING"
+    def insert_ignore_sql(self, table: str, cols: Sequence[str]) -> str:
+        marks = ", ".join("%s" for _ in cols)
+        return f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks}) ON CONFLICT DO NOTHING"
 
     def _lock_migrations(self, conn: Any) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(7242001)"))

@@ -89,9 +89,5 @@ class SqliteStore(LedgerStore):
     def insert_ignore(self, table: Table) -> Insert:
         return insert(table).on_conflict_do_nothing()
 
-    def insert_ignore_sql(
-        self, table: str, cols: Sequence[str], literals: dict[str, str] | None = None
-    ) -> str:
-        names = [*cols, *(literals or {})]
-        values = ["?" for _ in cols] + list((literals or {}).values())
-        return f"INSERT OR IGNORE INTO {table} ({', '.join(names)}) VALUES ({', '.join(values)})"
+    def insert_ignore_sql(self, table: str, cols: Sequence[str]) -> str:
+        return f"INSERT OR IGNORE INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
