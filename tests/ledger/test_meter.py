@@ -151,3 +151,68 @@ async def test_account_change_keeps_grant_use_and_the_book(tmp_path: Path) -> No
         assert ledger.effective is seen[-1] and len(seen) == 2
     finally:
         await ledger.aclose()
+
+
+async def test_record_writes_every_usage_field_in_order(tmp_path: Path) -> None:
+    """``Ledger.record`` builds the WAL line from a dict, not a UsageRecord: its keys must be exactly the
+    record's fields in order (replay reads the line back as ``UsageRecord(**u)``; a line it cannot read
+    would be dropped as torn), for a served request and for one that never reached a target."""
+    import orjson
+
+    from qiao.ledger.store import UsageRecord
+    from qiao.ledger.wal import _decode
+
+    settings = _settings(tmp_path)
+    ledger = Ledger(settings)
+    await ledger.start()
+    try:
+        w = ledger.writer
+        assert w is not None
+        served = RequestContext("served", ledger.principal(hash_key(KEY)))
+        served.target = _usd_route(settings).candidates()[0]
+        served.usage = Usage(800, 100, 5, 7, True)
+        served.model, served.attempts, served.first_byte_s = "glm", 2, 0.0123
+        served.client_request_id, served.tried = "c-1", [("a/m", "timeout", 1.5), ("b/m", "ok", 2.0)]
+        failed = RequestContext("failed", None)
+        failed.status = 502
+        ledger.record(served, "chat/completions")
+        ledger.record(failed, "embeddings")
+        lines = w._segment_path(w._seg).read_bytes().splitlines()
+        assert len(lines) == 2
+        for line in lines:
+            assert list(orjson.loads(line)["u"]) == [f.name for f in dataclasses.fields(UsageRecord)]
+        got = [_decode(line) for line in lines]
+        assert got[0] is not None and got[1] is not None
+        rec, draws = got[0]
+        assert draws == [] and rec == UsageRecord(
+            "served",
+            rec.ts,
+            "chat/completions",
+            200,
+            rec.latency_ms,
+            tenant="t",
+            key_id=hash_key(KEY)[:12],
+            model="glm",
+            provider=served.target.provider.name,
+            account=served.target.account.name,
+            upstream_model=served.target.spec.wire_name,
+            prompt_tokens=800,
+            completion_tokens=100,
+            cached_tokens=5,
+            reasoning_tokens=7,
+            estimated=True,
+            price_currency="USD",
+            price_cost_micros=3_000,
+            fx_rate="7.1",
+            cost_micros=21_300,
+            paid_micros=21_300,
+            first_token_ms=12.3,
+            attempts=2,
+            client_request_id="c-1",
+            tried='[["a/m","timeout",1.5],["b/m","ok",2.0]]',
+        )
+        assert got[1][0] == UsageRecord("failed", got[1][0].ts, "embeddings", 502, got[1][0].latency_ms)
+        assert w.flush() == 2
+        assert [r["request_id"] for r in ledger.store.usage()] == ["served", "failed"]
+    finally:
+        await ledger.aclose()

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 from qiao.config import AccountConfig, GrantConfig, hash_key
 from qiao.ledger.counters import Check, MemoryCounters, RedisCounters, SqliteCounters
@@ -43,6 +47,68 @@ def _exercise(store: LedgerStore) -> None:
     assert new.id != rec.id and new.limits == rec.limits and new.tenant == "acme" and new_key != key
     assert {k.id for k in store.keys(changed_since=time.time() - 60)} == {rec.id, new.id}
     _exercise_changes(store)
+    _exercise_usage_rows(store)
+
+
+def _exercise_usage_rows(store: LedgerStore) -> None:
+    """A usage record reads back exactly as written whichever of its fields are None (those columns are
+    left out of the insert) or ``estimated`` (a literal when False), in the order written, within one
+    batch of mixed shapes and across batches."""
+    from dataclasses import asdict, fields
+
+    full = {
+        "tenant": "t",
+        "key_id": "k_rows",
+        "model": "m",
+        "provider": "p",
+        "account": "a",
+        "upstream_model": "um",
+        "prompt_tokens": 3,
+        "completion_tokens": 4,
+        "cached_tokens": 1,
+        "reasoning_tokens": 2,
+        "estimated": True,
+        "price_currency": "USD",
+        "price_cost_micros": 5,
+        "fx_rate": "7.1",
+        "cost_micros": 36,
+        "grant_name": "g1,g2",
+        "grant_micros": 6,
+        "paid_micros": 30,
+        "reserved_micros": 40,
+        "first_token_ms": 0.25,
+        "attempts": 2,
+        "client_request_id": "c-1",
+        "tried": '[["a/m","ok",1.5]]',
+    }
+    nullable = [f.name for f in fields(UsageRecord) if f.default is None]
+    shapes: list[dict[str, object]] = [
+        full,
+        {},  # every nullable field None, estimated False
+        {**full, "estimated": False},
+        {k: v for k, v in full.items() if k not in nullable[::2]},
+        full,  # a shape seen before, after others
+        {k: v for k, v in full.items() if k not in nullable[1::2]},
+        {"estimated": True},
+    ]
+    t0 = time.time() + 1000  # after every record written before
+    recs = [UsageRecord(f"rows-{i}", t0, "chat/completions", 200, 1.5, **kw) for i, kw in enumerate(shapes)]  # type: ignore[arg-type]
+    store.write_usage(recs[:5])
+    store.write_usage(recs[5:] + recs[:2])  # the first two again (a replay): skipped
+    got = [r for r in store.usage(since=t0) if r["request_id"].startswith("rows-")]
+    want = []
+    for r in recs:
+        row = asdict(r)
+        row["tried"] = orjson.loads(row["tried"]) if row["tried"] else None
+        want.append(row)
+    assert got == want
+    # a batch larger than one multi-row insert (SQLite: up to 16 rows per statement), with a request id
+    # repeated inside the batch and one already written: each duplicate skipped on its own, order kept
+    t1 = t0 + 1000
+    many = [UsageRecord(f"many-{i:03d}", t1 + i, "chat/completions", 200, 1.0, attempts=i) for i in range(80)]
+    store.write_usage([*many[:50], many[3], recs[0], *many[50:]])
+    got = [r for r in store.usage(since=t1) if r["request_id"].startswith("many-")]
+    assert [(r["request_id"], r["attempts"]) for r in got] == [(f"many-{i:03d}", i) for i in range(80)]
 
 
 def _exercise_changes(store: LedgerStore) -> None:
@@ -357,3 +423,51 @@ def test_redis_pipe_under_uvloop(redis_prefix: str) -> None:
             await c.aclose()
 
     assert uvloop.run(run()) == ((-1, [1]), True)
+
+
+def _held_connection_recovers(store: LedgerStore, kill: Callable[[Any], None]) -> None:
+    """The writer thread holds one pooled connection (``hold_connection``); when it breaks, the failing
+    call raises (the writer retries it) and the next call checks out a fresh connection."""
+    store.upgrade()
+    store.hold_connection()
+    try:
+        store.write_usage([_rec("held-1")])
+        raw = store.raw()
+        assert store.raw() is raw  # the same connection every time
+        store.done(raw)
+        kill(raw)
+        try:
+            store.write_usage([_rec("held-2")])
+            raise AssertionError("a broken connection wrote")
+        except AssertionError:
+            raise
+        except Exception:  # noqa: BLE001 - whatever the driver raises for a dead connection
+            pass
+        store.write_usage([_rec("held-2")])  # the retry, on a fresh connection
+        assert store.raw() is not raw
+    finally:
+        store.release_connection()
+    assert [r["request_id"] for r in store.usage()] == ["held-1", "held-2"]
+
+
+def test_held_connection_recovers_sqlite(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/h.db")
+    try:
+        _held_connection_recovers(store, lambda raw: raw.driver_connection.close())
+    finally:
+        store.close()
+
+
+def test_held_connection_recovers_postgres(pg_url: str) -> None:
+    import psycopg
+
+    def kill(raw: Any) -> None:
+        pid = raw.driver_connection.info.backend_pid
+        with psycopg.connect(raw.driver_connection.info.dsn, autocommit=True) as con:
+            con.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+    store = open_store(pg_url)
+    try:
+        _held_connection_recovers(store, kill)
+    finally:
+        store.close()

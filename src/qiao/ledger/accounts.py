@@ -124,15 +124,17 @@ class Declared:
 # ---- storage ---------------------------------------------------------------------------------------------
 def revision(store: LedgerStore) -> int:
     """The accounts revision (polled by every process: prepared SQL on the raw connection)."""
-    raw = store.engine.raw_connection()
+    raw = store.raw()
+    failed = True
     try:
         cur = raw.cursor()
         cur.execute(f"SELECT rev FROM qiao_revisions WHERE name = {store.marker}", (REV,))
         row = cur.fetchone()
         raw.commit()
+        failed = False
         return int(row[0]) if row else 0
     finally:
-        raw.close()
+        store.done(raw, failed)
 
 
 def load_declared(store: LedgerStore) -> Declared:

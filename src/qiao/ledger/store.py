@@ -8,9 +8,12 @@ options, insert-or-ignore) live in :mod:`qiao.ledger.sqlite` and :mod:`qiao.ledg
 from __future__ import annotations
 
 import secrets
+import sys
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from operator import attrgetter, itemgetter
 from types import EllipsisType
 from typing import Any
 
@@ -23,6 +26,7 @@ from .migrations import MIGRATIONS
 
 __all__ = [
     "KEY_PREFIX",
+    "USAGE_FIELDS",
     "GrantDraw",
     "KeyRecord",
     "LedgerStore",
@@ -31,6 +35,7 @@ __all__ = [
     "UsageRecord",
     "new_key",
     "open_store",
+    "usage_row",
 ]
 
 KEY_PREFIX = "sk-qiao-"
@@ -105,7 +110,10 @@ class TenantRecord:
 
 @dataclass(slots=True)
 class UsageRecord:
-    """One request, success or failure: what ``qiao usage`` reports and budgets are reconciled from."""
+    """One request, success or failure: what ``qiao usage`` reports and budgets are reconciled from.
+
+    The gateway's own records travel as plain dicts with these keys in this order (``Ledger.record``
+    builds one per request: cheaper to build and to serialise); :func:`usage_row` converts."""
 
     request_id: str
     ts: float
@@ -141,6 +149,16 @@ class UsageRecord:
 
     def row(self) -> dict[str, Any]:
         return asdict(self)
+
+
+USAGE_FIELDS: tuple[str, ...] = tuple(sys.intern(f) for f in UsageRecord.__dataclass_fields__)
+"""The keys of a usage row (a dict), in the order of :class:`UsageRecord`'s fields (and of the WAL's JSON)."""
+_record_fields = attrgetter(*USAGE_FIELDS)
+
+
+def usage_row(rec: UsageRecord) -> dict[str, Any]:
+    """A record as the dict the gateway's writer carries (and the WAL line holds)."""
+    return dict(zip(USAGE_FIELDS, _record_fields(rec), strict=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,10 +197,20 @@ def _tenant(row: Any) -> TenantRecord:
     return TenantRecord(row.name, _limits(row), row.created_at, row.updated_at)
 
 
-_USAGE_COLS = tuple(c.name for c in schema.usage.c if c.name != "seq")
-_DRAW_COLS = tuple(c.name for c in schema.grant_draws.c)
-_KEY_COLS = tuple(c.name for c in schema.keys.c)
-_TENANT_COLS = tuple(c.name for c in schema.tenants.c)
+def _names(table: Table) -> tuple[str, ...]:
+    """A table's column names as plain interned ``str``: SQLAlchemy's are ``quoted_name``, a ``str``
+    subclass, which CPython's attribute cache refuses (every ``getattr`` by such a name walks the MRO
+    and compares strings the slow way)."""
+    return tuple(sys.intern(str(c.name)) for c in table.c)
+
+
+_USAGE_COLS = tuple(c for c in _names(schema.usage) if c != "seq")
+_DRAW_COLS = _names(schema.grant_draws)
+_usage_values = attrgetter(*_USAGE_COLS)  # a record's column values as one tuple, in C
+_row_values = itemgetter(*_USAGE_COLS)  # the same of a usage row (dict)
+_draw_values = attrgetter(*_DRAW_COLS)
+_KEY_COLS = _names(schema.keys)
+_TENANT_COLS = _names(schema.tenants)
 
 
 class _Row:
@@ -209,6 +237,7 @@ class LedgerStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._local = threading.local()  # .held: the connection a thread holds (hold_connection)
         self._usage_sql = self.insert_ignore_sql("qiao_usage", _USAGE_COLS)
         self._draw_sql = self.insert_ignore_sql("qiao_grant_draws", _DRAW_COLS)
 
@@ -219,16 +248,54 @@ class LedgerStore:
     def insert_ignore_sql(self, table: str, cols: Sequence[str]) -> str:  # pragma: no cover - overridden
         raise NotImplementedError
 
+    # ---- the DB-API connection of the hot calls -------------------------------------------------------
+    def hold_connection(self) -> None:
+        """Let the calling thread keep the pooled connection its raw calls check out, instead of checking
+        one out and in per call: the ledger's writer thread, whose group commits and key refreshes would
+        otherwise pay SQLAlchemy's pool check-out and check-in (~60k instructions) each time."""
+        self._local.hold = True
+
+    def release_connection(self) -> None:
+        """Give the calling thread's held connection back to the pool."""
+        raw = getattr(self._local, "held", None)
+        self._local.hold = False
+        self._local.held = None
+        if raw is not None:
+            raw.close()
+
+    def raw(self) -> Any:
+        """A DB-API connection (SQLAlchemy's pooled proxy) for one unit of work; hand it back with
+        :meth:`done`."""
+        raw = getattr(self._local, "held", None)
+        if raw is None:
+            raw = self.engine.raw_connection()
+            if getattr(self._local, "hold", False):
+                self._local.held = raw
+        return raw
+
+    def done(self, raw: Any, failed: bool = False) -> None:
+        """End a unit of work begun with :meth:`raw` (committed or rolled back by the caller). A held
+        connection stays checked out, unless the work failed: then it is discarded (the database may
+        have gone away; a fresh connection is checked out, and pinged, next time)."""
+        held = getattr(self._local, "held", None)
+        if held is None or raw is not held:
+            raw.close()
+        elif failed:
+            self._local.held = None
+            held.invalidate()
+
     def _changed(self, table: str, cols: tuple[str, ...], since: float) -> list[_Row]:
-        raw = self.engine.raw_connection()
+        raw = self.raw()
+        failed = True
         try:
             cur = raw.cursor()
             cur.execute(f"SELECT {', '.join(cols)} FROM {table} WHERE updated_at >= {self.marker}", (since,))
             rows = [_Row(cols, r) for r in cur.fetchall()]
             raw.commit()
+            failed = False
             return rows
         finally:
-            raw.close()
+            self.done(raw, failed)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -273,21 +340,36 @@ class LedgerStore:
     # ---- usage ----------------------------------------------------------------------------------------
     def write_usage(self, records: Sequence[UsageRecord], draws: Sequence[GrantDraw] = ()) -> None:
         """Insert records (a request id already present is skipped: replaying the WAL is harmless)."""
-        if not records and not draws:
-            return
-        raw = self.engine.raw_connection()
+        if records or draws:
+            self._insert_usage(map(_usage_values, records), draws)
+
+    def write_usage_rows(self, rows: Sequence[dict[str, Any]], draws: Sequence[GrantDraw] = ()) -> None:
+        """:meth:`write_usage` of usage rows (dicts keyed by :data:`USAGE_FIELDS`)."""
+        if rows or draws:
+            self._insert_usage(map(_row_values, rows), draws)
+
+    def _insert_usage(self, records: Iterable[tuple[Any, ...]], draws: Sequence[GrantDraw]) -> None:
+        """Insert usage rows given as their column values (``_USAGE_COLS`` order), and grant draws."""
+        raw = self.raw()
+        failed = True
         try:
             cur = raw.cursor()
-            if records:
-                cur.executemany(self._usage_sql, [tuple(getattr(r, c) for c in _USAGE_COLS) for r in records])
+            rows = list(records)
+            if rows:
+                self._insert_usage_rows(cur, rows)
             if draws:
-                cur.executemany(self._draw_sql, [tuple(getattr(d, c) for c in _DRAW_COLS) for d in draws])
+                cur.executemany(self._draw_sql, [_draw_values(d) for d in draws])
             raw.commit()
+            failed = False
         except BaseException:
             raw.rollback()
             raise
         finally:
-            raw.close()
+            self.done(raw, failed)
+
+    def _insert_usage_rows(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
+        """Run the usage insert for rows of column values (``_USAGE_COLS`` order) on a DB-API cursor."""
+        cur.executemany(self._usage_sql, rows)
 
     def usage(
         self,

@@ -14,12 +14,13 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 
-from .store import GrantDraw, LedgerStore, UsageRecord
+from .store import GrantDraw, LedgerStore, UsageRecord, usage_row
 
 __all__ = ["UsageWriter", "replay_dead_segments"]
 
@@ -87,35 +88,49 @@ class UsageWriter:
         self.on_idle = on_idle
         self.idle_every = idle_every_s
         self._mu = threading.Lock()
-        self._pending: list[tuple[UsageRecord, list[GrantDraw]]] = []
+        self._pending: list[tuple[dict[str, Any], Sequence[GrantDraw]]] = []
         self._seg = 0
+        self._prefix = os.path.join(self.dir, f"{self.owner}.")
         self._fd = self._open_segment()
         self._stop = threading.Event()
-        self._wake = threading.Event()
+        # Held until close() releases it: the thread sleeps in ``acquire(timeout=tick)``, one C call,
+        # where ``Event.wait(tick)`` runs a Condition's Python code (and allocates a lock) at every tick.
+        self._wake = threading.Lock()
+        self._wake.acquire()
         self._flushed = threading.Condition()
         self.written = 0
         self._thread = threading.Thread(target=self._run, name="qiao-ledger-writer", daemon=True)
         self._thread.start()
 
     def _segment_path(self, n: int) -> Path:
-        return self.dir / f"{self.owner}.{n}.wal"
+        return Path(self._segment_name(n))
+
+    def _segment_name(self, n: int) -> str:
+        # a str, not a Path: every flush opens one segment and deletes another, and pathlib's joins and
+        # conversions cost more than the system calls themselves
+        return f"{self._prefix}{n}.wal"
 
     def _open_segment(self) -> int:
-        return os.open(self._segment_path(self._seg), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        return os.open(self._segment_name(self._seg), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
-    def append(self, rec: UsageRecord, draws: list[GrantDraw]) -> None:
+    def append(self, rec: UsageRecord, draws: Sequence[GrantDraw]) -> None:
         """Durable against process death once this returns (one ``write`` to the segment)."""
-        line = orjson.dumps({"u": rec, "d": draws})  # orjson serialises the dataclasses natively
-        with self._mu:
-            os.write(self._fd, line + b"\n")
-            self._pending.append((rec, draws))
+        self.append_row(usage_row(rec), draws)
 
-    def _swap(self) -> tuple[list[tuple[UsageRecord, list[GrantDraw]]], Path | None]:
+    def append_row(self, row: dict[str, Any], draws: Sequence[GrantDraw]) -> None:
+        """:meth:`append` of a usage row (a dict keyed by ``USAGE_FIELDS``, in that order: the line is
+        the same JSON either way, and replay reads it back as a :class:`UsageRecord`)."""
+        line = orjson.dumps({"u": row, "d": draws}, option=orjson.OPT_APPEND_NEWLINE)
+        with self._mu:
+            os.write(self._fd, line)
+            self._pending.append((row, draws))
+
+    def _swap(self) -> tuple[list[tuple[dict[str, Any], Sequence[GrantDraw]]], str | None]:
         with self._mu:
             if not self._pending:
                 return [], None
             batch, self._pending = self._pending, []
-            old_fd, old = self._fd, self._segment_path(self._seg)
+            old_fd, old = self._fd, self._segment_name(self._seg)
             self._seg += 1
             self._fd = self._open_segment()
         os.close(old_fd)
@@ -130,7 +145,7 @@ class UsageWriter:
         draws = [d for _, ds in batch for d in ds]
         for attempt in range(30):
             try:
-                self.store.write_usage(recs, draws)
+                self.store.write_usage_rows(recs, draws)
                 break
             except Exception:  # noqa: BLE001 - the WAL keeps the records; retry, then leave them for replay
                 log.exception("usage batch of %d records not committed (attempt %d)", len(recs), attempt + 1)
@@ -140,7 +155,10 @@ class UsageWriter:
         else:
             return 0
         if seg is not None:
-            seg.unlink(missing_ok=True)
+            try:
+                os.unlink(seg)
+            except FileNotFoundError:
+                pass
         self.written += len(recs)
         return len(recs)
 
@@ -149,9 +167,15 @@ class UsageWriter:
         # whichever is longer: a long commit interval must not slow down revocation.
         last_flush = last_idle = time.monotonic()
         tick = min(self.interval, self.idle_every) if self.on_idle is not None else self.interval
+        self.store.hold_connection()
+        try:
+            self._loop(last_flush, last_idle, tick)
+        finally:
+            self.store.release_connection()
+
+    def _loop(self, last_flush: float, last_idle: float, tick: float) -> None:
         while not self._stop.is_set():
-            self._wake.wait(tick)
-            self._wake.clear()
+            self._wake.acquire(timeout=tick)  # True when close() released it: the loop ends below
             try:
                 now = time.monotonic()
                 if now - last_flush >= self.interval - 0.001:
@@ -165,7 +189,10 @@ class UsageWriter:
 
     def close(self) -> None:
         self._stop.set()
-        self._wake.set()
+        try:
+            self._wake.release()
+        except RuntimeError:  # not held: a second close()
+            pass
         self._thread.join(timeout=30)
         self.flush()
         with self._mu:
