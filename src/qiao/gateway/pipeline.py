@@ -149,7 +149,7 @@ class Gateway:
     async def _admit(self, req: ChatRequest | EmbeddingRequest, route: Route, ctx: RequestContext) -> None:
         """Ledger hook: rate limits and budget reservation, before any upstream call."""
         ctx.model = req.model
-        if self.ledger is None:
+        if self.ledger is None or not self.ledger.limited(ctx.principal):
             return
         if isinstance(req, ChatRequest):
             chars = sum(len(message_text(m.content)) + 4 for m in req.messages)

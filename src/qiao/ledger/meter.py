@@ -365,6 +365,15 @@ class Ledger:
         return self.principal(digest)
 
     # ---- admission ------------------------------------------------------------------------------------
+    def limited(self, p: Principal | None) -> bool:
+        """Whether this caller's key or tenant has any limit or budget (else :meth:`admit` has nothing to
+        do: the pipeline skips it, and the prompt count it needs, on the hot path)."""
+        if p is None or self.counters is None:
+            return False
+        klim = self.key_limits.get(p.key_id)
+        tlim = self.tenant_limits.get(p.tenant) if p.tenant is not None else None
+        return not ((klim is None or klim.empty) and (tlim is None or tlim.empty))
+
     async def admit(self, prompt_chars: int, max_out: int | None, route: Route, ctx: RequestContext) -> None:
         p = ctx.principal
         if p is None or self.counters is None:
