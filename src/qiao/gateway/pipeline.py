@@ -203,7 +203,7 @@ class Gateway:
             rc.total_timeout_s or t.total,
         )
 
-    async def _prepare(
+    def _prepare(
         self,
         req: ChatRequest,
         target: Target,
@@ -212,7 +212,10 @@ class Gateway:
         stream: bool,
         params: Mapping[str, Any],
         need: Need,
-    ) -> tuple[ChatRequest, Call]:
+    ) -> tuple[ChatRequest, Call, bool]:
+        """The request to send to this target and its call; the flag asks the caller to run
+        :func:`check_context` off the event loop (a prompt too near the window to bound cheaply).
+        Not a coroutine: that check is rare, and this runs on every attempt."""
         if params:
             req = req.with_params(params)
         if not target.spec.caps.chat:
@@ -225,14 +228,15 @@ class Gateway:
         # The router already bounded (and, when in doubt, tokenised) the client's prompt: reuse that
         # unless this target sends a different one (overrides or dropped parameters).
         same = sent is req and req is need.request
+        tokenise = False
         if not fits_cheaply(sent, target.spec, need.prompt_bytes if same else None):
             if same and need.context_tokens is not None:
                 check_context(sent, target.spec, need.context_tokens)
             else:
-                await asyncio.to_thread(check_context, sent, target.spec)
+                tokenise = True
         ctx.dropped = sent.dropped
         call = Call(target.account, target.spec, req.model, ctx.request_id, stream)
-        return sent, call
+        return sent, call, tokenise
 
     async def _over_targets(
         self,
@@ -266,7 +270,9 @@ class Gateway:
         need = Need(req)
 
         async def attempt(target: Target, params: Mapping[str, Any], timeouts: Timeouts) -> ChatResponse:
-            sent, call = await self._prepare(req, target, route, ctx, False, params, need)
+            sent, call, tokenise = self._prepare(req, target, route, ctx, False, params, need)
+            if tokenise:
+                await asyncio.to_thread(check_context, sent, target.spec)
             resp = await self._call_chat(sent, call, target, ctx, timeouts)
             ctx.usage = resp.usage
             return resp
@@ -370,7 +376,9 @@ class Gateway:
         need = Need(req)
 
         async def attempt(target: Target, params: Mapping[str, Any], timeouts: Timeouts) -> None:
-            sent, call = await self._prepare(req, target, route, ctx, True, params, need)
+            sent, call, tokenise = self._prepare(req, target, route, ctx, True, params, need)
+            if tokenise:
+                await asyncio.to_thread(check_context, sent, target.spec)
             try:
                 await self._stream_one(sent, call, target, ctx, timeouts, start, send, legacy)
             except AuthenticationFailed as err:

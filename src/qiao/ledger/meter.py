@@ -481,7 +481,7 @@ class Ledger:
         row["ts"] = now
         row["endpoint"] = endpoint
         row["status"] = ctx.status
-        row["latency_ms"] = round((time.perf_counter() - ctx.t0) * 1000, 3)
+        row["latency_ms"] = _ms3(time.perf_counter() - ctx.t0)
         p = ctx.principal
         if p is not None:
             row["tenant"] = p.tenant
@@ -523,7 +523,7 @@ class Ledger:
         if isinstance(res, Reservation):
             row["reserved_micros"] = res.micros
         if ctx.first_byte_s is not None:
-            row["first_token_ms"] = round(ctx.first_byte_s * 1000, 3)
+            row["first_token_ms"] = _ms3(ctx.first_byte_s)
         row["attempts"] = ctx.attempts
         row["client_request_id"] = ctx.client_request_id
         if ctx.tried:
@@ -559,6 +559,12 @@ class Ledger:
             (key, (cost - res.micros) if what == "micros" else (tokens - res.tokens), ttl)
             for key, what, ttl in res.settle
         ]
+
+
+def _ms3(seconds: float) -> float:
+    """Seconds as milliseconds to 0.001 ms (half up): ``round(x, 3)`` goes through a float-to-decimal
+    conversion, ~2k instructions, twice per usage record."""
+    return int(seconds * 1_000_000.0 + 0.5) / 1000.0
 
 
 def _new_budget_counter(old: Limits, new: Limits) -> bool:
