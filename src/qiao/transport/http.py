@@ -131,7 +131,7 @@ class _Conn(asyncio.Protocol):
             v = raw[i + 1].decode("latin-1")
             headers[k] = f"{headers[k]}, {v}" if k in headers else v
         self._raw_headers = []
-        enc = headers.get("content-encoding", "").lower() if "content-encoding" in headers else ""
+        enc = headers.get("content-encoding", "").lower()
         if enc in ("gzip", "x-gzip"):
             self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
         elif enc == "deflate":
@@ -174,6 +174,23 @@ class _Conn(asyncio.Protocol):
         self._timed_out = True
         self._wake()
 
+    # One loop timer per wait instead of ``asyncio.timeout`` (which adds a Timeout object, a reschedule,
+    # task bookkeeping and a getpid system call to every request): the timer only wakes the waiter.
+    def _arm(self, limit_s: float) -> asyncio.TimerHandle:
+        return self._loop.call_later(limit_s, self._time_out)
+
+    def _disarm(self, timer: asyncio.TimerHandle) -> None:
+        timer.cancel()
+        self._timed_out = False  # a timer that fired as the wait completed must not leak into the next
+
+    def _take_chunks(self) -> bytes:
+        """Everything buffered, as one piece (fewer writes downstream, no added latency)."""
+        chunks = self._chunks
+        chunk = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
+        self._buffered = 0
+        return chunk
+
     # used by the transport
     @property
     def reusable(self) -> bool:
@@ -186,13 +203,10 @@ class _Conn(asyncio.Protocol):
         )
 
     async def wait_headers(self, limit_s: float) -> None:
-        """Wait for the response head, at most ``limit_s`` seconds (TimeoutError).
-
-        One loop timer per wait instead of ``asyncio.timeout`` (which adds a Timeout object, a
-        reschedule and task bookkeeping to every request): the timer only wakes the waiter."""
+        """Wait for the response head, at most ``limit_s`` seconds (TimeoutError)."""
         if self._headers_done:
             return
-        timer = self._loop.call_later(limit_s, self._time_out)
+        timer = self._arm(limit_s)
         try:
             while not self._headers_done:
                 if self._timed_out:
@@ -201,13 +215,12 @@ class _Conn(asyncio.Protocol):
                     raise _ConnectionClosed(self._received)
                 await self._wait()
         finally:
-            timer.cancel()
-            self._timed_out = False  # a timer that fired as the wait completed must not leak into the next
+            self._disarm(timer)
 
     async def next_chunk(self, limit_s: float | None = None) -> bytes | None:
         """The next piece of the body (None at its end); with ``limit_s``, wait at most that long."""
         if not self._chunks:
-            timer = self._loop.call_later(limit_s, self._time_out) if limit_s is not None else None
+            timer = self._arm(limit_s) if limit_s is not None else None
             try:
                 while not self._chunks:
                     if self._body_done:
@@ -219,12 +232,8 @@ class _Conn(asyncio.Protocol):
                     await self._wait()
             finally:
                 if timer is not None:
-                    timer.cancel()
-                    self._timed_out = False
-        # Everything already buffered goes out as one piece: fewer writes downstream, no added latency.
-        chunk = self._chunks.popleft() if len(self._chunks) == 1 else b"".join(self._chunks)
-        self._chunks.clear()
-        self._buffered = 0
+                    self._disarm(timer)
+        chunk = self._take_chunks()
         if self._paused and self._buffered < _HIGH_WATER // 4 and self.transport is not None:
             self._paused = False
             self.transport.resume_reading()
@@ -233,19 +242,15 @@ class _Conn(asyncio.Protocol):
     async def read_body(self, limit_s: float) -> bytes:
         """The whole body, waiting at most ``limit_s`` seconds in all (TimeoutError)."""
         if self._body_done and not self._paused:  # usually: the body came with the head
-            body = self._chunks.popleft() if len(self._chunks) == 1 else b"".join(self._chunks)
-            self._chunks.clear()
-            self._buffered = 0
-            return body
-        timer = self._loop.call_later(limit_s, self._time_out)
+            return self._take_chunks()
+        timer = self._arm(limit_s)
         try:
             parts: list[bytes] = []
             while (c := await self.next_chunk()) is not None:
                 parts.append(c)
             return b"".join(parts)
         finally:
-            timer.cancel()
-            self._timed_out = False  # a timer that fired as the wait completed must not leak into the next
+            self._disarm(timer)
 
     def abort(self) -> None:
         self._closed = True
