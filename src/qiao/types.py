@@ -40,6 +40,7 @@ __all__ = [
     "ToolChoiceFunction",
     "ToolFunction",
     "Usage",
+    "has_image_input",
     "message_text",
 ]
 
@@ -428,6 +429,15 @@ class EmbeddingRequest(_Model):
     encoding_format: Literal["float", "base64"] | None = None
     dimensions: Annotated[int, Field(ge=1)] | None = None
     user: str | None = None
+
+
+def has_image_input(messages: list[Message]) -> bool:
+    """Whether any message carries an image part (read through ``__dict__``: see ``set_fields``)."""
+    for m in messages:
+        c = m.__dict__["content"]
+        if isinstance(c, list) and any(p.type == "image_url" for p in c):
+            return True
+    return False
 
 
 def message_text(content: str | list[ContentPart] | None) -> str:

@@ -13,7 +13,7 @@ from ..catalogue import ModelSpec
 from ..errors import ContextLengthExceeded, UnsupportedParameter
 from ..providers.base import Provider
 from ..tokens import count_messages
-from ..types import ChatRequest, message_text
+from ..types import ChatRequest, has_image_input, message_text
 
 __all__ = [
     "apply_param_policy",
@@ -83,12 +83,8 @@ def unsupported_params(req: ChatRequest, provider: Provider, spec: ModelSpec) ->
             bad.append("response_format")
         elif rf.type == "json_object" and not caps.json_mode and "response_format" not in bad:
             bad.append("response_format")
-    if not caps.vision and "messages" not in bad:
-        for m in d["messages"]:
-            c = m.__dict__["content"]
-            if isinstance(c, list) and any(p.type == "image_url" for p in c):
-                bad.append("messages")  # image input
-                break
+    if not caps.vision and "messages" not in bad and has_image_input(d["messages"]):
+        bad.append("messages")  # image input
     return bad
 
 

@@ -61,7 +61,7 @@ from ..errors import (
     UpstreamTimeout,
 )
 from ..money import MICRO
-from ..types import ChatRequest, EmbeddingRequest
+from ..types import ChatRequest, EmbeddingRequest, has_image_input
 from .health import HealthBoard
 from .outbound import OutboundLimiter, quotas_for
 from .params import prompt_bytes
@@ -117,11 +117,7 @@ class Need:
             self.tools = bool(d["tools"] or d["functions"])
             rf = d["response_format"]
             self.json = rf is not None and rf.type != "text"
-            for m in d["messages"]:
-                c = m.__dict__["content"]
-                if isinstance(c, list) and any(p.type == "image_url" for p in c):
-                    self.vision = True
-                    break
+            self.vision = has_image_input(d["messages"])
             self.prompt_bytes = prompt_bytes(req)
 
     def prompt_tokens(self) -> int:
@@ -206,19 +202,6 @@ class Router:
     def order(self, route: Route, need: Need, ctx: RequestContext) -> list[tuple[Target, Mapping[str, Any]]]:
         rc = route.config
         entries = route.entries
-        if len(entries) == 1 and len(entries[0].group.targets) == 1:  # one target: nothing to order
-            e = entries[0]
-            t = e.group.targets[0]
-            models = ctx.principal.models if ctx.principal is not None else None
-            if not need.fits(t):
-                ctx.tried.append((t.label, "skipped:unfit", 0.0))  # its own check will say why
-            if not _key_allows(models, t):
-                raise PermissionDenied(
-                    f"this API key may not use any provider model behind `{route.name}`",
-                    param="model",
-                    code="model_not_allowed",
-                )
-            return [(t, e.params)]
         strategy = rc.strategy if rc is not None else "priority"
         if strategy == "weighted" and len(entries) > 1:
             # Efraimidis–Spirakis: sort by u^(1/w) — a weighted random order without replacement.
