@@ -125,6 +125,7 @@ class Gateway:
         self.transport = transport or Transport(self.timeouts)
         self.ledger: Ledger | None = None  # set by the server when a database is configured
         self._ws: WSTransport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.router = Router(settings)
         self.router.health.track(self.resolver.labels())  # other replicas' open breakers apply at once
 
@@ -248,7 +249,12 @@ class Gateway:
         """Hand the route to the router with an attempt function that gets each try's timeouts, cut to
         what is left of the request's deadline."""
         base = self._timeouts(route)
-        loop = asyncio.get_running_loop()
+        # The running loop, remembered: on CPython 3.11 asyncio.get_running_loop() makes a getpid system
+        # call each time (fixed in 3.12). A gateway serves one loop at a time (a test's new loop replaces
+        # a stopped one).
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            loop = self._loop = asyncio.get_running_loop()
         deadline = loop.time() + base.total
 
         async def one(target: Target, params: Mapping[str, Any], deadline: float) -> _T:
@@ -261,7 +267,7 @@ class Gateway:
             t = Timeouts(min(base.connect, left), min(base.first_byte, left), left, deadline)
             return await attempt(target, params, t)
 
-        return await self.router.run(route, need, ctx, deadline, one)
+        return await self.router.run(route, need, ctx, deadline, one, loop)
 
     # ---- chat, non-streaming --------------------------------------------------------------------------
     async def chat(self, req: ChatRequest, ctx: RequestContext) -> ChatResponse:

@@ -278,8 +278,10 @@ class Router:
         ctx: RequestContext,
         deadline: float,
         attempt: Attempt[_T],
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> _T:
-        """Try the ordered targets until one answers (see the module docstring for the rules)."""
+        """Try the ordered targets until one answers (see the module docstring for the rules). ``loop`` is
+        the running loop when the caller has it (on CPython 3.11 asking asyncio costs a system call)."""
         rc = route.config
         if need.request is not None and need.context_tokens is None:
             if need.prompt_bytes + need.out > route.min_context:
@@ -295,7 +297,8 @@ class Router:
             if rc is not None and rc.retries_per_target is not None
             else self.cfg.retry.per_target
         )
-        loop = asyncio.get_running_loop()
+        if loop is None:
+            loop = asyncio.get_running_loop()
         errors: list[QiaoError] = []
         skipped_open: list[Target] = []
         tokens = 0
