@@ -174,3 +174,55 @@ async def test_header_injection_refused(transport: Transport) -> None:
     w = WireRequest("POST", "http://127.0.0.1:9/x", {"X-Evil": "a\r\nInjected: 1"}, b"")
     with pytest.raises(UpstreamError):
         await transport.send(w, account(9))
+
+
+async def test_answer_headers_decoded_on_first_read(transport: Transport) -> None:
+    """Headers are decoded lazily (on_headers_complete only looks for a Content-Encoding): the dict is
+    the same as an eager decode would give, repeated names joined, names lower-cased, latin-1 values."""
+    extra = b"X-Rate: 1\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\nX-Latin: caf\xe9\r\nRetry-After: 7\r\n"
+    async with RawServer(lambda req: ok(extra=extra)) as srv:
+        for _ in range(2):  # the second answer comes on the pooled connection (its head list reset)
+            r = await transport.send(wire(srv.port), account(srv.port))
+            assert r.headers == {
+                "content-type": "application/json",
+                "content-length": "11",
+                "x-rate": "1",
+                "set-cookie": "a=1, b=2",
+                "x-latin": "caf\xe9",
+                "retry-after": "7",
+            }
+            assert r.headers.get("retry-after") == "7" and r == type(r)(r.status, r._raw, r.body)  # type: ignore[attr-defined]
+        assert srv.connections == 1
+
+
+async def test_memoised_request_head_follows_every_input(transport: Transport) -> None:
+    """The encoded head is memoised on (method, URL, proxy, headers): any change gives its own head, and
+    Content-Length always follows the body."""
+    async with RawServer(lambda req: ok()) as srv:
+        url = f"http://127.0.0.1:{srv.port}/v1/chat/completions"
+        acct = account(srv.port)
+        sends = [
+            WireRequest("POST", url, {"Authorization": "Bearer a"}, b"{}"),
+            WireRequest("POST", url, {"Authorization": "Bearer b"}, b'{"x":1}'),
+            WireRequest("POST", url + "?v=2", {"Authorization": "Bearer b"}, b""),
+            WireRequest("POST", url, {"Authorization": "Bearer a", "User-Agent": "me"}, b"{}"),
+            WireRequest("GET", url, {"Authorization": "Bearer a"}, None),
+            WireRequest("POST", url, {"Authorization": "Bearer a"}, b"{}"),
+        ]
+        for w in sends:
+            assert (await transport.send(w, acct)).status == 200
+        host = f"Host: 127.0.0.1:{srv.port}\r\n".encode()
+        assert srv.requests == [
+            b"POST /v1/chat/completions HTTP/1.1\r\n" + host + b"Authorization: Bearer a\r\n"
+            b"User-Agent: qiao-gateway\r\nContent-Length: 2\r\n\r\n{}",
+            b"POST /v1/chat/completions HTTP/1.1\r\n" + host + b"Authorization: Bearer b\r\n"
+            b'User-Agent: qiao-gateway\r\nContent-Length: 7\r\n\r\n{"x":1}',
+            b"POST /v1/chat/completions?v=2 HTTP/1.1\r\n" + host + b"Authorization: Bearer b\r\n"
+            b"User-Agent: qiao-gateway\r\nContent-Length: 0\r\n\r\n",
+            b"POST /v1/chat/completions HTTP/1.1\r\n" + host + b"Authorization: Bearer a\r\n"
+            b"User-Agent: me\r\nContent-Length: 2\r\n\r\n{}",
+            b"GET /v1/chat/completions HTTP/1.1\r\n" + host + b"Authorization: Bearer a\r\n"
+            b"User-Agent: qiao-gateway\r\n\r\n",
+            b"POST /v1/chat/completions HTTP/1.1\r\n" + host + b"Authorization: Bearer a\r\n"
+            b"User-Agent: qiao-gateway\r\nContent-Length: 2\r\n\r\n{}",
+        ]
