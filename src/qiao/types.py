@@ -40,8 +40,10 @@ __all__ = [
     "ToolChoiceFunction",
     "ToolFunction",
     "Usage",
+    "WireChatResponse",
     "has_image_input",
     "message_text",
+    "renders_as_sent",
 ]
 
 
@@ -544,6 +546,104 @@ class ChatResponse:
             "created": self.created,
             "model": self.model,
             "choices": [choices[0].to_dict()] if len(choices) == 1 else [c.to_dict() for c in choices],
+            "usage": self.usage.to_dict(),
+            "service_tier": "default",
+        }
+        if self.system_fingerprint:
+            out["system_fingerprint"] = self.system_fingerprint
+        return out
+
+
+# ---- answers forwarded as the upstream rendered them ----------------------------------------------------
+# An OpenAI-shaped upstream usually sends each choice exactly as ChatChoice.to_dict renders it (same keys in
+# the same order, no tool calls, no reasoning, no logprobs, no annotations). For those, parsing into
+# ChatChoice/ChatMessage objects and rendering them back into equal dicts is ~12k instructions per answer
+# spent to rebuild what orjson.loads already built: WireChatResponse keeps the upstream's choice dicts and
+# renders them as they are, and builds the objects only if someone reads ``choices``. tests/test_types.py
+# checks the two renderings are the same bytes on generated answers.
+
+_WIRE_CHOICE_KEYS = ("index", "message", "logprobs", "finish_reason")
+_WIRE_MESSAGE_KEYS = ("role", "content", "refusal", "annotations")
+_WIRE_FINISH = frozenset({"stop", "length", "tool_calls", "content_filter"})
+
+
+def renders_as_sent(choices: Any) -> bool:
+    """Whether a decoded ``choices`` list is exactly what ``ChatChoice.to_dict`` renders for the choices
+    parsed from it (so it can be rendered as it is)."""
+    if type(choices) is not list or not choices:
+        return False
+    for c in choices:
+        if type(c) is not dict or tuple(c) != _WIRE_CHOICE_KEYS:
+            return False
+        m = c["message"]
+        fr = c["finish_reason"]
+        if (
+            type(c["index"]) is not int
+            or c["logprobs"] is not None
+            or type(fr) is not str
+            or fr not in _WIRE_FINISH
+            or type(m) is not dict
+            or tuple(m) != _WIRE_MESSAGE_KEYS
+            or m["role"] != "assistant"
+            or m["annotations"] != []
+        ):
+            return False
+    return True
+
+
+class WireChatResponse(ChatResponse):
+    """A :class:`ChatResponse` over choices that :func:`renders_as_sent` accepted. ``choices`` are built
+    when first read (or set); from then on they, not the upstream's dicts, are what ``to_dict`` renders, so
+    code that changes them (vendor subclasses post-processing ``super().parse_chat``) is rendered as it
+    changed them."""
+
+    __slots__ = ("_sent", "_objects")
+
+    def __init__(
+        self,
+        sent: list[dict[str, Any]],
+        usage: Usage,
+        id: str = "",
+        created: int = 0,
+        model: str = "",
+        system_fingerprint: str | None = None,
+    ) -> None:
+        self._sent = sent
+        self._objects: list[ChatChoice] | None = None
+        self.usage = usage
+        self.id = id
+        self.created = created
+        self.model = model
+        self.system_fingerprint = system_fingerprint
+
+    @property  # type: ignore[override]
+    def choices(self) -> list[ChatChoice]:
+        objs = self._objects
+        if objs is None:
+            # what the general parse builds for such a choice: no tool calls, no reasoning
+            objs = self._objects = [
+                ChatChoice(
+                    c["index"],
+                    ChatMessage(c["message"]["content"], [], None, c["message"]["refusal"]),
+                    c["finish_reason"],
+                )
+                for c in self._sent
+            ]
+        return objs
+
+    @choices.setter
+    def choices(self, value: list[ChatChoice]) -> None:
+        self._objects = value
+
+    def to_dict(self) -> dict[str, Any]:
+        if self._objects is not None:
+            return ChatResponse.to_dict(self)
+        out = {
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": self._sent,
             "usage": self.usage.to_dict(),
             "service_tier": "default",
         }

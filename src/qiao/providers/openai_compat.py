@@ -52,6 +52,8 @@ from ..types import (
     ToolCall,
     ToolCallDelta,
     Usage,
+    WireChatResponse,
+    renders_as_sent,
 )
 from .base import (
     Account,
@@ -192,9 +194,19 @@ class OpenAICompatible(Provider):
     def parse_chat(self, resp: WireResponse, req: ChatRequest, call: Call) -> ChatResponse:
         try:
             data = orjson.loads(resp.body)
+            sent = data["choices"]
+            if renders_as_sent(sent):  # the usual plain answer: rendered as the upstream sent it
+                u = data.get("usage")
+                return WireChatResponse(
+                    sent,
+                    (parse_usage(u) if u else None) or Usage(estimated=True),
+                    data.get("id") or "",
+                    int(data.get("created") or time.time()),
+                    system_fingerprint=data.get("system_fingerprint"),
+                )
             choices: list[ChatChoice] = []
             field = self.reasoning_field
-            for c in data["choices"]:
+            for c in sent:
                 m = c.get("message") or {}
                 raw_tcs = m.get("tool_calls")
                 tcs = (
