@@ -209,6 +209,11 @@ class ChatRequest(_Model):
         st = self.__pydantic_private__
         return None if st is None else st.get("raw")
 
+    def forwarding(self) -> tuple[dict[str, Any] | None, tuple[str, ...]]:
+        """``(raw_body(), dropped)`` in one call (providers forwarding the body read both per request)."""
+        st = self.__pydantic_private__
+        return (None, ()) if st is None else (st.get("raw"), st.get("dropped", ()))
+
     @property
     def dropped(self) -> tuple[str, ...]:
         """Top-level parameters the gateway dropped for this call (named in a response header)."""
