@@ -226,3 +226,43 @@ async def test_memoised_request_head_follows_every_input(transport: Transport) -
             b"POST /v1/chat/completions HTTP/1.1\r\n" + host + b"Authorization: Bearer a\r\n"
             b"User-Agent: qiao-gateway\r\nContent-Length: 2\r\n\r\n{}",
         ]
+
+
+async def test_head_timeout_watcher_follows_each_wait(transport: Transport) -> None:
+    """The head wait's watcher timer outlives a wait on a kept-alive connection: a later wait with a
+    shorter limit still times out on time, and a wait whose deadline is later than a pending watcher's
+    is not cut when that watcher fires (it re-arms for the new deadline)."""
+    delays = [0.0, 0.85, 0.0, 0.6]
+
+    class Slow(RawServer):
+        async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            try:
+                while True:
+                    await reader.readuntil(b"\r\n\r\n")
+                    await reader.readexactly(2)
+                    await asyncio.sleep(delays.pop(0))
+                    writer.write(ok())
+                    await writer.drain()
+            except (asyncio.IncompleteReadError, ConnectionError, IndexError):
+                pass
+            finally:
+                writer.close()
+
+    loop = asyncio.get_running_loop()
+    async with Slow(lambda req: ok()) as srv:
+        acct = account(srv.port)
+        # a watcher is armed for +1.0 s; at +0.3 s a wait with its deadline at +1.3 s starts and is
+        # answered at +1.15 s: the watcher fires mid-wait (+1.0 s), sees the later deadline and re-arms
+        t0 = loop.time()
+        assert (await transport.send(wire(srv.port), acct, Timeouts(first_byte=1.0))).status == 200
+        await asyncio.sleep(0.3)
+        assert (await transport.send(wire(srv.port), acct, Timeouts(first_byte=1.0))).status == 200
+        assert loop.time() - t0 > 1.0
+        # a long watcher pending (+5 s), then a short limit: cut after ~0.2 s, not 5 s
+        assert (await transport.send(wire(srv.port), acct, Timeouts(first_byte=5))).status == 200
+        t0 = loop.time()
+        with pytest.raises(UpstreamTimeout):
+            await transport.send(wire(srv.port), acct, Timeouts(first_byte=0.2))
+        assert 0.15 < loop.time() - t0 < 1.0
+        assert srv.connections == 1

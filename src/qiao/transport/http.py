@@ -31,6 +31,7 @@ __all__ = ["StreamResponse", "Timeouts", "Transport"]
 
 USER_AGENT = b"qiao-gateway"
 _HIGH_WATER = 1 << 20  # pause reading a stream the client has not consumed past 1 MiB
+_NEVER = float("inf")
 
 
 @dataclass(slots=True)  # not frozen: built per attempt (see providers/base.py on frozen dataclasses)
@@ -73,6 +74,9 @@ class _Conn(asyncio.Protocol):
         "_raw_headers",
         "_timed_out",
         "_maybe_encoded",
+        "_deadline",
+        "_watch_at",
+        "_watcher",
     )
 
     def __init__(self, key: tuple[str, str, int]) -> None:
@@ -82,6 +86,9 @@ class _Conn(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._reset()
         self._closed = False
+        self._deadline = _NEVER  # of the head wait in progress (see wait_headers)
+        self._watch_at = _NEVER  # when the earliest pending watcher timer fires
+        self._watcher: asyncio.TimerHandle | None = None
 
     def _reset(self) -> None:
         self.status = 0
@@ -115,6 +122,10 @@ class _Conn(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
+        if self._watcher is not None:  # a closed connection is not kept alive by its watcher timer
+            self._watcher.cancel()
+            self._watcher = None
+            self._watch_at = _NEVER
         self._wake()
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -218,7 +229,16 @@ class _Conn(asyncio.Protocol):
         """Wait for the response head, at most ``limit_s`` seconds (TimeoutError)."""
         if self._headers_done:
             return
-        timer = self._arm(limit_s)
+        # A watcher timer, not one timer per wait: creating and cancelling a loop timer and the calls
+        # around it cost ~3.5k instructions per request. The wait only notes its deadline; a watcher
+        # timer is armed only when none is due by then (on a kept-alive connection: about once per
+        # ``limit_s``), and when it fires it times the wait out or, the deadline having moved on,
+        # re-arms itself for the new one (see _check_deadline).
+        loop = self._loop
+        deadline = self._deadline = loop.time() + limit_s
+        if deadline < self._watch_at:
+            self._watch_at = deadline
+            self._watcher = loop.call_at(deadline, self._check_deadline, deadline)
         try:
             while not self._headers_done:
                 if self._timed_out:
@@ -226,13 +246,27 @@ class _Conn(asyncio.Protocol):
                 if self._closed:
                     raise _ConnectionClosed(self._received)
                 # _wait inlined: one coroutine layer less to create and to resume through (~1k)
-                self._waiter = self._loop.create_future()
+                self._waiter = loop.create_future()
                 try:
                     await self._waiter
                 finally:
                     self._waiter = None
         finally:
-            self._disarm(timer)
+            self._deadline = _NEVER
+            self._timed_out = False  # a watcher that fired as the wait completed must not leak into the next
+
+    def _check_deadline(self, at: float) -> None:
+        if at == self._watch_at:  # the earliest watcher fired: none is pending until re-armed
+            self._watch_at = _NEVER
+            self._watcher = None
+        deadline = self._deadline
+        if deadline == _NEVER:  # no head wait in progress (the connection is idle or streaming)
+            return
+        if self._loop.time() >= deadline:
+            self._time_out()
+        elif deadline < self._watch_at:
+            self._watch_at = deadline
+            self._watcher = self._loop.call_at(deadline, self._check_deadline, deadline)
 
     async def next_chunk(self, limit_s: float | None = None) -> bytes | None:
         """The next piece of the body (None at its end); with ``limit_s``, wait at most that long."""
