@@ -476,7 +476,7 @@ class Usage:
         return {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
-            "total_tokens": self.total_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,  # (total_tokens, no property call)
             "prompt_tokens_details": {"cached_tokens": self.cached_tokens, "audio_tokens": 0},
             "completion_tokens_details": {
                 "reasoning_tokens": self.reasoning_tokens,
