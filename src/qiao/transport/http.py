@@ -159,7 +159,9 @@ class _Conn(asyncio.Protocol):
                 self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
             elif enc == "deflate":
                 self._decoder = zlib.decompressobj()
-        self._wake()
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
 
     def on_body(self, body: bytes) -> None:
         if self._decoder is not None:
@@ -171,7 +173,9 @@ class _Conn(asyncio.Protocol):
         if self._buffered > _HIGH_WATER and not self._paused and self.transport is not None:
             self._paused = True
             self.transport.pause_reading()
-        self._wake()
+        w = self._waiter  # _wake inlined in the per-response callbacks (a Python call less, ~0.5k each)
+        if w is not None and not w.done():
+            w.set_result(None)
 
     def on_message_complete(self) -> None:
         if self._decoder is not None:
@@ -179,7 +183,9 @@ class _Conn(asyncio.Protocol):
             if tail:
                 self._chunks.append(tail)
         self._body_done = True
-        self._wake()
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
 
     def _wake(self) -> None:
         w = self._waiter
