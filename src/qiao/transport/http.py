@@ -633,7 +633,11 @@ class Transport:
         body = wire.body or b""
         key = (wire.method, wire.url, account.proxy, tuple(wire.headers.items()))
         heads = self._heads
-        head = heads.get(key)
+        keep = True
+        try:
+            head = heads.get(key)
+        except TypeError:  # a header value that is not a string (unhashable): encoded as before, not kept
+            head, keep = None, False
         scheme, host, port, target = self._split(wire.url)
         if head is None:
             proxy_auth = None
@@ -641,9 +645,10 @@ class Transport:
                 target = wire.url  # absolute form for a plain-HTTP proxy
                 proxy_auth = _proxy_auth(account.proxy)
             head = self._encode_head(wire, host, port, scheme, target, proxy_auth)
-            if len(heads) >= 1024:  # bounded: headers carrying per-request values would grow it
-                heads.clear()
-            heads[key] = head
+            if keep:
+                if len(heads) >= 1024:  # bounded: headers carrying per-request values would grow it
+                    heads.clear()
+                heads[key] = head
         if body or wire.method in ("POST", "PUT", "PATCH"):
             return b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body), scheme, host, port
         return head + b"\r\n", scheme, host, port
