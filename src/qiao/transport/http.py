@@ -523,7 +523,9 @@ class Transport:
         self._max_idle = max_idle_per_origin
         self._fetchers: dict[str, FetchFn] = {}
         self._urls: dict[str, tuple[str, str, int, str]] = {}
-        self._heads: dict[tuple[str, str, str | None, tuple[tuple[str, str], ...]], bytes] = {}
+        self._heads: dict[
+            tuple[str, str, str | None, tuple[tuple[str, str], ...]], tuple[bytes, str, str, int]
+        ] = {}
 
     def _ssl_context(self, account: Account) -> ssl.SSLContext:
         key = account.ca_bundle or ""
@@ -635,11 +637,13 @@ class Transport:
         heads = self._heads
         keep = True
         try:
-            head = heads.get(key)
+            got = heads.get(key)
         except TypeError:  # a header value that is not a string (unhashable): encoded as before, not kept
-            head, keep = None, False
-        scheme, host, port, target = self._split(wire.url)
-        if head is None:
+            got, keep = None, False
+        if got is not None:
+            head, scheme, host, port = got
+        else:
+            scheme, host, port, target = self._split(wire.url)
             proxy_auth = None
             if account.proxy and scheme == "http":
                 target = wire.url  # absolute form for a plain-HTTP proxy
@@ -648,7 +652,7 @@ class Transport:
             if keep:
                 if len(heads) >= 1024:  # bounded: headers carrying per-request values would grow it
                     heads.clear()
-                heads[key] = head
+                heads[key] = (head, scheme, host, port)
         if body or wire.method in ("POST", "PUT", "PATCH"):
             return b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body), scheme, host, port
         return head + b"\r\n", scheme, host, port
