@@ -1,6 +1,6 @@
-"""The forwarded-answer fast path (``types.WireChatResponse``): an OpenAI-shaped upstream's choices rendered
-as sent are the same bytes as the general parse (ChatChoice objects) rendered, and the objects it builds on
-demand are the ones the general parse builds."""
+"""The rendered-while-parsed fast path (``types.WireChatResponse``, ``openai_compat._render_plain``): an
+OpenAI-shaped upstream's choices rendered while parsed are the same bytes as the general parse (ChatChoice
+objects) rendered, and the objects it builds on demand are the ones the general parse builds."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from qiao.catalogue import ModelSpec
 from qiao.providers import openai_compat
 from qiao.providers.base import Account, Call, WireResponse
 from qiao.providers.openai_compat import OpenAICompatible, generic_spec
-from qiao.types import ChatRequest, WireChatResponse, renders_as_sent
+from qiao.types import ChatRequest, WireChatResponse
 
 ACCOUNT = Account("a", "openai_compat", "k", "http://127.0.0.1:9/v1")
 SPEC: ModelSpec = generic_spec("m")
@@ -99,7 +99,7 @@ def _answer(rng: random.Random) -> dict[str, Any]:
 
 def _general(provider: OpenAICompatible, resp: WireResponse, monkeypatch: pytest.MonkeyPatch) -> Any:
     with monkeypatch.context() as m:
-        m.setattr(openai_compat, "renders_as_sent", lambda choices: False)
+        m.setattr(openai_compat, "_render_plain", lambda choices, field: None)
         return provider.parse_chat(resp, REQ, CALL)
 
 
@@ -141,7 +141,6 @@ def test_choices_changed_after_parse_are_rendered_as_changed() -> None:
             }
         ],
     }
-    assert renders_as_sent(body["choices"])
     r = OpenAICompatible().parse_chat(WireResponse(200, {}, orjson.dumps(body)), REQ, CALL)
     assert isinstance(r, WireChatResponse)
     r.choices[0].finish_reason = "length"  # as a vendor subclass post-processing super().parse_chat does
@@ -153,14 +152,19 @@ def test_choices_changed_after_parse_are_rendered_as_changed() -> None:
 
 
 @pytest.mark.parametrize(
-    "choices",
+    "message",
     [
-        [],
-        None,
-        [[]],
-        [{"index": 0, "message": None, "logprobs": None, "finish_reason": "stop"}],
-        [{"index": 0, "message": {}, "logprobs": None, "finish_reason": ["stop"]}],
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "c", "function": {"name": "f"}}]},
+        {"role": "assistant", "content": "a", "reasoning_content": "why"},
+        {"role": "assistant", "content": "a", "reasoning": "why"},  # a vendor's reasoning field
     ],
 )
-def test_unusual_choices_take_the_general_path(choices: Any) -> None:
-    assert not renders_as_sent(choices)
+def test_tool_calls_and_reasoning_take_the_general_path(message: dict[str, Any]) -> None:
+    class VLLMish(OpenAICompatible):
+        reasoning_field = "reasoning"
+
+    choices = [{"index": 0, "message": message, "finish_reason": "stop"}]
+    assert openai_compat._render_plain(choices, VLLMish.reasoning_field) is None
+    body = orjson.dumps({"id": "x", "created": 5, "choices": choices})
+    r = VLLMish().parse_chat(WireResponse(200, {}, body), REQ, CALL)
+    assert type(r) is not WireChatResponse

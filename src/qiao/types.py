@@ -43,7 +43,6 @@ __all__ = [
     "WireChatResponse",
     "has_image_input",
     "message_text",
-    "renders_as_sent",
 ]
 
 
@@ -559,48 +558,18 @@ class ChatResponse:
         return out
 
 
-# ---- answers forwarded as the upstream rendered them ----------------------------------------------------
-# An OpenAI-shaped upstream usually sends each choice exactly as ChatChoice.to_dict renders it (same keys in
-# the same order, no tool calls, no reasoning, no logprobs, no annotations). For those, parsing into
-# ChatChoice/ChatMessage objects and rendering them back into equal dicts is ~12k instructions per answer
-# spent to rebuild what orjson.loads already built: WireChatResponse keeps the upstream's choice dicts and
-# renders them as they are, and builds the objects only if someone reads ``choices``. tests/test_types.py
-# checks the two renderings are the same bytes on generated answers.
-
-_WIRE_CHOICE_KEYS = ("index", "message", "logprobs", "finish_reason")
-_WIRE_MESSAGE_KEYS = ("role", "content", "refusal", "annotations")
-_WIRE_FINISH = frozenset({"stop", "length", "tool_calls", "content_filter"})
-
-
-def renders_as_sent(choices: Any) -> bool:
-    """Whether a decoded ``choices`` list is exactly what ``ChatChoice.to_dict`` renders for the choices
-    parsed from it (so it can be rendered as it is)."""
-    if type(choices) is not list or not choices:
-        return False
-    for c in choices:
-        if type(c) is not dict or tuple(c) != _WIRE_CHOICE_KEYS:
-            return False
-        m = c["message"]
-        fr = c["finish_reason"]
-        if (
-            type(c["index"]) is not int
-            or c["logprobs"] is not None
-            or type(fr) is not str
-            or fr not in _WIRE_FINISH
-            or type(m) is not dict
-            or tuple(m) != _WIRE_MESSAGE_KEYS
-            or m["role"] != "assistant"
-            or m["annotations"] != []
-        ):
-            return False
-    return True
+# ---- answers rendered while parsed ---------------------------------------------------------------------
+# The usual answer (no tool calls, no reasoning) was parsed into ChatChoice/ChatMessage objects that the
+# renderer turned straight back into dicts: ~10k instructions per answer. WireChatResponse takes the choices
+# already rendered (a provider builds them while parsing: providers/openai_compat._render_plain) and builds
+# the objects only if someone reads ``choices``. tests/test_wire_response.py checks both give the same bytes.
 
 
 class WireChatResponse(ChatResponse):
-    """A :class:`ChatResponse` over choices that :func:`renders_as_sent` accepted. ``choices`` are built
-    when first read (or set); from then on they, not the upstream's dicts, are what ``to_dict`` renders, so
-    code that changes them (vendor subclasses post-processing ``super().parse_chat``) is rendered as it
-    changed them."""
+    """A :class:`ChatResponse` over choices already rendered (``ChatChoice.to_dict``'s shape, without tool
+    calls or reasoning). ``choices`` are built when first read (or set); from then on they, not the
+    rendered dicts, are what ``to_dict`` renders, so code that changes them (vendor subclasses
+    post-processing ``super().parse_chat``) is rendered as it changed them."""
 
     __slots__ = ("_sent", "_objects")
 

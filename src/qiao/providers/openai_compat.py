@@ -53,7 +53,6 @@ from ..types import (
     ToolCallDelta,
     Usage,
     WireChatResponse,
-    renders_as_sent,
 )
 from .base import (
     Account,
@@ -117,6 +116,37 @@ def parse_usage(u: Any, reasoning: int = 0) -> Usage | None:
     cdetails = u.get("completion_tokens_details")
     rt = int((cdetails and cdetails.get("reasoning_tokens")) or reasoning or 0)
     return Usage(pt, ct, cached, rt)
+
+
+def _render_plain(choices: list[Any], field: str) -> list[dict[str, Any]] | None:
+    """The choices rendered as ``ChatChoice.to_dict`` renders what the general parse below builds from
+    them, when none has tool calls or reasoning (None otherwise): the usual answer skips building the
+    ChatChoice/ChatMessage objects and turning them back into dicts (~10k instructions; see
+    types.WireChatResponse, and tests/test_wire_response.py for the two paths' bytes compared)."""
+    out: list[dict[str, Any]] = []
+    for c in choices:
+        m = c.get("message") or {}
+        if (
+            m.get("tool_calls")
+            or m.get(field) is not None
+            or (field != "reasoning_content" and m.get("reasoning_content") is not None)
+        ):
+            return None
+        fr = c.get("finish_reason") or "stop"
+        out.append(
+            {
+                "index": int(c.get("index", len(out))),
+                "message": {
+                    "role": "assistant",
+                    "content": m.get("content"),
+                    "refusal": m.get("refusal"),
+                    "annotations": [],
+                },
+                "logprobs": None,
+                "finish_reason": _FINISH.get(fr, fr),
+            }
+        )
+    return out
 
 
 _FINISH = {
@@ -224,10 +254,11 @@ class OpenAICompatible(Provider):
         try:
             data = orjson.loads(resp.body)
             sent = data["choices"]
-            if renders_as_sent(sent):  # the usual plain answer: rendered as the upstream sent it
+            rendered = _render_plain(sent, self.reasoning_field)
+            if rendered is not None:  # the usual answer: no tool calls, no reasoning
                 u = data.get("usage")
                 return WireChatResponse(
-                    sent,
+                    rendered,
                     (parse_usage(u) if u else None) or Usage(estimated=True),
                     data.get("id") or "",
                     int(data.get("created") or time.time()),
