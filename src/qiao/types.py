@@ -40,6 +40,7 @@ __all__ = [
     "ToolChoiceFunction",
     "ToolFunction",
     "Usage",
+    "WireChatResponse",
     "has_image_input",
     "message_text",
 ]
@@ -206,6 +207,11 @@ class ChatRequest(_Model):
     def raw_body(self) -> dict[str, Any] | None:
         st = self.__pydantic_private__
         return None if st is None else st.get("raw")
+
+    def forwarding(self) -> tuple[dict[str, Any] | None, tuple[str, ...]]:
+        """``(raw_body(), dropped)`` in one call (providers forwarding the body read both per request)."""
+        st = self.__pydantic_private__
+        return (None, ()) if st is None else (st.get("raw"), st.get("dropped", ()))
 
     @property
     def dropped(self) -> tuple[str, ...]:
@@ -469,7 +475,7 @@ class Usage:
         return {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
-            "total_tokens": self.total_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,  # (total_tokens, no property call)
             "prompt_tokens_details": {"cached_tokens": self.cached_tokens, "audio_tokens": 0},
             "completion_tokens_details": {
                 "reasoning_tokens": self.reasoning_tokens,
@@ -544,6 +550,74 @@ class ChatResponse:
             "created": self.created,
             "model": self.model,
             "choices": [choices[0].to_dict()] if len(choices) == 1 else [c.to_dict() for c in choices],
+            "usage": self.usage.to_dict(),
+            "service_tier": "default",
+        }
+        if self.system_fingerprint:
+            out["system_fingerprint"] = self.system_fingerprint
+        return out
+
+
+# ---- answers rendered while parsed ---------------------------------------------------------------------
+# The usual answer (no tool calls, no reasoning) was parsed into ChatChoice/ChatMessage objects that the
+# renderer turned straight back into dicts: ~10k instructions per answer. WireChatResponse takes the choices
+# already rendered (a provider builds them while parsing: providers/openai_compat._render_plain) and builds
+# the objects only if someone reads ``choices``. tests/test_wire_response.py checks both give the same bytes.
+
+
+class WireChatResponse(ChatResponse):
+    """A :class:`ChatResponse` over choices already rendered (``ChatChoice.to_dict``'s shape, without tool
+    calls or reasoning). ``choices`` are built when first read (or set); from then on they, not the
+    rendered dicts, are what ``to_dict`` renders, so code that changes them (vendor subclasses
+    post-processing ``super().parse_chat``) is rendered as it changed them."""
+
+    __slots__ = ("_sent", "_objects")
+
+    def __init__(
+        self,
+        sent: list[dict[str, Any]],
+        usage: Usage,
+        id: str = "",
+        created: int = 0,
+        model: str = "",
+        system_fingerprint: str | None = None,
+    ) -> None:
+        self._sent = sent
+        self._objects: list[ChatChoice] | None = None
+        self.usage = usage
+        self.id = id
+        self.created = created
+        self.model = model
+        self.system_fingerprint = system_fingerprint
+
+    @property  # type: ignore[override]
+    def choices(self) -> list[ChatChoice]:
+        objs = self._objects
+        if objs is None:
+            # what the general parse builds for such a choice: no tool calls, no reasoning
+            objs = self._objects = [
+                ChatChoice(
+                    c["index"],
+                    ChatMessage(c["message"]["content"], [], None, c["message"]["refusal"]),
+                    c["finish_reason"],
+                )
+                for c in self._sent
+            ]
+        return objs
+
+    @choices.setter
+    def choices(self, value: list[ChatChoice]) -> None:
+        self._objects = value
+
+    def to_dict(self) -> dict[str, Any]:
+        if self._objects is not None:
+            return ChatResponse.to_dict(self)
+        out = {
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": self._sent,
             "usage": self.usage.to_dict(),
             "service_tier": "default",
         }

@@ -174,3 +174,95 @@ async def test_header_injection_refused(transport: Transport) -> None:
     w = WireRequest("POST", "http://127.0.0.1:9/x", {"X-Evil": "a\r\nInjected: 1"}, b"")
     with pytest.raises(UpstreamError):
         await transport.send(w, account(9))
+
+
+async def test_answer_headers_decoded_on_first_read(transport: Transport) -> None:
+    """Headers are decoded lazily (on_headers_complete only looks for a Content-Encoding): the dict is
+    the same as an eager decode would give, repeated names joined, names lower-cased, latin-1 values."""
+    extra = b"X-Rate: 1\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\nX-Latin: caf\xe9\r\nRetry-After: 7\r\n"
+    async with RawServer(lambda req: ok(extra=extra)) as srv:
+        for _ in range(2):  # the second answer comes on the pooled connection (its head list reset)
+            r = await transport.send(wire(srv.port), account(srv.port))
+            assert r.headers == {
+                "content-type": "application/json",
+                "content-length": "11",
+                "x-rate": "1",
+                "set-cookie": "a=1, b=2",
+                "x-latin": "caf\xe9",
+                "retry-after": "7",
+            }
+            assert r.headers.get("retry-after") == "7" and r == type(r)(r.status, r._raw, r.body)  # type: ignore[attr-defined]
+        assert srv.connections == 1
+
+
+async def test_memoised_request_head_follows_every_input(transport: Transport) -> None:
+    """The encoded head is memoised on (method, URL, proxy, headers): any change gives its own head, and
+    Content-Length always follows the body."""
+    async with RawServer(lambda req: ok()) as srv:
+        url = f"http://127.0.0.1:{srv.port}/v1/chat/completions"
+        acct = account(srv.port)
+        sends = [
+            WireRequest("POST", url, {"Authorization": "Bearer a"}, b"{}"),
+            WireRequest("POST", url, {"Authorization": "Bearer b"}, b'{"x":1}'),
+            WireRequest("POST", url + "?v=2", {"Authorization": "Bearer b"}, b""),
+            WireRequest("POST", url, {"Authorization": "Bearer a", "User-Agent": "me"}, b"{}"),
+            WireRequest("GET", url, {"Authorization": "Bearer a"}, None),
+            WireRequest("POST", url, {"Authorization": "Bearer a"}, b"{}"),
+        ]
+        for w in sends:
+            assert (await transport.send(w, acct)).status == 200
+        host = f"Host: 127.0.0.1:{srv.port}\r\n".encode()
+        assert srv.requests == [
+            b"POST /v1/chat/completions HTTP/1.1\r\n" + host + b"Authorization: Bearer a\r\n"
+            b"User-Agent: qiao-gateway\r\nContent-Length: 2\r\n\r\n{}",
+            b"POST /v1/chat/completions HTTP/1.1\r\n" + host + b"Authorization: Bearer b\r\n"
+            b'User-Agent: qiao-gateway\r\nContent-Length: 7\r\n\r\n{"x":1}',
+            b"POST /v1/chat/completions?v=2 HTTP/1.1\r\n" + host + b"Authorization: Bearer b\r\n"
+            b"User-Agent: qiao-gateway\r\nContent-Length: 0\r\n\r\n",
+            b"POST /v1/chat/completions HTTP/1.1\r\n" + host + b"Authorization: Bearer a\r\n"
+            b"User-Agent: me\r\nContent-Length: 2\r\n\r\n{}",
+            b"GET /v1/chat/completions HTTP/1.1\r\n" + host + b"Authorization: Bearer a\r\n"
+            b"User-Agent: qiao-gateway\r\n\r\n",
+            b"POST /v1/chat/completions HTTP/1.1\r\n" + host + b"Authorization: Bearer a\r\n"
+            b"User-Agent: qiao-gateway\r\nContent-Length: 2\r\n\r\n{}",
+        ]
+
+
+async def test_head_timeout_watcher_follows_each_wait(transport: Transport) -> None:
+    """The head wait's watcher timer outlives a wait on a kept-alive connection: a later wait with a
+    shorter limit still times out on time, and a wait whose deadline is later than a pending watcher's
+    is not cut when that watcher fires (it re-arms for the new deadline)."""
+    delays = [0.0, 0.85, 0.0, 0.6]
+
+    class Slow(RawServer):
+        async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            try:
+                while True:
+                    await reader.readuntil(b"\r\n\r\n")
+                    await reader.readexactly(2)
+                    await asyncio.sleep(delays.pop(0))
+                    writer.write(ok())
+                    await writer.drain()
+            except (asyncio.IncompleteReadError, ConnectionError, IndexError):
+                pass
+            finally:
+                writer.close()
+
+    loop = asyncio.get_running_loop()
+    async with Slow(lambda req: ok()) as srv:
+        acct = account(srv.port)
+        # a watcher is armed for +1.0 s; at +0.3 s a wait with its deadline at +1.3 s starts and is
+        # answered at +1.15 s: the watcher fires mid-wait (+1.0 s), sees the later deadline and re-arms
+        t0 = loop.time()
+        assert (await transport.send(wire(srv.port), acct, Timeouts(first_byte=1.0))).status == 200
+        await asyncio.sleep(0.3)
+        assert (await transport.send(wire(srv.port), acct, Timeouts(first_byte=1.0))).status == 200
+        assert loop.time() - t0 > 1.0
+        # a long watcher pending (+5 s), then a short limit: cut after ~0.2 s, not 5 s
+        assert (await transport.send(wire(srv.port), acct, Timeouts(first_byte=5))).status == 200
+        t0 = loop.time()
+        with pytest.raises(UpstreamTimeout):
+            await transport.send(wire(srv.port), acct, Timeouts(first_byte=0.2))
+        assert 0.15 < loop.time() - t0 < 1.0
+        assert srv.connections == 1
