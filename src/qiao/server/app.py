@@ -14,7 +14,7 @@ import os
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from pydantic import ValidationError
@@ -48,6 +48,52 @@ SSE_HEADERS = [
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 ]
+Reply = (
+    tuple[int, Any, list[tuple[bytes, bytes]]] | None
+)  # an endpoint's JSON answer (status, object, headers)
+
+
+class Request(Protocol):
+    """What the app reads of a request and how it answers: qiao's protocol's exchange
+    (``protocol._Exchange``) or an ASGI request (``_AsgiRequest``)."""
+
+    method: str
+    path: str
+    headers: list[tuple[bytes, bytes]]
+
+    @property
+    def scope(self) -> Scope: ...
+    @property
+    def receive(self) -> Receive: ...
+    @property
+    def send(self) -> Send: ...
+    def body_ready(self) -> bytes | None: ...
+    def reply(
+        self, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> Awaitable[None] | None: ...
+
+
+class _AsgiRequest:
+    """An ASGI request behind the interface of qiao's protocol's exchange."""
+
+    __slots__ = ("scope", "method", "path", "headers", "receive", "send")
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.scope = scope
+        self.method: str = scope["method"]
+        self.path: str = scope["path"]
+        self.headers: list[tuple[bytes, bytes]] = scope["headers"]
+        self.receive = receive
+        self.send = send
+
+    def body_ready(self) -> bytes | None:
+        return None  # read with receive()
+
+    async def reply(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        await self.send({"type": "http.response.start", "status": status, "headers": headers})
+        await self.send({"type": "http.response.body", "body": body})
+
+
 _RID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 # Request ids: a random per-process prefix and a counter: unique across processes and replicas (64 random
 # bits per process), in order within one, and without a system call per request (os.urandom is one).
@@ -99,7 +145,7 @@ class GatewayApp:
                 k.digest,
                 Principal(k.digest[:12], k.name, k.tenant, tuple(k.models) if k.models is not None else None),
             )
-        self._routes: dict[tuple[str, str], Callable[..., Awaitable[None]]] = {
+        self._routes: dict[tuple[str, str], Callable[..., Awaitable[Reply]]] = {
             ("POST", "/v1/chat/completions"): self.chat_completions,
             ("POST", "/v1/completions"): self.completions,
             ("POST", "/v1/embeddings"): self.embeddings,
@@ -129,7 +175,7 @@ class GatewayApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         typ = scope["type"]
         if typ == "http":
-            await self._http(scope, receive, send)
+            await self.qiao_direct(_AsgiRequest(scope, receive, send))
         elif typ == "lifespan":
             await self._lifespan(receive, send)
 
@@ -151,34 +197,51 @@ class GatewayApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope["path"]
-        method: str = scope["method"]
+    async def qiao_direct(self, r: Request) -> None:
+        """One HTTP request. qiao's server protocol calls this with its exchange (``protocol._Exchange``:
+        no scope or message dicts, the whole reply in one call); ``__call__`` with an ASGI request seen
+        through the same interface (``_AsgiRequest``, for uvicorn's protocol and ASGI test clients)."""
+        path = r.path
+        method = r.method
         ctx = RequestContext(_next_id(), None)
-        if scope["headers"]:
-            ctx.client_request_id = self._client_request_id(scope)
+        if r.headers:
+            ctx.client_request_id = self._client_request_id(r.headers)
         handler = self._routes.get((method, path))
         self.inflight += 1
         metered = (
             self.ledger is not None and handler is not None and path.startswith("/v1/") and method == "POST"
         )
+        send = r.send
         if metered:
             send = self._metered_send(send, ctx, path[4:])
         try:
             if self.admin is not None and path.startswith("/admin/"):
-                await self.admin.handle(scope, receive, send, ctx)
+                await self.admin.handle(r.scope, r.receive, send, ctx)
                 return
             if handler is None:
                 if method == "GET" and path.startswith("/v1/models/"):
-                    await self.get_model(scope, receive, send, ctx)
-                    return
-                known = any(p == path for _, p in self._routes)
-                if known:
-                    raise InvalidRequest(
-                        f"method {method} is not allowed on {path}", code="method_not_allowed"
-                    )
-                raise NotFound(f"Invalid URL ({method} {path})", code="unknown_url")
-            await handler(scope, receive, send, ctx)
+                    out = await self.get_model(r, send, ctx)
+                else:
+                    known = any(p == path for _, p in self._routes)
+                    if known:
+                        raise InvalidRequest(
+                            f"method {method} is not allowed on {path}", code="method_not_allowed"
+                        )
+                    raise NotFound(f"Invalid URL ({method} {path})", code="unknown_url")
+            else:
+                out = await handler(r, send, ctx)
+            if out is not None:  # a JSON answer (a stream has answered already)
+                status, obj, extra = out
+                body = orjson.dumps(obj)
+                # a length, not chunked framing: one body message, and clients read it without a chunk parser
+                headers = [JSON_CT, (b"content-length", b"%d" % len(body)), *extra]
+                if metered:  # what _metered_send does to a start and a last body message
+                    if ctx.extra_headers:
+                        headers += ctx.extra_headers
+                    self.ledger.record(ctx, path[4:])  # type: ignore[union-attr]
+                wait = r.reply(status, headers, body)
+                if wait is not None:
+                    await wait
         except QiaoError as err:
             await self._error(send, err, ctx)
         except Exception as exc:  # noqa: BLE001 - the client gets an OpenAI error, never a stack trace
@@ -192,13 +255,13 @@ class GatewayApp:
                 await self._settle(ctx, path[4:])
 
     @staticmethod
-    def _client_request_id(scope: Scope) -> str | None:
+    def _client_request_id(headers: list[tuple[bytes, bytes]]) -> str | None:
         """The client's own id (``X-Client-Request-Id``, or ``X-Request-Id``), echoed back and recorded.
 
         It is never the request's id: a client can repeat its ids, while the request id is the key of the
         usage record, the budget reservation and the response ids, so it must be unique (a repeated
         client id used to make records collapse into one and a reservation look already held)."""
-        for k, v in scope["headers"]:
+        for k, v in headers:
             if k == b"x-client-request-id" or k == b"x-request-id":
                 s: str = v.decode("latin-1")
                 return s if _RID.match(s) else None
@@ -250,16 +313,8 @@ class GatewayApp:
         except (RuntimeError, OSError):  # the response had started, or the client left
             pass
 
-    @staticmethod
-    async def _json(send: Send, obj: Any, headers: list[tuple[bytes, bytes]], status: int = 200) -> None:
-        body = orjson.dumps(obj)
-        # a length, not chunked framing: one body message, and clients read it without a chunk parser
-        headers = [JSON_CT, (b"content-length", b"%d" % len(body)), *headers]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-
-    async def _body(self, scope: Scope, receive: Receive) -> Any:
-        for k, v in scope["headers"]:
+    async def _body(self, r: Request) -> Any:
+        for k, v in r.headers:
             if k == b"content-length":
                 try:
                     if int(v) > self.max_body:
@@ -267,21 +322,11 @@ class GatewayApp:
                 except ValueError:
                     raise InvalidRequest("invalid Content-Length header") from None
                 break
-        chunks = []
-        size = 0
-        while True:
-            msg = await receive()
-            if msg["type"] == "http.disconnect":
-                raise asyncio.CancelledError()
-            b = msg.get("body", b"")
-            if b:
-                size += len(b)
-                if size > self.max_body:
-                    raise PayloadTooLarge(f"request body exceeds {self.max_body} bytes")
-                chunks.append(b)
-            if not msg.get("more_body", False):
-                break
-        raw = b"".join(chunks)
+        raw = r.body_ready()
+        if raw is None:
+            raw = await self._receive_body(r.receive)
+        elif len(raw) > self.max_body:  # all arrived (the usual case): read without receive() and its message
+            raise PayloadTooLarge(f"request body exceeds {self.max_body} bytes")
         if not raw:
             raise InvalidRequest(
                 "We could not parse the JSON body of your request: the body is empty. "
@@ -298,9 +343,26 @@ class GatewayApp:
             raise InvalidRequest("The JSON body must be an object.")
         return obj
 
-    async def authenticate(self, scope: Scope, ctx: RequestContext) -> Principal | None:
+    async def _receive_body(self, receive: Receive) -> bytes:
+        chunks = []
+        size = 0
+        while True:
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                raise asyncio.CancelledError()
+            b = msg.get("body", b"")
+            if b:
+                size += len(b)
+                if size > self.max_body:
+                    raise PayloadTooLarge(f"request body exceeds {self.max_body} bytes")
+                chunks.append(b)
+            if not msg.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+    async def authenticate(self, headers: list[tuple[bytes, bytes]], ctx: RequestContext) -> Principal | None:
         token = None
-        for k, v in scope["headers"]:
+        for k, v in headers:
             if k == b"authorization":
                 s = v.decode("latin-1")
                 if s[:7].lower() == "bearer ":
@@ -332,28 +394,29 @@ class GatewayApp:
         return found[1]
 
     # ---- endpoints ------------------------------------------------------------------------------------
-    async def healthz(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
-        await self._json(send, {"status": "ok"}, [])
+    # Each returns its JSON answer as (status, object, headers) for qiao_direct to send, or None when it
+    # has answered itself (a stream).
+    async def healthz(self, r: Request, send: Send, ctx: RequestContext) -> Reply:
+        return 200, {"status": "ok"}, []
 
-    async def readyz(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
+    async def readyz(self, r: Request, send: Send, ctx: RequestContext) -> Reply:
         if self.ready and not self.draining:
-            await self._json(send, {"status": "ready", "inflight": self.inflight}, [])
-        else:
-            await self._json(send, {"status": "draining" if self.draining else "starting"}, [], 503)
+            return 200, {"status": "ready", "inflight": self.inflight}, []
+        return 503, {"status": "draining" if self.draining else "starting"}, []
 
-    async def list_models(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
-        p = await self.authenticate(scope, ctx)
+    async def list_models(self, r: Request, send: Send, ctx: RequestContext) -> Reply:
+        p = await self.authenticate(r.headers, ctx)
         data = [
             {"id": mid, "object": "model", "created": 1719792000, "owned_by": owner}
             for mid, owner in self.gateway.resolver.public_names(p.tenant if p is not None else None)
         ]
-        await self._json(send, {"object": "list", "data": data}, ctx.id_headers())
+        return 200, {"object": "list", "data": data}, ctx.id_headers()
 
-    async def get_model(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
-        p = await self.authenticate(scope, ctx)
+    async def get_model(self, r: Request, send: Send, ctx: RequestContext) -> Reply:
+        p = await self.authenticate(r.headers, ctx)
         from urllib.parse import unquote
 
-        mid = unquote(scope["path"][len("/v1/models/") :])
+        mid = unquote(r.path[len("/v1/models/") :])
         if self.gateway.resolver.resolve(mid, p.tenant if p is not None else None) is None:
             raise ModelNotFound(
                 f"The model `{mid}` does not exist or you do not have access to it.", param="model"
@@ -361,25 +424,21 @@ class GatewayApp:
         owner = dict(self.gateway.resolver.public_names()).get(
             mid, mid.split("/", 1)[0] if "/" in mid else "qiao"
         )
-        await self._json(
-            send,
-            {"id": mid, "object": "model", "created": 1719792000, "owned_by": owner},
-            ctx.id_headers(),
-        )
+        return 200, {"id": mid, "object": "model", "created": 1719792000, "owned_by": owner}, ctx.id_headers()
 
-    async def chat_completions(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
-        await self.authenticate(scope, ctx)
-        raw = await self._body(scope, receive)
+    async def chat_completions(self, r: Request, send: Send, ctx: RequestContext) -> Reply:
+        await self.authenticate(r.headers, ctx)
+        raw = await self._body(r)
         try:
             req = ChatRequest.from_raw(raw)
         except ValidationError as exc:
             raise _validation_error(exc) from None
         _check_messages(req)
         if req.stream:
-            await self._stream(req, scope, receive, send, ctx, legacy=False)
-            return
+            await self._stream(req, r.scope, r.receive, send, ctx, legacy=False)
+            return None
         resp = await self.gateway.chat(req, ctx)
-        await self._json(send, resp.to_dict(), ctx.headers())
+        return 200, resp.to_dict(), ctx.headers()
 
     async def _stream(
         self, req: ChatRequest, scope: Scope, receive: Receive, send: Send, ctx: RequestContext, legacy: bool
@@ -424,10 +483,10 @@ class GatewayApp:
         if not started and not disconnected:  # pragma: no cover - chat_stream always starts or raises
             raise QiaoError("stream ended without an answer")
 
-    async def completions(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
+    async def completions(self, r: Request, send: Send, ctx: RequestContext) -> Reply:
         """Legacy completions, served by the chat path (one user message per prompt)."""
-        await self.authenticate(scope, ctx)
-        raw = await self._body(scope, receive)
+        await self.authenticate(r.headers, ctx)
+        raw = await self._body(r)
         try:
             creq = CompletionRequest.model_validate(raw)
         except ValidationError as exc:
@@ -452,8 +511,8 @@ class GatewayApp:
             if len(prompts) != 1:
                 raise InvalidRequest("streaming supports one prompt at a time", param="prompt")
             req = ChatRequest.from_raw({**chat_fields, "messages": [{"role": "user", "content": prompts[0]}]})
-            await self._stream(req, scope, receive, send, ctx, legacy=True)
-            return
+            await self._stream(req, r.scope, r.receive, send, ctx, legacy=True)
+            return None
         choices = []
         usage_p = usage_c = 0
         for pi, prompt in enumerate(prompts):
@@ -484,11 +543,11 @@ class GatewayApp:
                 "total_tokens": usage_p + usage_c,
             },
         }
-        await self._json(send, out, ctx.headers())
+        return 200, out, ctx.headers()
 
-    async def embeddings(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
-        await self.authenticate(scope, ctx)
-        raw = await self._body(scope, receive)
+    async def embeddings(self, r: Request, send: Send, ctx: RequestContext) -> Reply:
+        await self.authenticate(r.headers, ctx)
+        raw = await self._body(r)
         try:
             req = EmbeddingRequest.model_validate(raw)
         except ValidationError as exc:
@@ -505,7 +564,7 @@ class GatewayApp:
             "model": req.model,
             "usage": {"prompt_tokens": res.usage.prompt_tokens, "total_tokens": res.usage.prompt_tokens},
         }
-        await self._json(send, out, ctx.headers())
+        return 200, out, ctx.headers()
 
 
 def _check_messages(req: ChatRequest) -> None:
