@@ -367,7 +367,8 @@ class _Exchange:
         body = self.body
         self.body = b""
         self.body_done = True
-        self.proto.flow.resume_reading()
+        if self.proto.flow.read_paused:
+            self.proto.flow.resume_reading()
         return body
 
     def reply(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> Awaitable[None] | None:
@@ -384,22 +385,24 @@ class _Exchange:
             raise RuntimeError(
                 "Unexpected ASGI message 'http.response.start' sent, after response already started."
             )
-        values = [v for _, v in headers]
-        joined = b"".join(values)
-        if len(joined.translate(None, _VALUE_BAD)) != len(joined):
-            raise RuntimeError("Invalid HTTP header value.")
-        parts = [STATUS_LINE[status], _default_block(proto.server_state.default_headers)]
+        parts: list[bytes] = []
         for name, value in headers:
             parts += (name, b": ", value, b"\r\n")
+        lines = b"".join(parts)
+        # One translate over the lines checks every value: each line's own CR LF are the only two bytes
+        # it may lose (names are the app's constants), no list of values needed.
+        if len(lines) - len(lines.translate(None, _VALUE_BAD)) != 2 * len(headers):
+            raise RuntimeError("Invalid HTTP header value.")
+        out = [STATUS_LINE[status], _default_block(proto.server_state.default_headers), lines]
         if not self.keep_alive:
-            parts.append(b"connection: close\r\n")
-        parts.append(b"\r\n")
+            out.append(b"connection: close\r\n")
+        out.append(b"\r\n")
         if self.method != "HEAD":
-            parts.append(body)
+            out.append(body)
         self.started = True
         self.expect_continue = False
         self.complete = True
-        proto.transport.write(b"".join(parts))
+        proto.transport.write(b"".join(out))
         self.wake()
         if not self.keep_alive:
             proto.transport.close()
@@ -507,11 +510,8 @@ class QiaoHttpProtocol(asyncio.Protocol):
         self.transport.close()
 
     # ---- parser callbacks -----------------------------------------------------------------------------
-    def on_message_begin(self) -> None:
-        self.url = b""
-        self.headers = []
-        self.expect = False
-
+    # No on_message_begin (httptools calls only the callbacks a protocol has; one call from C into Python
+    # fewer per request): on_headers_complete resets the per-request state once it has used it.
     def on_url(self, url: bytes) -> None:
         self.url += url
 
@@ -549,6 +549,9 @@ class QiaoHttpProtocol(asyncio.Protocol):
             keep_alive,
             self.expect,
         )
+        self.url = b""
+        self.headers = []
+        self.expect = False
         self.parsing = ex
         if self.current is None or self.current.complete:
             self._run(ex)
@@ -582,7 +585,8 @@ class QiaoHttpProtocol(asyncio.Protocol):
         self.server_state.total_requests += 1
         if self.transport.is_closing():
             return
-        self.flow.resume_reading()
+        if self.flow.read_paused:
+            self.flow.resume_reading()
         if self.pipeline:
             self._run(self.pipeline.popleft())
         else:
