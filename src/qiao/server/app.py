@@ -264,16 +264,13 @@ class GatewayApp:
         metered = (
             self.ledger is not None and handler is not None and path.startswith("/v1/") and method == "POST"
         )
-        send = r.send
-        if metered:
-            send = self._metered_send(send, ctx, path[4:])
         try:
             if self.admin is not None and path.startswith("/admin/"):
-                await self.admin.handle(r.scope, r.receive, send, ctx)
+                await self.admin.handle(r.scope, r.receive, r.send, ctx)
                 return
             if handler is None:
                 if method == "GET" and path.startswith("/v1/models/"):
-                    out = await self.get_model(r, send, ctx, head)
+                    out = await self.get_model(r, ctx, head)
                 else:
                     known = any(p == path for _, p in self._routes)
                     if known:
@@ -282,7 +279,7 @@ class GatewayApp:
                         )
                     raise NotFound(f"Invalid URL ({method} {path})", code="unknown_url")
             else:
-                out = await handler(r, send, ctx, head)
+                out = await handler(r, ctx, head)
             if out is not None:  # a JSON answer (a stream has answered already)
                 status, obj, extra = out
                 body = orjson.dumps(obj)
@@ -296,12 +293,11 @@ class GatewayApp:
                 if wait is not None:
                     await wait
         except QiaoError as err:
-            await self._error(send, err, ctx)
+            await self._error(self._sender(r, ctx, metered), err, ctx)
         except Exception as exc:  # noqa: BLE001 - the client gets an OpenAI error, never a stack trace
             log.exception("unhandled error in request %s", ctx.request_id)
-            await self._error(
-                send, QiaoError(f"internal error ({type(exc).__name__}); request id {ctx.request_id}"), ctx
-            )
+            internal = QiaoError(f"internal error ({type(exc).__name__}); request id {ctx.request_id}")
+            await self._error(self._sender(r, ctx, metered), internal, ctx)
         finally:
             self.inflight -= 1
             # _settle has nothing to do for a recorded request without a reservation (keys without limits
@@ -310,6 +306,11 @@ class GatewayApp:
                 await self._settle(ctx, path[4:])
 
     # ---- ledger hooks ---------------------------------------------------------------------------------
+    def _sender(self, r: Request, ctx: RequestContext, metered: bool) -> Send:
+        """The request's ASGI ``send``, metered on the ledger's endpoints; made only for a stream or an
+        error (qiao_direct meters a JSON answer itself: no wrapper to build for it)."""
+        return self._metered_send(r.send, ctx, r.path[4:]) if metered else r.send
+
     def _metered_send(self, send: Send, ctx: RequestContext, endpoint: str) -> Send:
         """Add the rate-limit headers to the response, and write the usage record just before the
         last byte goes out (so a completed request's record survives SIGKILL)."""
@@ -464,15 +465,15 @@ class GatewayApp:
     # ---- endpoints ------------------------------------------------------------------------------------
     # Each returns its JSON answer as (status, object, headers) for qiao_direct to send, or None when it
     # has answered itself (a stream).
-    async def healthz(self, r: Request, send: Send, ctx: RequestContext, head: Head) -> Reply:
+    async def healthz(self, r: Request, ctx: RequestContext, head: Head) -> Reply:
         return 200, {"status": "ok"}, []
 
-    async def readyz(self, r: Request, send: Send, ctx: RequestContext, head: Head) -> Reply:
+    async def readyz(self, r: Request, ctx: RequestContext, head: Head) -> Reply:
         if self.ready and not self.draining:
             return 200, {"status": "ready", "inflight": self.inflight}, []
         return 503, {"status": "draining" if self.draining else "starting"}, []
 
-    async def list_models(self, r: Request, send: Send, ctx: RequestContext, head: Head) -> Reply:
+    async def list_models(self, r: Request, ctx: RequestContext, head: Head) -> Reply:
         p = await self.authenticate(head[0], ctx)
         data = [
             {"id": mid, "object": "model", "created": 1719792000, "owned_by": owner}
@@ -480,7 +481,7 @@ class GatewayApp:
         ]
         return 200, {"object": "list", "data": data}, ctx.id_headers()
 
-    async def get_model(self, r: Request, send: Send, ctx: RequestContext, head: Head) -> Reply:
+    async def get_model(self, r: Request, ctx: RequestContext, head: Head) -> Reply:
         p = await self.authenticate(head[0], ctx)
         from urllib.parse import unquote
 
@@ -494,7 +495,7 @@ class GatewayApp:
         )
         return 200, {"id": mid, "object": "model", "created": 1719792000, "owned_by": owner}, ctx.id_headers()
 
-    async def chat_completions(self, r: Request, send: Send, ctx: RequestContext, head: Head) -> Reply:
+    async def chat_completions(self, r: Request, ctx: RequestContext, head: Head) -> Reply:
         token, length = head
         if self.authenticate_now(token, ctx) is _LOOKUP:
             await self.authenticate(token, ctx)
@@ -507,6 +508,8 @@ class GatewayApp:
             raise _validation_error(exc) from None
         _check_messages(req)
         if req.stream:
+            # metered: a POST /v1/ endpoint
+            send = self._sender(r, ctx, self.ledger is not None)
             await self._stream(req, r.scope, r.receive, send, ctx, legacy=False)
             return None
         resp = await self.gateway.chat(req, ctx)
@@ -555,7 +558,7 @@ class GatewayApp:
         if not started and not disconnected:  # pragma: no cover - chat_stream always starts or raises
             raise QiaoError("stream ended without an answer")
 
-    async def completions(self, r: Request, send: Send, ctx: RequestContext, head: Head) -> Reply:
+    async def completions(self, r: Request, ctx: RequestContext, head: Head) -> Reply:
         """Legacy completions, served by the chat path (one user message per prompt)."""
         token, length = head
         if self.authenticate_now(token, ctx) is _LOOKUP:
@@ -587,6 +590,7 @@ class GatewayApp:
             if len(prompts) != 1:
                 raise InvalidRequest("streaming supports one prompt at a time", param="prompt")
             req = ChatRequest.from_raw({**chat_fields, "messages": [{"role": "user", "content": prompts[0]}]})
+            send = self._sender(r, ctx, self.ledger is not None)  # metered: a POST /v1/ endpoint
             await self._stream(req, r.scope, r.receive, send, ctx, legacy=True)
             return None
         choices = []
@@ -621,7 +625,7 @@ class GatewayApp:
         }
         return 200, out, ctx.headers()
 
-    async def embeddings(self, r: Request, send: Send, ctx: RequestContext, head: Head) -> Reply:
+    async def embeddings(self, r: Request, ctx: RequestContext, head: Head) -> Reply:
         token, length = head
         if self.authenticate_now(token, ctx) is _LOOKUP:
             await self.authenticate(token, ctx)

@@ -403,7 +403,8 @@ class _Exchange:
         self.expect_continue = False
         self.complete = True
         proto.transport.write(b"".join(out))
-        self.wake()
+        if self.waiter is not None:
+            self.wake()
         if not self.keep_alive:
             proto.transport.close()
         proto.on_response_complete(self)
@@ -566,14 +567,16 @@ class QiaoHttpProtocol(asyncio.Protocol):
         ex.body += body
         if len(ex.body) > HIGH_WATER_LIMIT:
             self.flow.pause_reading()
-        ex.wake()
+        if ex.waiter is not None:  # (a call to wake() costs more than this test)
+            ex.wake()
 
     def on_message_complete(self) -> None:
         ex = self.parsing
         if ex is None or ex.complete:
             return
         ex.more_body = False
-        ex.wake()
+        if ex.waiter is not None:
+            ex.wake()
 
     # ---- request lifecycle ----------------------------------------------------------------------------
     def _run(self, ex: _Exchange) -> None:
