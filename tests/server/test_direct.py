@@ -217,3 +217,42 @@ def test_scan_matches_the_three_loops_it_replaced() -> None:
             s = client.decode("latin-1")
             client = s if _RID.match(s) else None  # what qiao_direct does with it
         assert (token, length, client) == _scan_reference(headers), headers
+
+
+@pytest.mark.parametrize("direct", [True, False])
+async def test_a_cancelled_request_is_a_500_and_leaves_the_server_set(direct: bool) -> None:
+    """What escapes the app (here a cancellation, as at the end of a graceful shutdown) is dealt with by
+    the exchange's finish() on the direct path, by the protocol's run() on the ASGI path: the same 500."""
+    app = _app()
+    hang = asyncio.Event()
+
+    async def chat(req: Any, ctx: RequestContext) -> ChatResponse:
+        await hang.wait()
+        raise AssertionError("not reached")
+
+    app.gateway.chat = chat  # type: ignore[method-assign]
+    config = uvicorn.Config(app, http=QiaoHttpProtocol, log_level="critical", proxy_headers=False)
+    config.load()
+    state = ServerState()
+    state.default_headers = [DATE]
+    proto = QiaoHttpProtocol(config, state, {})
+    if not direct:
+        proto.direct = None
+    tr = _Transport()
+    proto.connection_made(tr)  # type: ignore[arg-type]
+    proto.data_received(REQUESTS[8])
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert len(state.tasks) == 1 and not tr.writes
+    next(iter(state.tasks)).cancel()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not state.tasks
+    assert b"".join(tr.writes) == (
+        b"HTTP/1.1 500 Internal Server Error\r\ndate: Wed, 25 Nov 2026 00:00:00 GMT\r\n"
+        b"content-type: text/plain; charset=utf-8\r\ncontent-length: 21\r\nconnection: close\r\n\r\n"
+        b"Internal Server Error"
+    )
+    assert tr.closed
+    proto.connection_lost(None)
+    await app.gateway.aclose()

@@ -68,6 +68,7 @@ class Request(Protocol):
     @property
     def send(self) -> Send: ...
     def body_ready(self) -> bytes | None: ...
+    def finish(self, exc: BaseException | None) -> bool: ...
     def reply(
         self, status: int, headers: list[tuple[bytes, bytes]], body: bytes
     ) -> Awaitable[None] | None: ...
@@ -88,6 +89,9 @@ class _AsgiRequest:
 
     def body_ready(self) -> bytes | None:
         return None  # read with receive()
+
+    def finish(self, exc: BaseException | None) -> bool:
+        return exc is not None  # the ASGI server deals with what escapes the app
 
     async def reply(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
@@ -252,58 +256,72 @@ class GatewayApp:
         """One HTTP request. qiao's server protocol calls this with its exchange (``protocol._Exchange``:
         no scope or message dicts, the whole reply in one call); ``__call__`` with an ASGI request seen
         through the same interface (``_AsgiRequest``, for uvicorn's protocol and ASGI test clients)."""
-        path = r.path
-        method = r.method
-        ctx = RequestContext(_next_id(), None)
-        token, length, client = _scan(r.headers)
-        if client is not None:
-            ctx.client_request_id = _client_request_id(client)
-        head = token, length
-        handler = self._routes.get((method, path))
-        self.inflight += 1
-        metered = (
-            self.ledger is not None and handler is not None and path.startswith("/v1/") and method == "POST"
-        )
+        # The protocol's exchange runs this coroutine as its task, with no wrapper of its own (one frame
+        # fewer on every resumption of the task): what escapes goes to r.finish, which says whether to
+        # raise it on (the ASGI adapter: to the ASGI server) or has dealt with it (the exchange: a 500).
+        escaped: BaseException | None = None
         try:
-            if self.admin is not None and path.startswith("/admin/"):
-                await self.admin.handle(r.scope, r.receive, r.send, ctx)
-                return
-            if handler is None:
-                if method == "GET" and path.startswith("/v1/models/"):
-                    out = await self.get_model(r, ctx, head)
+            path = r.path
+            method = r.method
+            ctx = RequestContext(_next_id(), None)
+            token, length, client = _scan(r.headers)
+            if client is not None:
+                ctx.client_request_id = _client_request_id(client)
+            head = token, length
+            handler = self._routes.get((method, path))
+            self.inflight += 1
+            metered = (
+                self.ledger is not None
+                and handler is not None
+                and path.startswith("/v1/")
+                and method == "POST"
+            )
+            try:
+                if self.admin is not None and path.startswith("/admin/"):
+                    await self.admin.handle(r.scope, r.receive, r.send, ctx)
+                    out = None
+                elif handler is None:
+                    if method == "GET" and path.startswith("/v1/models/"):
+                        out = await self.get_model(r, ctx, head)
+                    else:
+                        known = any(p == path for _, p in self._routes)
+                        if known:
+                            raise InvalidRequest(
+                                f"method {method} is not allowed on {path}", code="method_not_allowed"
+                            )
+                        raise NotFound(f"Invalid URL ({method} {path})", code="unknown_url")
                 else:
-                    known = any(p == path for _, p in self._routes)
-                    if known:
-                        raise InvalidRequest(
-                            f"method {method} is not allowed on {path}", code="method_not_allowed"
-                        )
-                    raise NotFound(f"Invalid URL ({method} {path})", code="unknown_url")
-            else:
-                out = await handler(r, ctx, head)
-            if out is not None:  # a JSON answer (a stream has answered already)
-                status, obj, extra = out
-                body = orjson.dumps(obj)
-                # a length, not chunked framing: one body message, and clients read it without a chunk parser
-                headers = [JSON_CT, (b"content-length", b"%d" % len(body)), *extra]
-                if metered:  # what _metered_send does to a start and a last body message
-                    if ctx.extra_headers:
-                        headers += ctx.extra_headers
-                    self.ledger.record(ctx, path[4:])  # type: ignore[union-attr]
-                wait = r.reply(status, headers, body)
-                if wait is not None:
-                    await wait
-        except QiaoError as err:
-            await self._error(self._sender(r, ctx, metered), err, ctx)
-        except Exception as exc:  # noqa: BLE001 - the client gets an OpenAI error, never a stack trace
-            log.exception("unhandled error in request %s", ctx.request_id)
-            internal = QiaoError(f"internal error ({type(exc).__name__}); request id {ctx.request_id}")
-            await self._error(self._sender(r, ctx, metered), internal, ctx)
-        finally:
-            self.inflight -= 1
-            # _settle has nothing to do for a recorded request without a reservation (keys without limits
-            # or budgets): not calling it saves a coroutine
-            if metered and (not ctx.recorded or ctx.reservation is not None):
-                await self._settle(ctx, path[4:])
+                    out = await handler(r, ctx, head)
+                if out is not None:  # a JSON answer (a stream has answered already)
+                    status, obj, extra = out
+                    body = orjson.dumps(obj)
+                    # a length, not chunked framing: one body message, read without a chunk parser
+                    headers = [JSON_CT, (b"content-length", b"%d" % len(body)), *extra]
+                    if metered:  # what _metered_send does to a start and a last body message
+                        if ctx.extra_headers:
+                            headers += ctx.extra_headers
+                        self.ledger.record(ctx, path[4:])  # type: ignore[union-attr]
+                    wait = r.reply(status, headers, body)
+                    if wait is not None:
+                        await wait
+            except QiaoError as err:
+                await self._error(self._sender(r, ctx, metered), err, ctx)
+            except Exception as exc:  # noqa: BLE001 - the client gets an OpenAI error, never a stack trace
+                log.exception("unhandled error in request %s", ctx.request_id)
+                internal = QiaoError(f"internal error ({type(exc).__name__}); request id {ctx.request_id}")
+                await self._error(self._sender(r, ctx, metered), internal, ctx)
+            finally:
+                self.inflight -= 1
+                # _settle has nothing to do for a recorded request without a reservation (keys without limits
+                # or budgets): not calling it saves a coroutine
+                if metered and (not ctx.recorded or ctx.reservation is not None):
+                    await self._settle(ctx, path[4:])
+        except BaseException as exc:  # noqa: BLE001 - handed to the protocol (see above)
+            escaped = exc
+            if r.finish(exc):
+                raise
+        if escaped is None:
+            r.finish(None)
 
     # ---- ledger hooks ---------------------------------------------------------------------------------
     def _sender(self, r: Request, ctx: RequestContext, metered: bool) -> Send:

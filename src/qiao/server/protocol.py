@@ -191,12 +191,9 @@ class _Exchange:
             }
         return scope
 
-    async def run(self, app: Any, direct: Any) -> None:
+    async def run(self, app: Any) -> None:
         try:
-            if direct is not None:
-                result = await direct(self)
-            else:
-                result = await app(self.scope, self.receive, self.send)
+            result = await app(self.scope, self.receive, self.send)
         except BaseException as exc:
             log.error("Exception in ASGI application\n", exc_info=exc)
             if not self.started:
@@ -217,6 +214,31 @@ class _Exchange:
             # The task leaves the server's set here, a step before it ends, instead of in a done callback
             # (which the loop would schedule as one more handle per request).
             self.proto.server_state.tasks.discard(self.task)  # type: ignore[arg-type]
+
+    def finish(self, exc: BaseException | None) -> bool:
+        """The last call of a direct app's coroutine, with what escaped it: what ``run`` does when an
+        ASGI app ends. Returns False: the exception is dealt with here, not to be raised on."""
+        self.proto.server_state.tasks.discard(self.task)  # type: ignore[arg-type]
+        if exc is not None:
+            log.error("Exception in ASGI application\n", exc_info=exc)
+            if not self.started:
+                self._spawn_500()
+            else:
+                self.proto.transport.close()
+        elif not self.started and not self.disconnected:
+            log.error("ASGI callable returned without starting response.")
+            self._spawn_500()
+        elif not self.complete and not self.disconnected:
+            log.error("ASGI callable returned without completing response.")
+            self.proto.transport.close()
+        return False
+
+    def _spawn_500(self) -> None:
+        # (rare) the 500 may wait for the write side to drain: a task of its own, counted as the server's
+        tasks = self.proto.server_state.tasks
+        task = self.proto.loop.create_task(self._send_500())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     async def _send_500(self) -> None:
         await self.send(
@@ -581,7 +603,9 @@ class QiaoHttpProtocol(asyncio.Protocol):
     # ---- request lifecycle ----------------------------------------------------------------------------
     def _run(self, ex: _Exchange) -> None:
         self.current = ex
-        ex.task = task = self.loop.create_task(ex.run(self.app, self.direct))
+        direct = self.direct
+        # a direct app's coroutine is the task's (it ends by calling ex.finish); an ASGI app runs in run()
+        ex.task = task = self.loop.create_task(direct(ex) if direct is not None else ex.run(self.app))
         self.server_state.tasks.add(task)
 
     def on_response_complete(self, ex: _Exchange) -> None:
