@@ -316,6 +316,8 @@ class GatewayApp:
                 # or budgets): not calling it saves a coroutine
                 if metered and (not ctx.recorded or ctx.reservation is not None):
                     await self._settle(ctx, path[4:])
+        except GeneratorExit:  # the coroutine closed unfinished (loop teardown): nothing may be awaited
+            raise
         except BaseException as exc:  # noqa: BLE001 - handed to the protocol (see above)
             escaped = exc
             if r.finish(exc):

@@ -14,7 +14,13 @@ Per request this protocol, compared with uvicorn's:
 - answers ``receive()`` without waking the event loop when the body has already arrived (the usual
   case: the request fits in one read), and builds the ASGI scope without ``parse_url`` when the target
   has no query or escapes;
-- validates response header names once per distinct name (a bounded cache), values in one regex pass.
+- validates response header names once per distinct name (a bounded cache), values in one translate;
+- offers qiao's own app a **direct interface** (``GatewayApp.qiao_direct``, found by name on the app):
+  the app's coroutine is the request's task and gets the exchange itself (method, path, headers;
+  ``body_ready()`` for a body that has all arrived, ``reply()`` for a whole JSON answer in one write,
+  ``finish()`` at its end) instead of a scope dict, message dicts and a coroutine per message. Any other
+  ASGI app (the tests', a wrapped GatewayApp) is served the ASGI way, and the direct app still uses
+  ``receive``/``send`` for the rest (bodies still arriving, streams, errors).
 
 Behaviour kept from uvicorn (tests/server/test_protocol.py): keep-alive and HTTP/1.0 close, pipelined
 requests answered in order (reading pauses while one is in flight), ``Expect: 100-continue``, chunked
