@@ -256,3 +256,37 @@ async def test_a_cancelled_request_is_a_500_and_leaves_the_server_set(direct: bo
     assert tr.closed
     proto.connection_lost(None)
     await app.gateway.aclose()
+
+
+async def test_reply_calls_before_write_where_the_last_body_message_would_go() -> None:
+    """The ledger's usage record goes out through ``before_write``: after the headers are checked (a bad
+    header is a 500 whose record says so), before the write, and also when the client has left."""
+    calls: list[int] = []
+
+    class App:
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None: ...
+
+        async def qiao_direct(self, ex: Any) -> None:
+            ok = [(b"content-length", b"2")]
+            with pytest.raises(RuntimeError):
+                ex.reply(200, [(b"x-a", b"1\r\nx-b: 2"), *ok], b"{}", lambda: calls.append(len(tr.writes)))
+            assert calls == [] and not ex.started
+            ex.reply(200, ok, b"{}", lambda: calls.append(len(tr.writes)))
+            ex.finish(None)
+
+    config = uvicorn.Config(App(), http=QiaoHttpProtocol, log_level="critical", proxy_headers=False)
+    config.load()
+    proto = QiaoHttpProtocol(config, ServerState(), {})
+    tr = _Transport()
+    proto.connection_made(tr)  # type: ignore[arg-type]
+    proto.data_received(REQUESTS[0])
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert calls == [0] and len(tr.writes) == 1 and tr.writes[0].endswith(b"\r\n\r\n{}")
+    proto.connection_lost(None)
+    ex = proto.current
+    assert ex is not None
+    ex.complete = ex.started = False
+    ex.disconnected = True
+    assert ex.reply(200, [], b"", lambda: calls.append(-1)) is None
+    assert calls == [0, -1] and len(tr.writes) == 1

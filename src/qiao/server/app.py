@@ -14,6 +14,7 @@ import os
 import re
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
@@ -70,7 +71,11 @@ class Request(Protocol):
     def body_ready(self) -> bytes | None: ...
     def finish(self, exc: BaseException | None) -> bool: ...
     def reply(
-        self, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+        self,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        before_write: Callable[[], object] | None = None,
     ) -> Awaitable[None] | None: ...
 
 
@@ -93,8 +98,16 @@ class _AsgiRequest:
     def finish(self, exc: BaseException | None) -> bool:
         return exc is not None  # the ASGI server deals with what escapes the app
 
-    async def reply(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    async def reply(
+        self,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        before_write: Callable[[], object] | None = None,
+    ) -> None:
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
+        if before_write is not None:
+            before_write()
         await self.send({"type": "http.response.body", "body": body})
 
 
@@ -297,11 +310,12 @@ class GatewayApp:
                     body = orjson.dumps(obj)
                     # a length, not chunked framing: one body message, read without a chunk parser
                     headers = [JSON_CT, (b"content-length", b"%d" % len(body)), *extra]
+                    record = None
                     if metered:  # what _metered_send does to a start and a last body message
                         if ctx.extra_headers:
                             headers += ctx.extra_headers
-                        self.ledger.record(ctx, path[4:])  # type: ignore[union-attr]
-                    wait = r.reply(status, headers, body)
+                        record = partial(self.ledger.record, ctx, path[4:])  # type: ignore[union-attr]
+                    wait = r.reply(status, headers, body, record)
                     if wait is not None:
                         await wait
             except QiaoError as err:

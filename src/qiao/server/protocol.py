@@ -42,7 +42,7 @@ import http
 import logging
 import re
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote
 
@@ -399,15 +399,25 @@ class _Exchange:
             self.proto.flow.resume_reading()
         return body
 
-    def reply(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> Awaitable[None] | None:
+    def reply(
+        self,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        before_write: Callable[[], object] | None = None,
+    ) -> Awaitable[None] | None:
         """A whole response in one write: ``send`` of a start and of a last body message, for headers
         the app builds itself: lowercase valid names, a ``content-length`` of ``len(body)`` and no other
-        framing header (``transfer-encoding``, ``connection``). Returns an awaitable only when the write
-        side is paused (await it: it waits for the drain, then writes)."""
+        framing header (``transfer-encoding``, ``connection``). ``before_write`` is called where the last
+        body message would have been handed over (after the headers are checked, before the write; also
+        when the client has left). Returns an awaitable only when the write side is paused (await it: it
+        waits for the drain, then writes)."""
         proto = self.proto
         if proto.flow.write_paused and not self.disconnected:
-            return self._reply_after_drain(status, headers, body)
+            return self._reply_after_drain(status, headers, body, before_write)
         if self.disconnected:
+            if before_write is not None:
+                before_write()
             return None
         if self.started:
             raise RuntimeError(
@@ -427,6 +437,8 @@ class _Exchange:
         out.append(b"\r\n")
         if self.method != "HEAD":
             out.append(body)
+        if before_write is not None:
+            before_write()
         self.started = True
         self.expect_continue = False
         self.complete = True
@@ -438,9 +450,15 @@ class _Exchange:
         proto.on_response_complete(self)
         return None
 
-    async def _reply_after_drain(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    async def _reply_after_drain(
+        self,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        before_write: Callable[[], object] | None,
+    ) -> None:
         await self.proto.flow.drain()
-        self.reply(status, headers, body)
+        self.reply(status, headers, body, before_write)
 
 
 class QiaoHttpProtocol(asyncio.Protocol):
