@@ -1,6 +1,8 @@
 """In-process cost of the HTTP server layer alone: uvicorn's HttpToolsProtocol against qiao's
 QiaoHttpProtocol, one request at a time through a fake transport (no sockets), with a trivial ASGI app
-that reads the body and answers a small JSON object the way qiao does (start, then one body message).
+that reads the body and answers a small JSON object the way qiao does (start, then one body message);
+``qiao-direct`` is the same app through the direct interface qiao's own app uses (``qiao_direct``: the
+exchange's ``body_ready()`` and ``reply()``, no scope or message dicts).
 
     PYTHONPATH=src .venv/bin/python bench/protocol_micro.py [--n 20000]
 
@@ -44,6 +46,21 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": BODY})
 
 
+class DirectApp:
+    """The same app, also offering the direct interface of qiao's protocol (as GatewayApp does)."""
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await app(scope, receive, send)
+
+    async def qiao_direct(self, ex: Any) -> None:
+        if ex.body_ready() is None:  # not all arrived: the ASGI way
+            while (await ex.receive()).get("more_body"):
+                pass
+        headers = [(b"content-type", b"application/json"), (b"x-request-id", b"abc")]
+        ex.reply(200, [*headers, (b"content-length", b"%d" % len(BODY))], BODY)
+        ex.finish(None)
+
+
 class Transport:
     def __init__(self) -> None:
         self.writes = 0
@@ -64,8 +81,10 @@ class Transport:
         return {"peername": ("127.0.0.1", 5), "sockname": ("127.0.0.1", 6)}.get(name, default)
 
 
-async def run(cls: Any, n: int) -> tuple[float, float]:
-    config = uvicorn.Config(app, http=cls, log_level="critical", timeout_keep_alive=75)
+async def run(cls: Any, n: int, the_app: Any = app) -> tuple[float, float]:
+    config = uvicorn.Config(
+        the_app, http=cls, log_level="critical", timeout_keep_alive=75, proxy_headers=False
+    )
     config.load()
     state = ServerState()
     proto = cls(config, state, {})
@@ -90,12 +109,19 @@ async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--only", help="one of uvicorn, qiao, qiao-direct (e.g. under callgrind)")
     a = ap.parse_args()
     n = a.n
     for _ in range(a.rounds):
-        for name, cls in (("uvicorn", HttpToolsProtocol), ("qiao", QiaoHttpProtocol)):
-            us, w = await run(cls, n)
-            print(f"{name:>8}: {us:6.1f} µs/request, {w:.1f} writes/request")
+        for name, cls, the_app in (
+            ("uvicorn", HttpToolsProtocol, app),
+            ("qiao", QiaoHttpProtocol, app),
+            ("qiao-direct", QiaoHttpProtocol, DirectApp()),
+        ):
+            if a.only and name != a.only:
+                continue
+            us, w = await run(cls, n, the_app)
+            print(f"{name:>11}: {us:6.1f} µs/request, {w:.1f} writes/request")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ import os
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from pydantic import ValidationError
@@ -48,6 +49,68 @@ SSE_HEADERS = [
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 ]
+Reply = (
+    tuple[int, Any, list[tuple[bytes, bytes]]] | None
+)  # an endpoint's JSON answer (status, object, headers)
+
+
+class Request(Protocol):
+    """What the app reads of a request and how it answers: qiao's protocol's exchange
+    (``protocol._Exchange``) or an ASGI request (``_AsgiRequest``)."""
+
+    method: str
+    path: str
+    headers: list[tuple[bytes, bytes]]
+
+    @property
+    def scope(self) -> Scope: ...
+    @property
+    def receive(self) -> Receive: ...
+    @property
+    def send(self) -> Send: ...
+    def body_ready(self) -> bytes | None: ...
+    def finish(self, exc: BaseException | None) -> bool: ...
+    def reply(
+        self,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        before_write: Callable[[], object] | None = None,
+    ) -> Awaitable[None] | None: ...
+
+
+class _AsgiRequest:
+    """An ASGI request behind the interface of qiao's protocol's exchange."""
+
+    __slots__ = ("scope", "method", "path", "headers", "receive", "send")
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.scope = scope
+        self.method: str = scope["method"]
+        self.path: str = scope["path"]
+        self.headers: list[tuple[bytes, bytes]] = scope["headers"]
+        self.receive = receive
+        self.send = send
+
+    def body_ready(self) -> bytes | None:
+        return None  # read with receive()
+
+    def finish(self, exc: BaseException | None) -> bool:
+        return exc is not None  # the ASGI server deals with what escapes the app
+
+    async def reply(
+        self,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        before_write: Callable[[], object] | None = None,
+    ) -> None:
+        await self.send({"type": "http.response.start", "status": status, "headers": headers})
+        if before_write is not None:
+            before_write()
+        await self.send({"type": "http.response.body", "body": body})
+
+
 _RID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 # Request ids: a random per-process prefix and a counter: unique across processes and replicas (64 random
 # bits per process), in order within one, and without a system call per request (os.urandom is one).
@@ -57,6 +120,57 @@ _id_counter = itertools.count(1)
 
 def _next_id() -> str:
     return f"{_ID_PREFIX}{next(_id_counter):08x}"
+
+
+_LOOKUP: Any = object()  # authenticate_now's answer for a key only the ledger's store may know
+
+
+_WANTED = {
+    b"authorization": 1,
+    b"api-key": 2,
+    b"content-length": 3,
+    b"x-client-request-id": 4,
+    b"x-request-id": 4,
+}
+Head = tuple[str | None, bytes | None]  # the request's key and its Content-Length header (_scan)
+
+
+def _scan(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, bytes | None, bytes | None]:
+    """The headers the app reads, in one pass (one dict lookup a header: three loops of comparisons
+    cost ~8k instructions more): the key (``Authorization: Bearer KEY``, the first Authorization header
+    deciding; else the last ``api-key``), the first ``Content-Length`` and the first client request id
+    (``X-Client-Request-Id`` or ``X-Request-Id``)."""
+    token = length = client = None
+    auth_seen = False
+    for k, v in headers:
+        kind = _WANTED.get(k)
+        if kind is None:
+            continue
+        if kind == 1:
+            if not auth_seen:
+                auth_seen = True
+                s = v.decode("latin-1")
+                if s[:7].lower() == "bearer ":
+                    token = s[7:].strip()
+        elif kind == 2:
+            if not auth_seen:
+                token = v.decode("latin-1").strip()
+        elif kind == 3:
+            if length is None:
+                length = v
+        elif client is None:
+            client = v
+    return token, length, client
+
+
+def _client_request_id(value: bytes) -> str | None:
+    """The client's own id (``X-Client-Request-Id``, or ``X-Request-Id``), echoed back and recorded.
+
+    It is never the request's id: a client can repeat its ids, while the request id is the key of the
+    usage record, the budget reservation and the response ids, so it must be unique (a repeated
+    client id used to make records collapse into one and a reservation look already held)."""
+    s = value.decode("latin-1")
+    return s if _RID.match(s) else None
 
 
 def _param_of(err: Any) -> str:
@@ -99,7 +213,7 @@ class GatewayApp:
                 k.digest,
                 Principal(k.digest[:12], k.name, k.tenant, tuple(k.models) if k.models is not None else None),
             )
-        self._routes: dict[tuple[str, str], Callable[..., Awaitable[None]]] = {
+        self._routes: dict[tuple[str, str], Callable[..., Awaitable[Reply]]] = {
             ("POST", "/v1/chat/completions"): self.chat_completions,
             ("POST", "/v1/completions"): self.completions,
             ("POST", "/v1/embeddings"): self.embeddings,
@@ -129,7 +243,7 @@ class GatewayApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         typ = scope["type"]
         if typ == "http":
-            await self._http(scope, receive, send)
+            await self.qiao_direct(_AsgiRequest(scope, receive, send))
         elif typ == "lifespan":
             await self._lifespan(receive, send)
 
@@ -151,60 +265,86 @@ class GatewayApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope["path"]
-        method: str = scope["method"]
-        ctx = RequestContext(_next_id(), None)
-        if scope["headers"]:
-            ctx.client_request_id = self._client_request_id(scope)
-        handler = self._routes.get((method, path))
-        self.inflight += 1
-        metered = (
-            self.ledger is not None and handler is not None and path.startswith("/v1/") and method == "POST"
-        )
-        if metered:
-            send = self._metered_send(send, ctx, path[4:])
+    async def qiao_direct(self, r: Request) -> None:
+        """One HTTP request. qiao's server protocol calls this with its exchange (``protocol._Exchange``:
+        no scope or message dicts, the whole reply in one call); ``__call__`` with an ASGI request seen
+        through the same interface (``_AsgiRequest``, for uvicorn's protocol and ASGI test clients)."""
+        # The protocol's exchange runs this coroutine as its task, with no wrapper of its own (one frame
+        # fewer on every resumption of the task): what escapes goes to r.finish, which says whether to
+        # raise it on (the ASGI adapter: to the ASGI server) or has dealt with it (the exchange: a 500).
+        escaped: BaseException | None = None
         try:
-            if self.admin is not None and path.startswith("/admin/"):
-                await self.admin.handle(scope, receive, send, ctx)
-                return
-            if handler is None:
-                if method == "GET" and path.startswith("/v1/models/"):
-                    await self.get_model(scope, receive, send, ctx)
-                    return
-                known = any(p == path for _, p in self._routes)
-                if known:
-                    raise InvalidRequest(
-                        f"method {method} is not allowed on {path}", code="method_not_allowed"
-                    )
-                raise NotFound(f"Invalid URL ({method} {path})", code="unknown_url")
-            await handler(scope, receive, send, ctx)
-        except QiaoError as err:
-            await self._error(send, err, ctx)
-        except Exception as exc:  # noqa: BLE001 - the client gets an OpenAI error, never a stack trace
-            log.exception("unhandled error in request %s", ctx.request_id)
-            await self._error(
-                send, QiaoError(f"internal error ({type(exc).__name__}); request id {ctx.request_id}"), ctx
+            path = r.path
+            method = r.method
+            ctx = RequestContext(_next_id(), None)
+            token, length, client = _scan(r.headers)
+            if client is not None:
+                ctx.client_request_id = _client_request_id(client)
+            head = token, length
+            handler = self._routes.get((method, path))
+            self.inflight += 1
+            metered = (
+                self.ledger is not None
+                and handler is not None
+                and path.startswith("/v1/")
+                and method == "POST"
             )
-        finally:
-            self.inflight -= 1
-            if metered:
-                await self._settle(ctx, path[4:])
-
-    @staticmethod
-    def _client_request_id(scope: Scope) -> str | None:
-        """The client's own id (``X-Client-Request-Id``, or ``X-Request-Id``), echoed back and recorded.
-
-        It is never the request's id: a client can repeat its ids, while the request id is the key of the
-        usage record, the budget reservation and the response ids, so it must be unique (a repeated
-        client id used to make records collapse into one and a reservation look already held)."""
-        for k, v in scope["headers"]:
-            if k == b"x-client-request-id" or k == b"x-request-id":
-                s: str = v.decode("latin-1")
-                return s if _RID.match(s) else None
-        return None
+            try:
+                if self.admin is not None and path.startswith("/admin/"):
+                    await self.admin.handle(r.scope, r.receive, r.send, ctx)
+                    out = None
+                elif handler is None:
+                    if method == "GET" and path.startswith("/v1/models/"):
+                        out = await self.get_model(r, ctx, head)
+                    else:
+                        known = any(p == path for _, p in self._routes)
+                        if known:
+                            raise InvalidRequest(
+                                f"method {method} is not allowed on {path}", code="method_not_allowed"
+                            )
+                        raise NotFound(f"Invalid URL ({method} {path})", code="unknown_url")
+                else:
+                    out = await handler(r, ctx, head)
+                if out is not None:  # a JSON answer (a stream has answered already)
+                    status, obj, extra = out
+                    body = orjson.dumps(obj)
+                    # a length, not chunked framing: one body message, read without a chunk parser
+                    headers = [JSON_CT, (b"content-length", b"%d" % len(body)), *extra]
+                    record = None
+                    if metered:  # what _metered_send does to a start and a last body message
+                        if ctx.extra_headers:
+                            headers += ctx.extra_headers
+                        record = partial(self.ledger.record, ctx, path[4:])  # type: ignore[union-attr]
+                    wait = r.reply(status, headers, body, record)
+                    if wait is not None:
+                        await wait
+            except QiaoError as err:
+                await self._error(self._sender(r, ctx, metered), err, ctx)
+            except Exception as exc:  # noqa: BLE001 - the client gets an OpenAI error, never a stack trace
+                log.exception("unhandled error in request %s", ctx.request_id)
+                internal = QiaoError(f"internal error ({type(exc).__name__}); request id {ctx.request_id}")
+                await self._error(self._sender(r, ctx, metered), internal, ctx)
+            finally:
+                self.inflight -= 1
+                # _settle has nothing to do for a recorded request without a reservation (keys without limits
+                # or budgets): not calling it saves a coroutine
+                if metered and (not ctx.recorded or ctx.reservation is not None):
+                    await self._settle(ctx, path[4:])
+        except GeneratorExit:  # the coroutine closed unfinished (loop teardown): nothing may be awaited
+            raise
+        except BaseException as exc:  # noqa: BLE001 - handed to the protocol (see above)
+            escaped = exc
+            if r.finish(exc):
+                raise
+        if escaped is None:
+            r.finish(None)
 
     # ---- ledger hooks ---------------------------------------------------------------------------------
+    def _sender(self, r: Request, ctx: RequestContext, metered: bool) -> Send:
+        """The request's ASGI ``send``, metered on the ledger's endpoints; made only for a stream or an
+        error (qiao_direct meters a JSON answer itself: no wrapper to build for it)."""
+        return self._metered_send(r.send, ctx, r.path[4:]) if metered else r.send
+
     def _metered_send(self, send: Send, ctx: RequestContext, endpoint: str) -> Send:
         """Add the rate-limit headers to the response, and write the usage record just before the
         last byte goes out (so a completed request's record survives SIGKILL)."""
@@ -250,38 +390,37 @@ class GatewayApp:
         except (RuntimeError, OSError):  # the response had started, or the client left
             pass
 
-    @staticmethod
-    async def _json(send: Send, obj: Any, headers: list[tuple[bytes, bytes]], status: int = 200) -> None:
-        body = orjson.dumps(obj)
-        # a length, not chunked framing: one body message, and clients read it without a chunk parser
-        headers = [JSON_CT, (b"content-length", b"%d" % len(body)), *headers]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+    # The request's body and key, read without a coroutine when they can be (the usual case): a coroutine
+    # call costs ~3.5k instructions (callgrind). The awaited versions below are the slow paths.
+    def _body_now(self, r: Request, length: bytes | None) -> dict[str, Any] | None:
+        """The JSON body if it has all arrived, else None (then ``await self._body(r)``)."""
+        self._check_length(length)
+        raw = r.body_ready()
+        if raw is None:
+            return None
+        if len(raw) > self.max_body:
+            raise PayloadTooLarge(f"request body exceeds {self.max_body} bytes")
+        return self._parse_body(raw)
 
-    async def _body(self, scope: Scope, receive: Receive) -> Any:
-        for k, v in scope["headers"]:
-            if k == b"content-length":
-                try:
-                    if int(v) > self.max_body:
-                        raise PayloadTooLarge(f"request body exceeds {self.max_body} bytes")
-                except ValueError:
-                    raise InvalidRequest("invalid Content-Length header") from None
-                break
-        chunks = []
-        size = 0
-        while True:
-            msg = await receive()
-            if msg["type"] == "http.disconnect":
-                raise asyncio.CancelledError()
-            b = msg.get("body", b"")
-            if b:
-                size += len(b)
-                if size > self.max_body:
+    async def _body(self, r: Request, length: bytes | None) -> dict[str, Any]:
+        self._check_length(length)
+        raw = r.body_ready()
+        if raw is None:
+            raw = await self._receive_body(r.receive)
+        elif len(raw) > self.max_body:
+            raise PayloadTooLarge(f"request body exceeds {self.max_body} bytes")
+        return self._parse_body(raw)
+
+    def _check_length(self, length: bytes | None) -> None:
+        if length is not None:
+            try:
+                if int(length) > self.max_body:
                     raise PayloadTooLarge(f"request body exceeds {self.max_body} bytes")
-                chunks.append(b)
-            if not msg.get("more_body", False):
-                break
-        raw = b"".join(chunks)
+            except ValueError:
+                raise InvalidRequest("invalid Content-Length header") from None
+
+    @staticmethod
+    def _parse_body(raw: bytes) -> dict[str, Any]:
         if not raw:
             raise InvalidRequest(
                 "We could not parse the JSON body of your request: the body is empty. "
@@ -298,16 +437,26 @@ class GatewayApp:
             raise InvalidRequest("The JSON body must be an object.")
         return obj
 
-    async def authenticate(self, scope: Scope, ctx: RequestContext) -> Principal | None:
-        token = None
-        for k, v in scope["headers"]:
-            if k == b"authorization":
-                s = v.decode("latin-1")
-                if s[:7].lower() == "bearer ":
-                    token = s[7:].strip()
+    async def _receive_body(self, receive: Receive) -> bytes:
+        chunks = []
+        size = 0
+        while True:
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                raise asyncio.CancelledError()
+            b = msg.get("body", b"")
+            if b:
+                size += len(b)
+                if size > self.max_body:
+                    raise PayloadTooLarge(f"request body exceeds {self.max_body} bytes")
+                chunks.append(b)
+            if not msg.get("more_body", False):
                 break
-            if k == b"api-key":
-                token = v.decode("latin-1").strip()
+        return b"".join(chunks)
+
+    def authenticate_now(self, token: str | None, ctx: RequestContext) -> Any:
+        """The principal of the request's key (``_scan``; None: anonymous), or ``_LOOKUP`` when only the
+        ledger's store may know the key (then ``await self.authenticate(token, ctx)``)."""
         if token is None:
             if self.settings.server.allow_anonymous:
                 return None
@@ -318,10 +467,26 @@ class GatewayApp:
             )
         digest = hash_key(token)
         if self.ledger is not None:
-            principal = self.ledger.principal(digest) or await self.ledger.lookup(token, digest)
+            principal = self.ledger.principal(digest)
             if principal is not None:
                 ctx.principal = principal
                 return principal
+            return _LOOKUP
+        return self._static_key(token, digest, ctx)
+
+    async def authenticate(self, token: str | None, ctx: RequestContext) -> Principal | None:
+        p = self.authenticate_now(token, ctx)
+        if p is _LOOKUP:
+            assert self.ledger is not None and token is not None
+            digest = hash_key(token)
+            principal = await self.ledger.lookup(token, digest)
+            if principal is not None:
+                ctx.principal = principal
+                return principal
+            return self._static_key(token, digest, ctx)
+        return p  # type: ignore[no-any-return]
+
+    def _static_key(self, token: str, digest: str, ctx: RequestContext) -> Principal:
         found = self._keys.get(digest)
         # Keys are kept only as SHA-256 digests. The lookup is by digest (an attacker cannot steer which
         # bucket a guess lands in); the final comparison is constant-time.
@@ -332,28 +497,29 @@ class GatewayApp:
         return found[1]
 
     # ---- endpoints ------------------------------------------------------------------------------------
-    async def healthz(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
-        await self._json(send, {"status": "ok"}, [])
+    # Each returns its JSON answer as (status, object, headers) for qiao_direct to send, or None when it
+    # has answered itself (a stream).
+    async def healthz(self, r: Request, ctx: RequestContext, head: Head) -> Reply:
+        return 200, {"status": "ok"}, []
 
-    async def readyz(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
+    async def readyz(self, r: Request, ctx: RequestContext, head: Head) -> Reply:
         if self.ready and not self.draining:
-            await self._json(send, {"status": "ready", "inflight": self.inflight}, [])
-        else:
-            await self._json(send, {"status": "draining" if self.draining else "starting"}, [], 503)
+            return 200, {"status": "ready", "inflight": self.inflight}, []
+        return 503, {"status": "draining" if self.draining else "starting"}, []
 
-    async def list_models(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
-        p = await self.authenticate(scope, ctx)
+    async def list_models(self, r: Request, ctx: RequestContext, head: Head) -> Reply:
+        p = await self.authenticate(head[0], ctx)
         data = [
             {"id": mid, "object": "model", "created": 1719792000, "owned_by": owner}
             for mid, owner in self.gateway.resolver.public_names(p.tenant if p is not None else None)
         ]
-        await self._json(send, {"object": "list", "data": data}, ctx.id_headers())
+        return 200, {"object": "list", "data": data}, ctx.id_headers()
 
-    async def get_model(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
-        p = await self.authenticate(scope, ctx)
+    async def get_model(self, r: Request, ctx: RequestContext, head: Head) -> Reply:
+        p = await self.authenticate(head[0], ctx)
         from urllib.parse import unquote
 
-        mid = unquote(scope["path"][len("/v1/models/") :])
+        mid = unquote(r.path[len("/v1/models/") :])
         if self.gateway.resolver.resolve(mid, p.tenant if p is not None else None) is None:
             raise ModelNotFound(
                 f"The model `{mid}` does not exist or you do not have access to it.", param="model"
@@ -361,25 +527,27 @@ class GatewayApp:
         owner = dict(self.gateway.resolver.public_names()).get(
             mid, mid.split("/", 1)[0] if "/" in mid else "qiao"
         )
-        await self._json(
-            send,
-            {"id": mid, "object": "model", "created": 1719792000, "owned_by": owner},
-            ctx.id_headers(),
-        )
+        return 200, {"id": mid, "object": "model", "created": 1719792000, "owned_by": owner}, ctx.id_headers()
 
-    async def chat_completions(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
-        await self.authenticate(scope, ctx)
-        raw = await self._body(scope, receive)
+    async def chat_completions(self, r: Request, ctx: RequestContext, head: Head) -> Reply:
+        token, length = head
+        if self.authenticate_now(token, ctx) is _LOOKUP:
+            await self.authenticate(token, ctx)
+        raw = self._body_now(r, length)
+        if raw is None:
+            raw = await self._body(r, length)
         try:
             req = ChatRequest.from_raw(raw)
         except ValidationError as exc:
             raise _validation_error(exc) from None
         _check_messages(req)
         if req.stream:
-            await self._stream(req, scope, receive, send, ctx, legacy=False)
-            return
+            # metered: a POST /v1/ endpoint
+            send = self._sender(r, ctx, self.ledger is not None)
+            await self._stream(req, r.scope, r.receive, send, ctx, legacy=False)
+            return None
         resp = await self.gateway.chat(req, ctx)
-        await self._json(send, resp.to_dict(), ctx.headers())
+        return 200, resp.to_dict(), ctx.headers()
 
     async def _stream(
         self, req: ChatRequest, scope: Scope, receive: Receive, send: Send, ctx: RequestContext, legacy: bool
@@ -424,10 +592,14 @@ class GatewayApp:
         if not started and not disconnected:  # pragma: no cover - chat_stream always starts or raises
             raise QiaoError("stream ended without an answer")
 
-    async def completions(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
+    async def completions(self, r: Request, ctx: RequestContext, head: Head) -> Reply:
         """Legacy completions, served by the chat path (one user message per prompt)."""
-        await self.authenticate(scope, ctx)
-        raw = await self._body(scope, receive)
+        token, length = head
+        if self.authenticate_now(token, ctx) is _LOOKUP:
+            await self.authenticate(token, ctx)
+        raw = self._body_now(r, length)
+        if raw is None:
+            raw = await self._body(r, length)
         try:
             creq = CompletionRequest.model_validate(raw)
         except ValidationError as exc:
@@ -452,8 +624,9 @@ class GatewayApp:
             if len(prompts) != 1:
                 raise InvalidRequest("streaming supports one prompt at a time", param="prompt")
             req = ChatRequest.from_raw({**chat_fields, "messages": [{"role": "user", "content": prompts[0]}]})
-            await self._stream(req, scope, receive, send, ctx, legacy=True)
-            return
+            send = self._sender(r, ctx, self.ledger is not None)  # metered: a POST /v1/ endpoint
+            await self._stream(req, r.scope, r.receive, send, ctx, legacy=True)
+            return None
         choices = []
         usage_p = usage_c = 0
         for pi, prompt in enumerate(prompts):
@@ -484,11 +657,15 @@ class GatewayApp:
                 "total_tokens": usage_p + usage_c,
             },
         }
-        await self._json(send, out, ctx.headers())
+        return 200, out, ctx.headers()
 
-    async def embeddings(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
-        await self.authenticate(scope, ctx)
-        raw = await self._body(scope, receive)
+    async def embeddings(self, r: Request, ctx: RequestContext, head: Head) -> Reply:
+        token, length = head
+        if self.authenticate_now(token, ctx) is _LOOKUP:
+            await self.authenticate(token, ctx)
+        raw = self._body_now(r, length)
+        if raw is None:
+            raw = await self._body(r, length)
         try:
             req = EmbeddingRequest.model_validate(raw)
         except ValidationError as exc:
@@ -505,7 +682,7 @@ class GatewayApp:
             "model": req.model,
             "usage": {"prompt_tokens": res.usage.prompt_tokens, "total_tokens": res.usage.prompt_tokens},
         }
-        await self._json(send, out, ctx.headers())
+        return 200, out, ctx.headers()
 
 
 def _check_messages(req: ChatRequest) -> None:
