@@ -13,7 +13,7 @@ import base64
 import logging
 import struct
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -29,7 +29,7 @@ from ..errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from ..providers.base import Call, StreamState, WireResponse
+from ..providers.base import Call, SSEEvent, StreamState, WireResponse
 from ..transport.http import Timeouts, Transport
 from ..transport.sse import NDJSONDecoder, SSEDecoder
 from ..types import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResult, Usage, message_text
@@ -40,6 +40,7 @@ from .stream import ChunkCollector, StreamAssembler, sse_error
 
 if TYPE_CHECKING:
     from ..ledger.meter import Ledger
+    from ..providers.openai_compat import ContentTemplate
     from ..transport.ws import WSTransport
 
 __all__ = ["Gateway", "Principal", "RequestContext"]
@@ -437,13 +438,26 @@ class Gateway:
             state = StreamState(call, req)
             chunk_id = f"{'cmpl' if legacy else 'chatcmpl'}-{ctx.request_id}"
             asm = StreamAssembler(chunk_id, int(time.time()), req.model, req.wants_usage_chunk, legacy)
-            pending = b""
+            # The lean path for plain content events, where the provider offers one (openai_compat's
+            # ContentTemplate): their texts straight to the assembler, no parse, no chunk objects.
+            offer = getattr(provider, "content_template", None) if provider.stream_format == "sse" else None
+            template: ContentTemplate | None = offer(state) if offer is not None else None
             async for raw in up.iter_chunks():
                 if ctx.first_byte_s is None:
                     ctx.first_byte_s = time.perf_counter() - ctx.t0
-                events = decoder.feed(raw)
+                events: Iterable[SSEEvent | tuple[int, list[str], list[bytes] | None]] = (
+                    decoder.feed(raw) if template is None else template.events(raw, decoder)
+                )
                 out: list[bytes] = []
                 for ev in events:
+                    if isinstance(ev, tuple):  # (choice, texts, encoded) of a run of plain content events
+                        out.append(asm.contents(*ev))
+                        continue
+                    if template is not None:
+                        text = template.match(ev.data)
+                        if text is not None:
+                            out.append(asm.content(template.index, text))
+                            continue
                     try:
                         chunks = provider.parse_event(ev, state)
                     except ContentFiltered:
@@ -457,6 +471,8 @@ class Gateway:
                         out.append(asm.feed(ch))
                     if state.done:
                         break
+                    if template is not None:
+                        template.learn(ev.data, chunks)
                 data = b"".join(out)
                 if not started:
                     if not data and not state.done:
@@ -465,8 +481,7 @@ class Gateway:
                     await start(200, ctx.headers())
                     started = True
                 if data:
-                    await send(pending + data, True)
-                    pending = b""
+                    await send(data, True)
                 if state.done:
                     break
             else:
