@@ -13,7 +13,7 @@ import base64
 import logging
 import struct
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -30,7 +30,7 @@ from ..errors import (
     UpstreamTimeout,
 )
 from ..providers.base import Call, SSEEvent, StreamState, WireResponse
-from ..transport.http import Timeouts, Transport
+from ..transport.http import StreamResponse, Timeouts, Transport
 from ..transport.sse import NDJSONDecoder, SSEDecoder
 from ..types import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResult, Usage, message_text
 from .params import apply_param_policy, check_context, fits_cheaply
@@ -442,7 +442,22 @@ class Gateway:
             # ContentTemplate): their texts straight to the assembler, no parse, no chunk objects.
             offer = getattr(provider, "content_template", None) if provider.stream_format == "sse" else None
             template: ContentTemplate | None = offer(state) if offer is not None else None
-            async for raw in up.iter_chunks():
+            # A plain coroutine per read (StreamResponse.read), not an async generator: see its docstring.
+            read = up.read if isinstance(up, StreamResponse) else _reader(up.iter_chunks())
+            last = b""  # the final read's bytes, sent together with the end of the stream (one write)
+            while True:
+                raw = await read()
+                if raw is None:
+                    for ev in decoder.close():
+                        for ch in provider.parse_event(ev, state):
+                            data = asm.feed(ch)
+                            if data:
+                                if not started:
+                                    ctx.upstream_s += time.perf_counter() - t
+                                    await start(200, ctx.headers())
+                                    started = True
+                                await send(data, True)
+                    break
                 if ctx.first_byte_s is None:
                     ctx.first_byte_s = time.perf_counter() - ctx.t0
                 events: Iterable[SSEEvent | tuple[int, list[str], list[bytes] | None]] = (
@@ -480,20 +495,11 @@ class Gateway:
                     ctx.upstream_s += time.perf_counter() - t
                     await start(200, ctx.headers())
                     started = True
+                if state.done:
+                    last = data
+                    break
                 if data:
                     await send(data, True)
-                if state.done:
-                    break
-            else:
-                for ev in decoder.close():
-                    for ch in provider.parse_event(ev, state):
-                        data = asm.feed(ch)
-                        if data:
-                            if not started:
-                                ctx.upstream_s += time.perf_counter() - t
-                                await start(200, ctx.headers())
-                                started = True
-                            await send(data, True)
             if not state.done and not asm.all_finished():
                 err = UpstreamError(
                     f"{provider.name} closed the stream before it ended",
@@ -514,7 +520,7 @@ class Gateway:
                 ctx.upstream_s += time.perf_counter() - t
                 await start(200, ctx.headers())
                 started = True
-            await send(asm.finish(usage), False)
+            await send(last + asm.finish(usage), False)
             await up.drain()
         except QiaoError as err:
             if not started:
@@ -608,6 +614,15 @@ class Gateway:
 
 
 _EMBED_NEED = Need(None)
+
+
+def _reader(chunks: AsyncIterator[bytes]) -> Callable[[], Awaitable[bytes | None]]:
+    """``read()`` over an async iterator of chunks (the WebSocket transport's)."""
+
+    async def read() -> bytes | None:
+        return await anext(chunks, None)
+
+    return read
 
 
 def _filtered_chunk(asm: StreamAssembler | None):  # type: ignore[no-untyped-def]

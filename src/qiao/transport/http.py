@@ -233,6 +233,10 @@ class _Conn(asyncio.Protocol):
             finally:
                 if timer is not None:
                     self._disarm(timer)
+        return self._take_resuming()
+
+    def _take_resuming(self) -> bytes:
+        """:meth:`_take_chunks`, and reading resumed if back-pressure had paused it."""
         chunk = self._take_chunks()
         if self._paused and self._buffered < _HIGH_WATER // 4 and self.transport is not None:
             self._paused = False
@@ -371,19 +375,21 @@ class StreamResponse:
         self.release()
         return body
 
-    async def iter_chunks(self) -> AsyncIterator[bytes]:
+    async def read(self) -> bytes | None:
+        """The next piece of the body (everything buffered, as one piece), None at its end (the
+        connection then goes back to the pool). A plain coroutine, not an async generator: a stream
+        its reader leaves early (at the provider's end marker) then leaves no generator behind for the
+        loop's finalizer to close in a task of its own, and a piece already buffered costs no wait."""
         conn = self._conn
+        if conn._chunks:  # already here: no coroutine of next_chunk's to run
+            self._first = False
+            return conn._take_resuming()
         try:
-            while True:
-                if self._first:
-                    chunk = await conn.next_chunk(self._timeouts.first_byte)
-                    self._first = False
-                else:
-                    chunk = await conn.next_chunk()
-                if chunk is None:
-                    self.release()
-                    return
-                yield chunk
+            if self._first:
+                self._first = False
+                chunk = await conn.next_chunk(self._timeouts.first_byte)
+            else:
+                chunk = await conn.next_chunk()
         except (TimeoutError, OSError, _ConnectionClosed) as exc:
             self.close()
             if self._expired:
@@ -392,6 +398,13 @@ class StreamResponse:
                     provider=self._account.provider,
                 ) from exc
             raise _translate(exc, self._account, "streaming") from exc
+        if chunk is None:
+            self.release()
+        return chunk
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        while (chunk := await self.read()) is not None:
+            yield chunk
 
     async def drain(self, limit_s: float = 0.05) -> None:
         """After the provider's own end marker: read what is left (usually just the chunked-encoding
