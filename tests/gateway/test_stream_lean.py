@@ -19,10 +19,10 @@ import pytest
 from qiao.config import Settings
 from qiao.errors import QiaoError
 from qiao.gateway.pipeline import Gateway, RequestContext
-from qiao.providers.base import SSEEvent, StreamState
+from qiao.providers.base import StreamState
 from qiao.providers.openai_compat import ContentTemplate, OpenAICompatible
 from qiao.transport.sse import SSEDecoder
-from qiao.types import ChatChunk, ChatRequest, ChunkChoice, Delta
+from qiao.types import ChatRequest
 
 from ._faults import raw_upstream, read_request
 
@@ -255,28 +255,30 @@ async def test_a_whole_answer_in_one_read_takes_the_lean_run(monkeypatch: pytest
 
 
 def test_the_template_proves_where_the_content_is() -> None:
-    """A literal equal to the content elsewhere in the event (here the id) is not taken for it."""
+    """The candidate (the last "content" key's string) is taken only if parse_event says it is the
+    delta's content; a template, once learned, takes only events that differ in that string alone."""
     provider = OpenAICompatible()
     state = StreamState(None, None)  # type: ignore[arg-type]
     tpl = ContentTemplate(provider, state)
-    data = '{"id":"Hi","choices":[{"index":0,"delta":{"content":"Hi"}}],"x":"Hi"}'
-    tpl.learn(data, provider.parse_event(SSEEvent(data), state))
-    # rfind finds the last "Hi" (x's value): the probe shows it is not the content, so nothing is learned
-    assert tpl.match(data.replace('"x":"Hi"', '"x":"Yo"')) is None
-    data2 = '{"id":"Hi","choices":[{"index":0,"delta":{"content":"Hi"}}]}'
-    tpl.learn(data2, provider.parse_event(SSEEvent(data2), state))
-    assert tpl.match(data2.replace('"content":"Hi"', '"content":"Yo \\u4f60"')) == "Yo 你"
-    assert tpl.match(data2.replace('"id":"Hi"', '"id":"Yo"')) is None
-    assert tpl.match(data2.replace('"content":"Hi"', '"content":"a","b":"c"')) is None
-    assert [c.choices[0].delta.content for c in provider.parse_event(SSEEvent(data2), state)] == ["Hi"]
+    # a later "content" key elsewhere (and the role event's empty content) teach nothing
+    decoy = '{"choices":[{"index":0,"delta":{"content":"Hi"}}],"meta":{"content":"Yo"}}'
+    assert tpl.match(decoy) is None and tpl.match('{"choices":[{"delta":{"role":"x","content":""}}]}') is None
+    assert tpl._pre is None and tpl._tries == 2
+    data = '{"id":"Hi","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}'
+    assert tpl.match(data) == "Hi" and tpl._pre is not None
+    assert tpl.match(data.replace('"content":"Hi"', '"content":"Yo \\u4f60"')) == "Yo 你"
+    assert tpl.match(data.replace('"id":"Hi"', '"id":"Yo"')) is None
+    assert tpl.match(data.replace('"content":"Hi"', '"content":"a","b":"c"')) is None
+    assert tpl.match(data.replace('"content":"Hi"', '"content":1')) is None
+    for other in ('"finish_reason":"stop"', '"finish_reason":null,"x":1'):
+        assert tpl.match(data.replace('"finish_reason":null', other)) is None
 
 
 def test_run_rejects_anything_but_plain_literals() -> None:
     provider = OpenAICompatible()
     state = StreamState(None, None)  # type: ignore[arg-type]
     tpl = ContentTemplate(provider, state)
-    data = '{"choices":[{"index":0,"delta":{"content":"Hi"}}]}'
-    tpl.learn(data, [ChatChunk([ChunkChoice(0, Delta(content="Hi"))])])
+    assert tpl.match('{"choices":[{"index":0,"delta":{"content":"Hi"}}]}') == "Hi"
 
     def ev(lit: str) -> bytes:
         return b'data: {"choices":[{"index":0,"delta":{"content":' + lit.encode() + b"}}]}\n\n"

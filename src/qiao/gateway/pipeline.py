@@ -486,8 +486,6 @@ class Gateway:
                         out.append(asm.feed(ch))
                     if state.done:
                         break
-                    if template is not None:
-                        template.learn(ev.data, chunks)
                 data = b"".join(out)
                 if not started:
                     if not data and not state.done:

@@ -388,7 +388,7 @@ class OpenAICompatible(Provider):
             ) from exc
 
 
-_PROBE = "qiao-template-probe"
+_PROBE = '"qiao-template-probe"'  # a JSON string literal
 
 
 class ContentTemplate:
@@ -396,26 +396,27 @@ class ContentTemplate:
 
     An upstream writes nearly every event of a stream as the same text around a different string, e.g.
     ``{"id":"…","object":"chat.completion.chunk",…,"choices":[{"index":0,"delta":{"content":`` TEXT
-    ``},"logprobs":null,"finish_reason":null}]}``. Once ``parse_event`` has turned one such event into a
-    plain content chunk (one choice, a non-empty content-only delta, no finish, no usage), :meth:`learn`
-    keeps the text before and after its content literal (``pre``, ``post``). From then on:
+    ``},"logprobs":null,"finish_reason":null}]}``. The first such event teaches the template (the text
+    before and after its content literal, ``pre`` and ``post``: :meth:`_learn`); from then on:
 
     - :meth:`events` takes the leading run of such events of a read (the whole read, usually) with a few
-      C-level calls for the run, not per event: one ``split``, one ``map`` that cuts each literal out, one
-      comparison of the run with the template rebuilt around those literals, one ``orjson.loads`` of all
-      the literals as an array; ~2.5k instructions an event instead of ~40k (the SSE decoder's work per
-      event, ``orjson.loads`` of the whole event, three objects that the assembler takes apart again);
-    - :meth:`match` recognises one event the decoder made (one after an unusual event, say).
+      C-level calls for the whole run, not per event: one ``split``, one ``map`` that cuts each literal
+      out, one comparison of the run with the template rebuilt around those literals, one
+      ``orjson.loads`` of all the literals as an array: ~3k instructions an event instead of ~40k (the
+      SSE decoder's work per event, ``orjson.loads`` of the whole event, three objects that the
+      assembler takes apart again);
+    - :meth:`match` recognises one event the decoder made (the first one, one after an unusual event).
 
     Why it is exact. Replacing one JSON string token by another never changes the document's structure,
-    only that one value; :meth:`learn` proves that the token it found is the one that becomes the delta's
-    content by parsing the template with a probe string in its place (so ``parse_event`` itself says what
-    the template means: a different key order, a duplicate key or a vendor's ``reasoning_field`` cannot
-    fool it). A run is taken only if it is, byte for byte, ``data: `` + ``pre`` + ``"`` + S + ``"`` +
-    ``post`` + a blank line per event, each S one JSON string's contents (no line break can hide in one:
-    JSON strings hold none raw), which the checks in :meth:`_run` establish. Everything else (role, finish,
-    usage, tool calls, errors, ``[DONE]``, an event whose other fields changed, ``data:`` without the
-    space, CRLF framing) goes through the decoder and ``parse_event`` as before.
+    only that one value, so ``pre`` + any string token + ``post`` parses as the template did with that
+    value in place of the content. :meth:`_learn` proves that its candidate token is the delta's content
+    by parsing the event with a probe string in its place (``parse_event`` itself says what the template
+    means: a different key order, a duplicate key or a vendor's ``reasoning_field`` cannot fool it). A
+    run is taken only if it is, byte for byte, ``data: `` + ``pre`` + ``"`` + S + ``"`` + ``post`` + a
+    blank line per event, each S one JSON string's contents (no line break can hide in one: JSON strings
+    hold none raw), which the checks in :meth:`_run` establish. Everything else (role, finish, usage,
+    tool calls, errors, ``[DONE]``, an event whose other fields changed, ``data:`` without the space,
+    CRLF framing) goes through the decoder and ``parse_event`` as before.
     """
 
     __slots__ = (
@@ -436,7 +437,7 @@ class ContentTemplate:
     def __init__(self, provider: OpenAICompatible, state: StreamState) -> None:
         self._provider = provider
         self._state = state
-        self._pre: str | None = None  # until learn() succeeds
+        self._pre: str | None = None  # until _learn() succeeds
         self._post = ""
         self._cut = 0
         # Once learned, for events() on raw bytes (quotes of the literal included):
@@ -455,10 +456,10 @@ class ContentTemplate:
         of plain content events, ``(index, texts, contents)`` (``contents``: each text's JSON string as
         orjson writes it, without its quotes, when the run has no escapes; else None).
 
-        A generator: the caller handles (and :meth:`learn`s from) each event before the next is made, so
-        the first read of a stream, which often holds the whole answer, is decoded event by event only
-        until the template is learned, and taken as a run after that."""
-        while self._data_pre is None and self._tries > 0 and self._scan > 0:
+        A generator: the caller handles (and :meth:`match` learns from) each event before the next is
+        made, so the first read of a stream, which often holds the whole answer, is decoded event by event
+        only until the template is learned, and taken as a run after that."""
+        while self._pre is None and self._tries > 0 and self._scan > 0:
             cut = raw.find(b"\n\n") + 2  # find(), not ``in`` (see transport/sse.py)
             if cut < 2 or cut >= len(raw):
                 break
@@ -499,9 +500,15 @@ class ContentTemplate:
             return None
 
     def match(self, data: str) -> str | None:
-        """The text of a plain content event of choice ``index``, or None (use ``parse_event``)."""
+        """The text of a plain content event of choice ``index``, or None (use ``parse_event``). Until
+        the template is known, each event is first tried as the one to learn it from."""
         pre = self._pre
-        if pre is not None and data.startswith(pre) and data.endswith(self._post):
+        if pre is None:
+            if self._tries <= 0 or not self._learn(data):
+                return None
+            pre = self._pre
+            assert pre is not None
+        if data.startswith(pre) and data.endswith(self._post):
             try:
                 text = orjson.loads(data[len(pre) : len(data) - self._cut])
             except orjson.JSONDecodeError:
@@ -510,39 +517,42 @@ class ContentTemplate:
                 return text
         return None
 
-    def learn(self, data: str, chunks: list[ChatChunk]) -> None:
-        """After ``parse_event`` turned ``data`` into ``chunks``: keep its template if it is a plain
-        content event whose content literal can be found (written as orjson would, unescaped)."""
-        if self._tries <= 0 or len(chunks) != 1:
-            return
-        chunk = chunks[0]
-        if chunk.usage is not None or len(chunk.choices) != 1:
-            return
-        c = chunk.choices[0]
+    def _learn(self, data: str) -> bool:
+        """Take ``data``'s template if it is a plain content event. The candidate literal is the value of
+        its last ``"content":`` key (non-empty, no escapes: found without parsing); ``parse_event`` of the
+        event with a probe string in its place then decides (one choice, a content-only delta that is the
+        probe, no finish, no usage), so the guess needs no other care."""
+        k = data.rfind('"content":')
+        if k < 0:
+            return False
+        start = k + 10
+        if data[start : start + 1] == " ":
+            start += 1
+        end = data.find('"', start + 1)
+        if data[start : start + 1] != '"' or end <= start + 1:
+            return False  # not a string, or an empty one (the role event's)
+        if data.find("\\") >= 0 or data.find(_PROBE[1:-1]) >= 0:
+            # Escapes, or the probe itself: only without them does no other string of the event read
+            # as the probe, so that the probe coming back as the content proves where the content is.
+            return False
+        self._tries -= 1
+        pre, post = data[:start], data[end + 1 :]
+        try:
+            got = OpenAICompatible.parse_event(self._provider, SSEEvent(pre + _PROBE + post), self._state)
+        except Exception:  # noqa: BLE001 - whatever it is, the event itself goes the general way
+            return False
+        if len(got) != 1 or got[0].usage is not None or len(got[0].choices) != 1:
+            return False
+        c = got[0].choices[0]
         d = c.delta
-        text = d.content
         if (
-            not text
-            or c.finish_reason is not None
+            c.finish_reason is not None
+            or d.content != _PROBE[1:-1]
             or d.role is not None
             or d.reasoning_content is not None
             or d.tool_calls is not None
-            or text == _PROBE
         ):
-            return
-        self._tries -= 1
-        literal = orjson.dumps(text).decode()
-        at = data.rfind(literal)
-        if at < 0:
-            return  # escaped differently (\uXXXX, \/): no template from this event
-        pre, post = data[:at], data[at + len(literal) :]
-        probe = SSEEvent(pre + '"' + _PROBE + '"' + post)
-        try:
-            got = OpenAICompatible.parse_event(self._provider, probe, self._state)
-        except QiaoError:
-            return
-        if got != [ChatChunk([ChunkChoice(c.index, Delta(content=_PROBE))])]:
-            return
+            return False
         self._pre, self._post, self._cut, self.index = pre, post, len(post), c.index
         if (pre + post).find("\n") < 0 and (pre + post).find("\r") < 0:  # one line, as SSE gave it
             pre_b = pre.encode() + b'"'
@@ -551,6 +561,7 @@ class ContentTemplate:
             self._post_nl = post_b + b"\n\n"
             self._joint = post_b + b"\n\ndata: " + pre_b
             self._inner = itemgetter(slice(len(pre_b), -len(post_b)))
+        return True
 
 
 def _retry_after(resp: WireResponse | None) -> float | None:
