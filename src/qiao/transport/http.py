@@ -72,10 +72,16 @@ class _Conn(asyncio.Protocol):
         "_loop",
         "_raw_headers",
         "_timed_out",
+        "on_body",
     )
 
     def __init__(self, key: tuple[str, str, int]) -> None:
         self.transport: asyncio.Transport | None = None
+        # The parser's body callback is the deque's own append (it looks its callbacks up once, here):
+        # a body piece (one per chunk of a chunked stream, ~25 a streamed answer) then costs no Python
+        # frame; data_received does the bookkeeping once per read, _take_chunks any decompression.
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self.on_body = self._chunks.append
         self.parser = httptools.HttpResponseParser(self)
         self._key = key
         self._loop = asyncio.get_running_loop()
@@ -87,7 +93,7 @@ class _Conn(asyncio.Protocol):
         self.headers: dict[str, str] = {}
         self._raw_headers: list[bytes] = []
         self._headers_done = False
-        self._chunks: collections.deque[bytes] = collections.deque()
+        self._chunks.clear()
         self._body_done = False
         self._waiter: asyncio.Future[None] | None = None
         self._received = False
@@ -109,6 +115,13 @@ class _Conn(asyncio.Protocol):
             self._closed = True
             if self.transport is not None:
                 self.transport.abort()
+            self._wake()
+            return
+        if self._chunks:  # body pieces came (appended by the parser itself: see __init__)
+            self._buffered += len(data)
+            if self._buffered > _HIGH_WATER and not self._paused and self.transport is not None:
+                self._paused = True
+                self.transport.pause_reading()
             self._wake()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -138,23 +151,9 @@ class _Conn(asyncio.Protocol):
             self._decoder = zlib.decompressobj()
         self._wake()
 
-    def on_body(self, body: bytes) -> None:
-        if self._decoder is not None:
-            body = self._decoder.decompress(body)
-            if not body:
-                return
-        self._chunks.append(body)
-        self._buffered += len(body)
-        if self._buffered > _HIGH_WATER and not self._paused and self.transport is not None:
-            self._paused = True
-            self.transport.pause_reading()
-        self._wake()
-
     def on_message_complete(self) -> None:
         if self._decoder is not None:
-            tail = self._decoder.flush()
-            if tail:
-                self._chunks.append(tail)
+            self._chunks.append(b"")  # one more take, which flushes the decompressor
         self._body_done = True
         self._wake()
 
@@ -189,6 +188,10 @@ class _Conn(asyncio.Protocol):
         chunk = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
         self._buffered = 0
+        if self._decoder is not None:  # gzip / deflate: the body pieces are decompressed as taken
+            chunk = self._decoder.decompress(chunk)
+            if self._body_done:
+                chunk += self._decoder.flush()
         return chunk
 
     # used by the transport
