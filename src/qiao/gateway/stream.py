@@ -134,10 +134,16 @@ class StreamAssembler:
         tail = _CONTENT_TAIL + self._tail
         if encoded is None:
             dumps = orjson.dumps
-            return head + (tail + head).join([dumps(t) for t in texts]) + tail
-        head += b'"'
-        tail = b'"' + tail
-        return head + (tail + head).join(encoded) + tail
+            encoded = [dumps(t) for t in texts]
+        else:
+            head += b'"'
+            tail = b'"' + tail
+        # head, text, tail + head, text, …, tail: one join, no copies of the whole run
+        parts = [tail + head] * (2 * len(encoded) + 1)
+        parts[1::2] = encoded
+        parts[0] = head
+        parts[-1] = tail
+        return b"".join(parts)
 
     def _content(self, i: int, text: str) -> bytes:
         self.texts.setdefault(i, []).append(text)

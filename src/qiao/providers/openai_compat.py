@@ -459,23 +459,24 @@ class ContentTemplate:
         A generator: the caller handles (and :meth:`match` learns from) each event before the next is
         made, so the first read of a stream, which often holds the whole answer, is decoded event by event
         only until the template is learned, and taken as a run after that."""
+        at = 0  # the start of what is not handed on yet (an offset: no copy of the rest per event)
         while self._pre is None and self._tries > 0 and self._scan > 0:
-            cut = raw.find(b"\n\n") + 2  # find(), not ``in`` (see transport/sse.py)
+            cut = raw.find(b"\n\n", at) + 2  # find(), not ``in`` (see transport/sse.py)
             if cut < 2 or cut >= len(raw):
                 break
             self._scan -= 1
-            yield from decoder.feed(raw[:cut])
-            raw = raw[cut:]
+            yield from decoder.feed(raw[at:cut])
+            at = cut
         data_pre = self._data_pre
-        if data_pre is not None and raw.startswith(data_pre) and decoder.idle:
-            end = raw.rfind(self._post_nl) + len(self._post_nl)  # the end of the last such event
-            run = self._run(raw[:end], data_pre) if end >= len(self._post_nl) else None
+        if data_pre is not None and raw.startswith(data_pre, at) and decoder.idle:
+            end = raw.rfind(self._post_nl, at) + len(self._post_nl)  # the end of the last such event
+            run = self._run(raw[at:end], data_pre) if end >= at + len(self._post_nl) else None
             if run is not None:
                 yield run
-                raw = raw[end:]
-                if not raw:
+                at = end
+                if at == len(raw):
                     return
-        yield from decoder.feed(raw)
+        yield from decoder.feed(raw[at:])
 
     def _run(self, region: bytes, data_pre: bytes) -> tuple[int, list[str], list[bytes] | None] | None:
         """``region`` (whole events) as a run of plain content events, or None if it is not one."""
