@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import orjson
 
 from qiao.gateway.stream import StreamAssembler
@@ -31,3 +33,41 @@ def test_content_deltas_match_the_generic_rendering() -> None:
                 assert _events(got)[-1]["choices"][0]["delta"] == {"content": text}
         assert asm.chunks_out == generic.chunks_out
         assert asm.text_of(0) == "Hello" + ' "quoted" \\ \n' + "你好，世界" + "\u2028 emoji 🎉"
+
+
+TEXTS = ["Hello", "", ' "q" ', "a\\b", "line\nbreak", "\x01\x1f\x7f", "你好", "🎉\u2028", "/", '","']
+
+
+def _generic_bytes(asm: StreamAssembler, index: int, text: str) -> bytes:
+    return asm.feed(ChatChunk([ChunkChoice(index, Delta(content=text))]))
+
+
+def _state(asm: StreamAssembler) -> tuple:
+    return (asm.chunks_out, dict(asm.texts), sorted(asm._role_sent), dict(asm.finished))
+
+
+def test_content_and_contents_write_what_feed_writes() -> None:
+    """The lean entry points (one text, a run of texts, with or without the upstream's own encoding)
+    against feed() of the chunk they stand for, in every assembler state they meet."""
+    rng = random.Random(5)
+    for legacy in (False, True):
+        for include_usage in (False, True):
+            for _ in range(60):
+                args = ("chatcmpl-1", 1700000000, "gpt-4o", include_usage, legacy)
+                lean, generic = StreamAssembler(*args), StreamAssembler(*args)
+                for _ in range(8):
+                    index = rng.choice((0, 0, 0, 1, 8, 12))
+                    if rng.random() < 0.1:  # a finished choice writes nothing more
+                        finish = ChatChunk([ChunkChoice(index, Delta(), "stop")])
+                        assert lean.feed(finish) == generic.feed(finish)
+                    texts = rng.choices(TEXTS, k=rng.randint(1, 4))
+                    want = b"".join(_generic_bytes(generic, index, t) for t in texts)
+                    if len(texts) == 1 and rng.random() < 0.5:
+                        got = lean.content(index, texts[0])
+                    else:
+                        clean = all(t and orjson.dumps(t) == b'"' + t.encode() + b'"' for t in texts)
+                        encoded = [t.encode() for t in texts] if clean and rng.random() < 0.7 else None
+                        got = lean.contents(index, texts, encoded)
+                    assert got == want
+                    assert _state(lean) == _state(generic)
+                assert lean.finish(None) == generic.finish(None)

@@ -67,3 +67,27 @@ def test_ndjson_any_boundary() -> None:
         d = NDJSONDecoder()
         events = d.feed(data[:cut]) + d.feed(data[cut:]) + d.close()
         assert [e.data for e in events] == ['{"a":1}', '{"b":2}', '{"c":"你"}']
+
+
+def test_an_event_name_applies_to_the_next_event_only() -> None:
+    """The whole-events fast path must not give a pending ``event:`` name to every event of a read."""
+    assert decode([b"event: foo\n", b"data: a\n\ndata: b\n\n"]) == [("a", "foo", None), ("b", None, None)]
+    assert decode([b"event: foo\ndata: a\n\ndata: b\n\n"]) == [("a", "foo", None), ("b", None, None)]
+
+
+def test_idle_means_the_next_byte_starts_an_event() -> None:
+    d = SSEDecoder()
+    assert d.idle
+    for piece, idle in [
+        (b'data: {"a":1}\n\n', True),
+        (b"data: x", False),
+        (b"\n", False),
+        (b"\n", True),
+        (b"event: e\n", False),
+        (b"data: y\n\n", True),
+        (b"id: 3\n", True),  # an id lasts for the whole stream: nothing is held back for one event
+        (b"data: z\r", False),
+        (b"\n\n", True),
+    ]:
+        d.feed(piece)
+        assert d.idle is idle, piece

@@ -13,7 +13,7 @@ import base64
 import logging
 import struct
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -30,9 +30,9 @@ from ..errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from ..providers.base import Call, StreamState, WireResponse
+from ..providers.base import Call, SSEEvent, StreamState, WireResponse
 from ..providers.openai_compat import BearerAuth
-from ..transport.http import Timeouts, Transport
+from ..transport.http import StreamResponse, Timeouts, Transport
 from ..transport.sse import NDJSONDecoder, SSEDecoder
 from ..types import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResult, Usage, message_text
 from .params import apply_param_policy, check_context, fits_cheaply
@@ -42,6 +42,7 @@ from .stream import ChunkCollector, StreamAssembler, sse_error
 
 if TYPE_CHECKING:
     from ..ledger.meter import Ledger
+    from ..providers.openai_compat import ContentTemplate
     from ..transport.ws import WSTransport
 
 __all__ = ["Gateway", "Principal", "RequestContext"]
@@ -461,13 +462,41 @@ class Gateway:
             state = StreamState(call, req)
             chunk_id = f"{'cmpl' if legacy else 'chatcmpl'}-{ctx.request_id}"
             asm = StreamAssembler(chunk_id, int(time.time()), req.model, req.wants_usage_chunk, legacy)
-            pending = b""
-            async for raw in up.iter_chunks():
+            # The lean path for plain content events, where the provider offers one (openai_compat's
+            # ContentTemplate): their texts straight to the assembler, no parse, no chunk objects.
+            offer = getattr(provider, "content_template", None) if provider.stream_format == "sse" else None
+            template: ContentTemplate | None = offer(state) if offer is not None else None
+            # A plain coroutine per read (StreamResponse.read), not an async generator: see its docstring.
+            read = up.read if isinstance(up, StreamResponse) else _reader(up.iter_chunks())
+            last = b""  # the final read's bytes, sent together with the end of the stream (one write)
+            while True:
+                raw = await read()
+                if raw is None:
+                    for ev in decoder.close():
+                        for ch in provider.parse_event(ev, state):
+                            data = asm.feed(ch)
+                            if data:
+                                if not started:
+                                    ctx.upstream_s += time.perf_counter() - t
+                                    await start(200, ctx.headers())
+                                    started = True
+                                await send(data, True)
+                    break
                 if ctx.first_byte_s is None:
                     ctx.first_byte_s = time.perf_counter() - ctx.t0
-                events = decoder.feed(raw)
+                events: Iterable[SSEEvent | tuple[int, list[str], list[bytes] | None]] = (
+                    decoder.feed(raw) if template is None else template.events(raw, decoder)
+                )
                 out: list[bytes] = []
                 for ev in events:
+                    if isinstance(ev, tuple):  # (choice, texts, encoded) of a run of plain content events
+                        out.append(asm.contents(*ev))
+                        continue
+                    if template is not None:
+                        text = template.match(ev.data)
+                        if text is not None:
+                            out.append(asm.content(template.index, text))
+                            continue
                     try:
                         chunks = provider.parse_event(ev, state)
                     except ContentFiltered:
@@ -488,21 +517,11 @@ class Gateway:
                     ctx.upstream_s += time.perf_counter() - t
                     await start(200, ctx.headers())
                     started = True
-                if data:
-                    await send(pending + data, True)
-                    pending = b""
                 if state.done:
+                    last = data
                     break
-            else:
-                for ev in decoder.close():
-                    for ch in provider.parse_event(ev, state):
-                        data = asm.feed(ch)
-                        if data:
-                            if not started:
-                                ctx.upstream_s += time.perf_counter() - t
-                                await start(200, ctx.headers())
-                                started = True
-                            await send(data, True)
+                if data:
+                    await send(data, True)
             if not state.done and not asm.all_finished():
                 err = UpstreamError(
                     f"{provider.name} closed the stream before it ended",
@@ -523,7 +542,7 @@ class Gateway:
                 ctx.upstream_s += time.perf_counter() - t
                 await start(200, ctx.headers())
                 started = True
-            await send(asm.finish(usage), False)
+            await send(last + asm.finish(usage), False)
             await up.drain()
         except QiaoError as err:
             if not started:
@@ -617,6 +636,15 @@ class Gateway:
 
 
 _EMBED_NEED = Need(None)
+
+
+def _reader(chunks: AsyncIterator[bytes]) -> Callable[[], Awaitable[bytes | None]]:
+    """``read()`` over an async iterator of chunks (the WebSocket transport's)."""
+
+    async def read() -> bytes | None:
+        return await anext(chunks, None)
+
+    return read
 
 
 def _filtered_chunk(asm: StreamAssembler | None):  # type: ignore[no-untyped-def]

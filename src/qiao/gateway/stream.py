@@ -101,18 +101,7 @@ class StreamAssembler:
                 self.reasoning.setdefault(i, []).append(d.reasoning_content)
                 out.append(self._delta(i, {"reasoning_content": d.reasoning_content}))
             if d.content:
-                self.texts.setdefault(i, []).append(d.content)
-                if self.legacy:
-                    out.append(self._delta(i, {"content": d.content}))
-                else:  # the usual event: the same bytes as _delta renders, without the dict round trip
-                    self.chunks_out += 1
-                    out.append(
-                        self._head
-                        + (_CONTENT_HEAD[i] if i < 8 else b'{"index":%d,"delta":{"content":' % i)
-                        + orjson.dumps(d.content)
-                        + _CONTENT_TAIL
-                        + self._tail
-                    )
+                out.append(self._content(i, d.content))
             if d.tool_calls:
                 out.append(self._delta(i, {"tool_calls": [self._tool(i, t) for t in d.tool_calls]}))
             if c.finish_reason:
@@ -121,6 +110,54 @@ class StreamAssembler:
         if chunk.usage is not None:
             self.usage = chunk.usage
         return b"".join(out)
+
+    def content(self, index: int, text: str) -> bytes:
+        """What :meth:`feed` writes for a chunk of one choice whose delta is only ``text`` (no role, no
+        finish, no usage), without the chunk: the lean path for a provider's plain content events."""
+        if index in self.finished:
+            return b""
+        if index not in self._role_sent:
+            out: list[bytes] = []
+            self._ensure_role(index, out)
+            return b"".join(out) + self._content(index, text) if text else b"".join(out)
+        return self._content(index, text) if text else b""
+
+    def contents(self, index: int, texts: list[str], encoded: list[bytes] | None = None) -> bytes:
+        """What :meth:`content` writes for each of ``texts`` in turn, in one join (a run of plain content
+        events of one upstream read). ``encoded``, if given, holds each text as ``orjson.dumps`` writes it,
+        without the quotes (the upstream's own bytes, when they are that): no re-encoding then."""
+        if index in self.finished or self.legacy or index not in self._role_sent or index >= 8 or "" in texts:
+            return b"".join([self.content(index, t) for t in texts])
+        self.texts.setdefault(index, []).extend(texts)
+        self.chunks_out += len(texts)
+        head = self._head + _CONTENT_HEAD[index]
+        tail = _CONTENT_TAIL + self._tail
+        if encoded is None:
+            dumps = orjson.dumps
+            encoded = [dumps(t) for t in texts]
+        else:
+            head += b'"'
+            tail = b'"' + tail
+        # head, text, tail + head, text, …, tail: one join, no copies of the whole run
+        parts = [tail + head] * (2 * len(encoded) + 1)
+        parts[1::2] = encoded
+        parts[0] = head
+        parts[-1] = tail
+        return b"".join(parts)
+
+    def _content(self, i: int, text: str) -> bytes:
+        self.texts.setdefault(i, []).append(text)
+        if self.legacy:
+            return self._delta(i, {"content": text})
+        # the usual event: the same bytes as _delta renders, without the dict round trip
+        self.chunks_out += 1
+        return (
+            self._head
+            + (_CONTENT_HEAD[i] if i < 8 else b'{"index":%d,"delta":{"content":' % i)
+            + orjson.dumps(text)
+            + _CONTENT_TAIL
+            + self._tail
+        )
 
     def _tool(self, choice: int, t: ToolCallDelta) -> dict[str, Any]:
         d = t.to_dict()

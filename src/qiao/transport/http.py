@@ -77,10 +77,16 @@ class _Conn(asyncio.Protocol):
         "_deadline",
         "_watch_at",
         "_watcher",
+        "on_body",
     )
 
     def __init__(self, key: tuple[str, str, int]) -> None:
         self.transport: asyncio.Transport | None = None
+        # The parser's body callback is the deque's own append (it looks its callbacks up once, here):
+        # a body piece (one per chunk of a chunked stream, ~25 a streamed answer) then costs no Python
+        # frame; data_received does the bookkeeping once per read, _take_chunks any decompression.
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self.on_body = self._chunks.append
         self.parser = httptools.HttpResponseParser(self)
         self._key = key
         self._loop = asyncio.get_running_loop()
@@ -96,7 +102,7 @@ class _Conn(asyncio.Protocol):
         self._raw_headers: list[bytes] = []
         self._maybe_encoded = False
         self._headers_done = False
-        self._chunks: collections.deque[bytes] = collections.deque()
+        self._chunks.clear()
         self._body_done = False
         self._waiter: asyncio.Future[None] | None = None
         self._received = False
@@ -118,6 +124,13 @@ class _Conn(asyncio.Protocol):
             self._closed = True
             if self.transport is not None:
                 self.transport.abort()
+            self._wake()
+            return
+        if self._chunks:  # body pieces came (appended by the parser itself: see __init__)
+            self._buffered += len(data)
+            if self._buffered > _HIGH_WATER and not self._paused and self.transport is not None:
+                self._paused = True
+                self.transport.pause_reading()
             self._wake()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -163,25 +176,9 @@ class _Conn(asyncio.Protocol):
         if w is not None and not w.done():
             w.set_result(None)
 
-    def on_body(self, body: bytes) -> None:
-        if self._decoder is not None:
-            body = self._decoder.decompress(body)
-            if not body:
-                return
-        self._chunks.append(body)
-        self._buffered += len(body)
-        if self._buffered > _HIGH_WATER and not self._paused and self.transport is not None:
-            self._paused = True
-            self.transport.pause_reading()
-        w = self._waiter  # _wake inlined in the per-response callbacks (a Python call less, ~0.5k each)
-        if w is not None and not w.done():
-            w.set_result(None)
-
     def on_message_complete(self) -> None:
         if self._decoder is not None:
-            tail = self._decoder.flush()
-            if tail:
-                self._chunks.append(tail)
+            self._chunks.append(b"")  # one more take, which flushes the decompressor
         self._body_done = True
         w = self._waiter
         if w is not None and not w.done():
@@ -218,6 +215,10 @@ class _Conn(asyncio.Protocol):
         chunk = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
         self._buffered = 0
+        if self._decoder is not None:  # gzip / deflate: the body pieces are decompressed as taken
+            chunk = self._decoder.decompress(chunk)
+            if self._body_done:
+                chunk += self._decoder.flush()
         return chunk
 
     # used by the transport
@@ -260,6 +261,10 @@ class _Conn(asyncio.Protocol):
             finally:
                 if timer is not None:
                     self._disarm(timer)
+        return self._take_resuming()
+
+    def _take_resuming(self) -> bytes:
+        """:meth:`_take_chunks`, and reading resumed if back-pressure had paused it."""
         chunk = self._take_chunks()
         if self._paused and self._buffered < _HIGH_WATER // 4 and self.transport is not None:
             self._paused = False
@@ -432,19 +437,21 @@ class StreamResponse:
         self.release()
         return body
 
-    async def iter_chunks(self) -> AsyncIterator[bytes]:
+    async def read(self) -> bytes | None:
+        """The next piece of the body (everything buffered, as one piece), None at its end (the
+        connection then goes back to the pool). A plain coroutine, not an async generator: a stream
+        its reader leaves early (at the provider's end marker) then leaves no generator behind for the
+        loop's finalizer to close in a task of its own, and a piece already buffered costs no wait."""
         conn = self._conn
+        if conn._chunks:  # already here: no coroutine of next_chunk's to run
+            self._first = False
+            return conn._take_resuming()
         try:
-            while True:
-                if self._first:
-                    chunk = await conn.next_chunk(self._timeouts.first_byte)
-                    self._first = False
-                else:
-                    chunk = await conn.next_chunk()
-                if chunk is None:
-                    self.release()
-                    return
-                yield chunk
+            if self._first:
+                self._first = False
+                chunk = await conn.next_chunk(self._timeouts.first_byte)
+            else:
+                chunk = await conn.next_chunk()
         except (TimeoutError, OSError, _ConnectionClosed) as exc:
             self.close()
             if self._expired:
@@ -453,6 +460,13 @@ class StreamResponse:
                     provider=self._account.provider,
                 ) from exc
             raise _translate(exc, self._account, "streaming") from exc
+        if chunk is None:
+            self.release()
+        return chunk
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        while (chunk := await self.read()) is not None:
+            yield chunk
 
     async def drain(self, limit_s: float = 0.05) -> None:
         """After the provider's own end marker: read what is left (usually just the chunked-encoding

@@ -23,19 +23,29 @@ class SSEDecoder:
         self._event: str | None = None
         self._id: str | None = None
 
+    @property
+    def idle(self) -> bool:
+        """Nothing held back: the next byte fed starts a line of a new event."""
+        return not self._buf and not self._data and self._event is None
+
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         # bytes.find, not ``in``: on CPython 3.11 ``b"x" in data`` first tries the needle as an int and
         # formats the TypeError it clears (~4k instructions per test); this runs once per streamed read.
-        if not self._buf and not self._data and chunk[-2:] == b"\n\n" and chunk.find(b"\r") < 0:
+        if (
+            not self._buf
+            and not self._data
+            and self._event is None  # an ``event:`` line names only the next event, not all of these
+            and chunk[-2:] == b"\n\n"
+            and chunk.find(b"\r") < 0
+        ):
             # Fast path for what nearly every upstream sends: whole ``data:`` events, one line each.
-            ev = self._event
             ident = self._id
             fast: list[SSEEvent] = []
             for p in chunk[:-2].split(b"\n\n"):
                 if p[:5] != b"data:" or p.find(b"\n") >= 0:
                     break
                 fast.append(
-                    SSEEvent((p[6:] if p[5:6] == b" " else p[5:]).decode("utf-8", "replace"), ev, ident)
+                    SSEEvent((p[6:] if p[5:6] == b" " else p[5:]).decode("utf-8", "replace"), None, ident)
                 )
             else:
                 return fast
