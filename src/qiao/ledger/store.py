@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from types import EllipsisType
 from typing import Any
 
@@ -26,7 +26,7 @@ from .migrations import MIGRATIONS
 
 __all__ = [
     "KEY_PREFIX",
-    "USAGE_FIELDS",
+    "USAGE_COLUMNS",
     "GrantDraw",
     "KeyRecord",
     "LedgerStore",
@@ -35,7 +35,7 @@ __all__ = [
     "UsageRecord",
     "new_key",
     "open_store",
-    "usage_row",
+    "usage_values",
 ]
 
 KEY_PREFIX = "sk-qiao-"
@@ -112,8 +112,9 @@ class TenantRecord:
 class UsageRecord:
     """One request, success or failure: what ``qiao usage`` reports and budgets are reconciled from.
 
-    The gateway's own records travel as plain dicts with these keys in this order (``Ledger.record``
-    builds one per request: cheaper to build and to serialise); :func:`usage_row` converts."""
+    The gateway's own records travel as lists of column values in :data:`USAGE_COLUMNS` order
+    (``Ledger.record`` builds one per request: cheaper to build, serialise and bind);
+    :func:`usage_values` converts."""
 
     request_id: str
     ts: float
@@ -149,16 +150,6 @@ class UsageRecord:
 
     def row(self) -> dict[str, Any]:
         return asdict(self)
-
-
-USAGE_FIELDS: tuple[str, ...] = tuple(sys.intern(f) for f in UsageRecord.__dataclass_fields__)
-"""The keys of a usage row (a dict), in the order of :class:`UsageRecord`'s fields (and of the WAL's JSON)."""
-_record_fields = attrgetter(*USAGE_FIELDS)
-
-
-def usage_row(rec: UsageRecord) -> dict[str, Any]:
-    """A record as the dict the gateway's writer carries (and the WAL line holds)."""
-    return dict(zip(USAGE_FIELDS, _record_fields(rec), strict=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,10 +196,20 @@ def _names(table: Table) -> tuple[str, ...]:
 
 
 _USAGE_COLS = tuple(c for c in _names(schema.usage) if c != "seq")
+USAGE_COLUMNS: tuple[str, ...] = _USAGE_COLS
+"""qiao_usage's columns but ``seq``, in the table's order: the order of a usage record's values as the
+gateway carries them (``Ledger.record``), the WAL line holds them and the inserts bind them. A migration
+adding a column adds it at the end."""
 _DRAW_COLS = _names(schema.grant_draws)
 _usage_values = attrgetter(*_USAGE_COLS)  # a record's column values as one tuple, in C
-_row_values = itemgetter(*_USAGE_COLS)  # the same of a usage row (dict)
 _draw_values = attrgetter(*_DRAW_COLS)
+
+
+def usage_values(rec: UsageRecord) -> list[Any]:
+    """A record as the list of column values the gateway's writer carries (and the WAL line holds)."""
+    return list(_usage_values(rec))
+
+
 _KEY_COLS = _names(schema.keys)
 _TENANT_COLS = _names(schema.tenants)
 
@@ -343,12 +344,12 @@ class LedgerStore:
         if records or draws:
             self._insert_usage(map(_usage_values, records), draws)
 
-    def write_usage_rows(self, rows: Sequence[dict[str, Any]], draws: Sequence[GrantDraw] = ()) -> None:
-        """:meth:`write_usage` of usage rows (dicts keyed by :data:`USAGE_FIELDS`)."""
+    def write_usage_values(self, rows: Sequence[Sequence[Any]], draws: Sequence[GrantDraw] = ()) -> None:
+        """:meth:`write_usage` of records given as their column values (:data:`USAGE_COLUMNS` order)."""
         if rows or draws:
-            self._insert_usage(map(_row_values, rows), draws)
+            self._insert_usage(rows, draws)
 
-    def _insert_usage(self, records: Iterable[tuple[Any, ...]], draws: Sequence[GrantDraw]) -> None:
+    def _insert_usage(self, records: Iterable[Sequence[Any]], draws: Sequence[GrantDraw]) -> None:
         """Insert usage rows given as their column values (``_USAGE_COLS`` order), and grant draws."""
         raw = self.raw()
         failed = True
@@ -367,7 +368,7 @@ class LedgerStore:
         finally:
             self.done(raw, failed)
 
-    def _insert_usage_rows(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
+    def _insert_usage_rows(self, cur: Any, rows: list[Sequence[Any]]) -> None:
         """Run the usage insert for rows of column values (``_USAGE_COLS`` order) on a DB-API cursor."""
         cur.executemany(self._usage_sql, rows)
 
