@@ -109,6 +109,36 @@ def _exercise_usage_rows(store: LedgerStore) -> None:
     store.write_usage([*many[:50], many[3], recs[0], *many[50:]])
     got = [r for r in store.usage(since=t1) if r["request_id"].startswith("many-")]
     assert [(r["request_id"], r["attempts"]) for r in got] == [(f"many-{i:03d}", i) for i in range(80)]
+    # random batches through the writer's path (column values; SQLite binds a value shared by the whole
+    # batch once and leaves out all-NULL columns): every record reads back as written, in batch order
+    # (one ts for all, so the order is the insert's), whatever mix of shared, varying and NULL values
+    import random
+
+    from qiao.ledger.store import usage_values
+
+    rnd = random.Random(7)
+    t2 = t1 + 1000
+    for b in range(40):
+        size = rnd.choice([1, 2, 3, 5, 16, 17, 40])
+        base = {k: v for k, v in full.items() if rnd.random() < 0.5}
+        batch = []
+        for i in range(size):
+            kw = {k: v for k, v in base.items() if rnd.random() < 0.8}
+            for k in rnd.sample(sorted(full), 3):
+                v = full[k]
+                if k == "tried":
+                    kw[k] = '[["b/m","ok",2.5]]'
+                else:
+                    kw[k] = not v if isinstance(v, bool) else v * 2 if isinstance(v, int | float) else v + "x"
+            batch.append(UsageRecord(f"rnd-{b}-{i}", t2 + b, "chat/completions", 200, 1.5, **kw))  # type: ignore[arg-type]
+        store.write_usage_values([usage_values(r) for r in batch])
+        got = [r for r in store.usage(since=t2 + b, until=t2 + b + 1)]
+        want = []
+        for r in batch:
+            row = asdict(r)
+            row["tried"] = orjson.loads(row["tried"]) if row["tried"] else None
+            want.append(row)
+        assert got == want, b
 
 
 def _exercise_changes(store: LedgerStore) -> None:
