@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from sqlalchemy import text
 
 from qiao.config import AccountConfig, GrantConfig, hash_key
 from qiao.ledger.counters import Check, MemoryCounters, RedisCounters, SqliteCounters
@@ -147,12 +148,22 @@ def _exercise_changes(store: LedgerStore) -> None:
     from qiao.ledger import accounts, ops
 
     settings = Settings()
+    # the writer thread's probe: did any key or tenant change since, and the accounts revision
+    t_key = time.time()
     _, rec = store.create_key("acme", "k2", Limits(rpm=10), None, None)
+    assert store.changes(t_key - 1, accounts.REV) == (True, accounts.revision(store))
+    assert store.changes(time.time() + 60, accounts.REV) == (False, accounts.revision(store))
+    assert store.changes(time.time() + 60, "no-such-counter") == (False, 0)
     changed = ops.update_key(store, settings, rec.id, {"rpm": 2, "budget": "1.5", "models": ["glm-*"]})
     assert changed.limits == Limits(budget_micros=1_500_000, rpm=2) and changed.models == ("glm-*",)
     assert changed.digest == rec.digest and changed.updated_at >= rec.updated_at
     assert ops.update_key(store, settings, rec.id, {"rpm": None}).limits.rpm is None
     assert ops.update_tenant(store, settings, "acme", {"rpm": 7})["limits"]["rpm"] == 7
+    later = time.time() + 3600  # a tenant changed after every key: the probe sees it too
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE qiao_tenants SET updated_at = :t WHERE name = 'acme'"), {"t": later})
+    assert store.changes(later - 1, accounts.REV)[0] is True
+    assert store.changes(later + 1, accounts.REV)[0] is False
     rev = accounts.revision(store)
     env = {"ACME_KEY": "secret-value-1234"}
     body = {"provider": "zhipu", "name": "z2", "credential_env": "ACME_KEY", "balance": "20"}

@@ -25,6 +25,7 @@ import orjson
 from ..config import Settings
 from ..errors import InsufficientQuota, RateLimited
 from ..money import MICRO, Money, micros_text, parse_micros
+from .accounts import REV, revision
 from .counters import Check, Counters, MemoryCounters
 from .grants import GrantBook, fx_convert
 from .store import KEY_PREFIX, GrantDraw, KeyRecord, LedgerStore, Limits, open_store
@@ -103,6 +104,7 @@ class Ledger:
     def __init__(self, settings: Settings, counters: Counters | None = None) -> None:
         from ..gateway.pipeline import Principal
 
+        self._principal_cls = Principal  # (imported here: pipeline imports this module's users)
         self.settings = settings
         self.store: LedgerStore = open_store(settings.database.url)
         self.wal_dir = wal_dir_for(settings)
@@ -201,8 +203,24 @@ class Ledger:
         await asyncio.to_thread(self.store.close)
 
     def _background(self) -> None:
-        self.sync()
-        self._poll_accounts()
+        """The writer thread's idle work (every ``database.key_refresh_ms``): keys, tenants, accounts.
+
+        Most of the time nothing changed: one statement says so (whether any key or tenant changed since
+        the last look, and the accounts revision) instead of the three reads that fetch the changes,
+        ~100k instructions less per call (four calls a second)."""
+        since = self._synced_at - 2.0 if self._synced_at else None
+        if since is None:
+            self.sync()
+            self._poll_accounts()
+        else:
+            started = time.time()
+            changed, rev = self.store.changes(since, REV)
+            if changed:
+                self.sync()
+            else:
+                self._synced_at = started
+            if rev != self._accounts_seen:
+                self._poll_accounts()
         now = time.monotonic()
         if now - self._grants_at > 5:
             self._grants_at = now
@@ -223,8 +241,6 @@ class Ledger:
 
     def _poll_accounts(self) -> None:
         """Writer thread: one single-row read; rebuild and hand over to the loop when it moved."""
-        from .accounts import revision
-
         if self._loop is None or revision(self.store) == self._accounts_seen:
             return
         built = self._build_accounts()
@@ -269,8 +285,6 @@ class Ledger:
 
     def sync(self) -> None:
         """Re-read keys and tenants changed since the last look (runs in the writer thread)."""
-        from ..gateway.pipeline import Principal
-
         since = self._synced_at - 2.0 if self._synced_at else None
         started = time.time()
         moved: list[tuple[str, str, Limits]] = []
@@ -281,7 +295,7 @@ class Ledger:
                 moved.append(("t", t.name, t.limits))
         for k in self.store.keys(since):
             old = self.key_limits.get(k.id)
-            self._cache_key(k, Principal)
+            self._cache_key(k, self._principal_cls)
             if old is not None and _new_budget_counter(old, k.limits):
                 moved.append(("k", k.id, k.limits))
         self._synced_at = started

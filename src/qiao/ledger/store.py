@@ -298,6 +298,27 @@ class LedgerStore:
         finally:
             self.done(raw, failed)
 
+    def changes(self, since: float, revision: str) -> tuple[bool, int]:
+        """Whether any key or tenant changed at or after ``since``, and the revision counter named
+        ``revision`` (0 when missing): one statement, what the writer thread asks four times a second."""
+        m = self.marker
+        sql = (
+            f"SELECT EXISTS (SELECT 1 FROM qiao_keys WHERE updated_at >= {m}) "
+            f"OR EXISTS (SELECT 1 FROM qiao_tenants WHERE updated_at >= {m}), "
+            f"(SELECT rev FROM qiao_revisions WHERE name = {m})"
+        )
+        raw = self.raw()
+        failed = True
+        try:
+            cur = raw.cursor()
+            cur.execute(sql, (since, since, revision))
+            row = cur.fetchone()
+            raw.commit()
+            failed = False
+            return bool(row[0]), int(row[1] or 0)
+        finally:
+            self.done(raw, failed)
+
     def close(self) -> None:
         self.engine.dispose()
 
