@@ -33,6 +33,7 @@ def _exercise(store: LedgerStore) -> None:
     assert store.upgrade() == ALL
     assert store.upgrade() == []  # idempotent
     assert store.applied() == ALL
+    _exercise_usage_indexes(store)
     store.create_tenant("acme", Limits(budget_micros=5_000_000, reset="monthly"))
     key, rec = store.create_key("acme", "ci", Limits(rpm=10), ["glm-*"], None)
     assert key.startswith(KEY_PREFIX) and rec.digest == hash_key(key) and key not in repr(rec)
@@ -49,6 +50,27 @@ def _exercise(store: LedgerStore) -> None:
     assert {k.id for k in store.keys(changed_since=time.time() - 60)} == {rec.id, new.id}
     _exercise_changes(store)
     _exercise_usage_rows(store)
+
+
+def _exercise_usage_indexes(store: LedgerStore) -> None:
+    """004 leaves the usage table the request id's uniqueness and the time index; its downgrade puts the
+    two dropped indexes back, and upgrading again drops them again."""
+    from sqlalchemy import inspect
+
+    from qiao.ledger.migrations import m004_usage_indexes
+
+    def names() -> set[str]:
+        with store.engine.connect() as conn:
+            return {str(ix["name"]) for ix in inspect(conn).get_indexes("qiao_usage")}
+
+    dropped = {name for name, _ in m004_usage_indexes.DROPPED}
+    assert "ix_qiao_usage_ts" in names() and not names() & dropped
+    with store.engine.begin() as conn:
+        m004_usage_indexes.downgrade(conn)
+    assert dropped <= names()
+    with store.engine.begin() as conn:
+        m004_usage_indexes.upgrade(conn)
+    assert "ix_qiao_usage_ts" in names() and not names() & dropped
 
 
 def _exercise_usage_rows(store: LedgerStore) -> None:
