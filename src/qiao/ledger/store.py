@@ -371,23 +371,34 @@ class LedgerStore:
             self._insert_usage(rows, draws)
 
     def _insert_usage(self, records: Iterable[Sequence[Any]], draws: Sequence[GrantDraw]) -> None:
-        """Insert usage rows given as their column values (``_USAGE_COLS`` order), and grant draws."""
+        """Insert usage rows given as their column values (``_USAGE_COLS`` order), and grant draws, in
+        one transaction."""
         raw = self.raw()
+        # The DB-API connection itself: the pool's proxy finds ``commit``/``rollback`` through its
+        # ``__getattr__`` (~2k instructions each, once per batch).
+        conn = raw.dbapi_connection
         failed = True
         try:
-            cur = raw.cursor()
+            cur = conn.cursor()
+            self._begin(cur)
             rows = list(records)
             if rows:
                 self._insert_usage_rows(cur, rows)
             if draws:
                 cur.executemany(self._draw_sql, [_draw_values(d) for d in draws])
-            raw.commit()
+            self._commit(conn, cur)
             failed = False
         except BaseException:
-            raw.rollback()
+            conn.rollback()
             raise
         finally:
             self.done(raw, failed)
+
+    def _begin(self, cur: Any) -> None:
+        """Begin the transaction of a batch (DB-API drivers begin one implicitly)."""
+
+    def _commit(self, conn: Any, cur: Any) -> None:
+        conn.commit()
 
     def _insert_usage_rows(self, cur: Any, rows: list[Sequence[Any]]) -> None:
         """Run the usage insert for rows of column values (``_USAGE_COLS`` order) on a DB-API cursor."""
