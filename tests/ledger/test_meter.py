@@ -154,12 +154,13 @@ async def test_account_change_keeps_grant_use_and_the_book(tmp_path: Path) -> No
 
 
 async def test_record_writes_every_usage_field_in_order(tmp_path: Path) -> None:
-    """``Ledger.record`` builds the WAL line from a dict, not a UsageRecord: its keys must be exactly the
-    record's fields in order (replay reads the line back as ``UsageRecord(**u)``; a line it cannot read
-    would be dropped as torn), for a served request and for one that never reached a target."""
+    """``Ledger.record`` builds the WAL line from a list of column values, not a UsageRecord: it must hold
+    exactly the usage table's columns in order (replay reads the line back by zipping it with
+    ``USAGE_COLUMNS``; a line it cannot read would be dropped as torn), for a served request and for one
+    that never reached a target."""
     import orjson
 
-    from qiao.ledger.store import UsageRecord
+    from qiao.ledger.store import USAGE_COLUMNS, UsageRecord
     from qiao.ledger.wal import _decode
 
     settings = _settings(tmp_path)
@@ -180,7 +181,8 @@ async def test_record_writes_every_usage_field_in_order(tmp_path: Path) -> None:
         lines = w._segment_path(w._seg).read_bytes().splitlines()
         assert len(lines) == 2
         for line in lines:
-            assert list(orjson.loads(line)["u"]) == [f.name for f in dataclasses.fields(UsageRecord)]
+            values, draws = orjson.loads(line)
+            assert len(values) == len(USAGE_COLUMNS) and draws == []
         got = [_decode(line) for line in lines]
         assert got[0] is not None and got[1] is not None
         rec, draws = got[0]
@@ -214,5 +216,11 @@ async def test_record_writes_every_usage_field_in_order(tmp_path: Path) -> None:
         assert got[1][0] == UsageRecord("failed", got[1][0].ts, "embeddings", 502, got[1][0].latency_ms)
         assert w.flush() == 2
         assert [r["request_id"] for r in ledger.store.usage()] == ["served", "failed"]
+        # the line format written before (an object of UsageRecord's fields) still replays
+        old = orjson.dumps({"u": dataclasses.asdict(rec), "d": []})
+        assert _decode(old) == (rec, [])
+        # a line of fewer columns (written before a migration added one at the end): the rest at default
+        short = orjson.dumps([[*orjson.loads(lines[1])[0][:-2]], []])
+        assert _decode(short) == got[1]
     finally:
         await ledger.aclose()

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from sqlalchemy import text
 
 from qiao.config import AccountConfig, GrantConfig, hash_key
 from qiao.ledger.counters import Check, MemoryCounters, RedisCounters, SqliteCounters
@@ -32,6 +33,7 @@ def _exercise(store: LedgerStore) -> None:
     assert store.upgrade() == ALL
     assert store.upgrade() == []  # idempotent
     assert store.applied() == ALL
+    _exercise_usage_indexes(store)
     store.create_tenant("acme", Limits(budget_micros=5_000_000, reset="monthly"))
     key, rec = store.create_key("acme", "ci", Limits(rpm=10), ["glm-*"], None)
     assert key.startswith(KEY_PREFIX) and rec.digest == hash_key(key) and key not in repr(rec)
@@ -48,6 +50,27 @@ def _exercise(store: LedgerStore) -> None:
     assert {k.id for k in store.keys(changed_since=time.time() - 60)} == {rec.id, new.id}
     _exercise_changes(store)
     _exercise_usage_rows(store)
+
+
+def _exercise_usage_indexes(store: LedgerStore) -> None:
+    """004 leaves the usage table the request id's uniqueness and the time index; its downgrade puts the
+    two dropped indexes back, and upgrading again drops them again."""
+    from sqlalchemy import inspect
+
+    from qiao.ledger.migrations import m004_usage_indexes
+
+    def names() -> set[str]:
+        with store.engine.connect() as conn:
+            return {str(ix["name"]) for ix in inspect(conn).get_indexes("qiao_usage")}
+
+    dropped = {name for name, _ in m004_usage_indexes.DROPPED}
+    assert "ix_qiao_usage_ts" in names() and not names() & dropped
+    with store.engine.begin() as conn:
+        m004_usage_indexes.downgrade(conn)
+    assert dropped <= names()
+    with store.engine.begin() as conn:
+        m004_usage_indexes.upgrade(conn)
+    assert "ix_qiao_usage_ts" in names() and not names() & dropped
 
 
 def _exercise_usage_rows(store: LedgerStore) -> None:
@@ -109,6 +132,36 @@ def _exercise_usage_rows(store: LedgerStore) -> None:
     store.write_usage([*many[:50], many[3], recs[0], *many[50:]])
     got = [r for r in store.usage(since=t1) if r["request_id"].startswith("many-")]
     assert [(r["request_id"], r["attempts"]) for r in got] == [(f"many-{i:03d}", i) for i in range(80)]
+    # random batches through the writer's path (column values; SQLite binds a value shared by the whole
+    # batch once and leaves out all-NULL columns): every record reads back as written, in batch order
+    # (one ts for all, so the order is the insert's), whatever mix of shared, varying and NULL values
+    import random
+
+    from qiao.ledger.store import usage_values
+
+    rnd = random.Random(7)
+    t2 = t1 + 1000
+    for b in range(40):
+        size = rnd.choice([1, 2, 3, 5, 16, 17, 40])
+        base = {k: v for k, v in full.items() if rnd.random() < 0.5}
+        batch = []
+        for i in range(size):
+            kw = {k: v for k, v in base.items() if rnd.random() < 0.8}
+            for k in rnd.sample(sorted(full), 3):
+                v = full[k]
+                if k == "tried":
+                    kw[k] = '[["b/m","ok",2.5]]'
+                else:
+                    kw[k] = not v if isinstance(v, bool) else v * 2 if isinstance(v, int | float) else v + "x"
+            batch.append(UsageRecord(f"rnd-{b}-{i}", t2 + b, "chat/completions", 200, 1.5, **kw))  # type: ignore[arg-type]
+        store.write_usage_values([usage_values(r) for r in batch])
+        got = [r for r in store.usage(since=t2 + b, until=t2 + b + 1)]
+        want = []
+        for r in batch:
+            row = asdict(r)
+            row["tried"] = orjson.loads(row["tried"]) if row["tried"] else None
+            want.append(row)
+        assert got == want, b
 
 
 def _exercise_changes(store: LedgerStore) -> None:
@@ -117,12 +170,22 @@ def _exercise_changes(store: LedgerStore) -> None:
     from qiao.ledger import accounts, ops
 
     settings = Settings()
+    # the writer thread's probe: did any key or tenant change since, and the accounts revision
+    t_key = time.time()
     _, rec = store.create_key("acme", "k2", Limits(rpm=10), None, None)
+    assert store.changes(t_key - 1, accounts.REV) == (True, accounts.revision(store))
+    assert store.changes(time.time() + 60, accounts.REV) == (False, accounts.revision(store))
+    assert store.changes(time.time() + 60, "no-such-counter") == (False, 0)
     changed = ops.update_key(store, settings, rec.id, {"rpm": 2, "budget": "1.5", "models": ["glm-*"]})
     assert changed.limits == Limits(budget_micros=1_500_000, rpm=2) and changed.models == ("glm-*",)
     assert changed.digest == rec.digest and changed.updated_at >= rec.updated_at
     assert ops.update_key(store, settings, rec.id, {"rpm": None}).limits.rpm is None
     assert ops.update_tenant(store, settings, "acme", {"rpm": 7})["limits"]["rpm"] == 7
+    later = time.time() + 3600  # a tenant changed after every key: the probe sees it too
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE qiao_tenants SET updated_at = :t WHERE name = 'acme'"), {"t": later})
+    assert store.changes(later - 1, accounts.REV)[0] is True
+    assert store.changes(later + 1, accounts.REV)[0] is False
     rev = accounts.revision(store)
     env = {"ACME_KEY": "secret-value-1234"}
     body = {"provider": "zhipu", "name": "z2", "credential_env": "ACME_KEY", "balance": "20"}

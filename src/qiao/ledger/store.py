@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from types import EllipsisType
 from typing import Any
 
@@ -26,7 +26,7 @@ from .migrations import MIGRATIONS
 
 __all__ = [
     "KEY_PREFIX",
-    "USAGE_FIELDS",
+    "USAGE_COLUMNS",
     "GrantDraw",
     "KeyRecord",
     "LedgerStore",
@@ -35,7 +35,7 @@ __all__ = [
     "UsageRecord",
     "new_key",
     "open_store",
-    "usage_row",
+    "usage_values",
 ]
 
 KEY_PREFIX = "sk-qiao-"
@@ -112,8 +112,9 @@ class TenantRecord:
 class UsageRecord:
     """One request, success or failure: what ``qiao usage`` reports and budgets are reconciled from.
 
-    The gateway's own records travel as plain dicts with these keys in this order (``Ledger.record``
-    builds one per request: cheaper to build and to serialise); :func:`usage_row` converts."""
+    The gateway's own records travel as lists of column values in :data:`USAGE_COLUMNS` order
+    (``Ledger.record`` builds one per request: cheaper to build, serialise and bind);
+    :func:`usage_values` converts."""
 
     request_id: str
     ts: float
@@ -149,16 +150,6 @@ class UsageRecord:
 
     def row(self) -> dict[str, Any]:
         return asdict(self)
-
-
-USAGE_FIELDS: tuple[str, ...] = tuple(sys.intern(f) for f in UsageRecord.__dataclass_fields__)
-"""The keys of a usage row (a dict), in the order of :class:`UsageRecord`'s fields (and of the WAL's JSON)."""
-_record_fields = attrgetter(*USAGE_FIELDS)
-
-
-def usage_row(rec: UsageRecord) -> dict[str, Any]:
-    """A record as the dict the gateway's writer carries (and the WAL line holds)."""
-    return dict(zip(USAGE_FIELDS, _record_fields(rec), strict=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,10 +196,20 @@ def _names(table: Table) -> tuple[str, ...]:
 
 
 _USAGE_COLS = tuple(c for c in _names(schema.usage) if c != "seq")
+USAGE_COLUMNS: tuple[str, ...] = _USAGE_COLS
+"""qiao_usage's columns but ``seq``, in the table's order: the order of a usage record's values as the
+gateway carries them (``Ledger.record``), the WAL line holds them and the inserts bind them. A migration
+adding a column adds it at the end."""
 _DRAW_COLS = _names(schema.grant_draws)
 _usage_values = attrgetter(*_USAGE_COLS)  # a record's column values as one tuple, in C
-_row_values = itemgetter(*_USAGE_COLS)  # the same of a usage row (dict)
 _draw_values = attrgetter(*_DRAW_COLS)
+
+
+def usage_values(rec: UsageRecord) -> list[Any]:
+    """A record as the list of column values the gateway's writer carries (and the WAL line holds)."""
+    return list(_usage_values(rec))
+
+
 _KEY_COLS = _names(schema.keys)
 _TENANT_COLS = _names(schema.tenants)
 
@@ -297,6 +298,27 @@ class LedgerStore:
         finally:
             self.done(raw, failed)
 
+    def changes(self, since: float, revision: str) -> tuple[bool, int]:
+        """Whether any key or tenant changed at or after ``since``, and the revision counter named
+        ``revision`` (0 when missing): one statement, what the writer thread asks four times a second."""
+        m = self.marker
+        sql = (
+            f"SELECT EXISTS (SELECT 1 FROM qiao_keys WHERE updated_at >= {m}) "
+            f"OR EXISTS (SELECT 1 FROM qiao_tenants WHERE updated_at >= {m}), "
+            f"(SELECT rev FROM qiao_revisions WHERE name = {m})"
+        )
+        raw = self.raw()
+        failed = True
+        try:
+            cur = raw.cursor()
+            cur.execute(sql, (since, since, revision))
+            row = cur.fetchone()
+            raw.commit()
+            failed = False
+            return bool(row[0]), int(row[1] or 0)
+        finally:
+            self.done(raw, failed)
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -343,31 +365,42 @@ class LedgerStore:
         if records or draws:
             self._insert_usage(map(_usage_values, records), draws)
 
-    def write_usage_rows(self, rows: Sequence[dict[str, Any]], draws: Sequence[GrantDraw] = ()) -> None:
-        """:meth:`write_usage` of usage rows (dicts keyed by :data:`USAGE_FIELDS`)."""
+    def write_usage_values(self, rows: Sequence[Sequence[Any]], draws: Sequence[GrantDraw] = ()) -> None:
+        """:meth:`write_usage` of records given as their column values (:data:`USAGE_COLUMNS` order)."""
         if rows or draws:
-            self._insert_usage(map(_row_values, rows), draws)
+            self._insert_usage(rows, draws)
 
-    def _insert_usage(self, records: Iterable[tuple[Any, ...]], draws: Sequence[GrantDraw]) -> None:
-        """Insert usage rows given as their column values (``_USAGE_COLS`` order), and grant draws."""
+    def _insert_usage(self, records: Iterable[Sequence[Any]], draws: Sequence[GrantDraw]) -> None:
+        """Insert usage rows given as their column values (``_USAGE_COLS`` order), and grant draws, in
+        one transaction."""
         raw = self.raw()
+        # The DB-API connection itself: the pool's proxy finds ``commit``/``rollback`` through its
+        # ``__getattr__`` (~2k instructions each, once per batch).
+        conn = raw.dbapi_connection
         failed = True
         try:
-            cur = raw.cursor()
+            cur = conn.cursor()
+            self._begin(cur)
             rows = list(records)
             if rows:
                 self._insert_usage_rows(cur, rows)
             if draws:
                 cur.executemany(self._draw_sql, [_draw_values(d) for d in draws])
-            raw.commit()
+            self._commit(conn, cur)
             failed = False
         except BaseException:
-            raw.rollback()
+            conn.rollback()
             raise
         finally:
             self.done(raw, failed)
 
-    def _insert_usage_rows(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
+    def _begin(self, cur: Any) -> None:
+        """Begin the transaction of a batch (DB-API drivers begin one implicitly)."""
+
+    def _commit(self, conn: Any, cur: Any) -> None:
+        conn.commit()
+
+    def _insert_usage_rows(self, cur: Any, rows: list[Sequence[Any]]) -> None:
         """Run the usage insert for rows of column values (``_USAGE_COLS`` order) on a DB-API cursor."""
         cur.executemany(self._usage_sql, rows)
 

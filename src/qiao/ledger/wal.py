@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from .store import GrantDraw, LedgerStore, UsageRecord, usage_row
+from .store import USAGE_COLUMNS, GrantDraw, LedgerStore, UsageRecord, usage_values
 
 __all__ = ["UsageWriter", "replay_dead_segments"]
 
@@ -28,10 +28,21 @@ log = logging.getLogger(__name__)
 
 
 def _decode(line: bytes) -> tuple[UsageRecord, list[GrantDraw]] | None:
+    """A WAL line: ``[[values…], [draws…]]``, the record's column values in ``USAGE_COLUMNS`` order (a
+    column added by a later migration goes at the end, so an older line's shorter list still reads:
+    the columns it lacks take their defaults); or, as written before, ``{"u": {field: value…}, "d":
+    [draws…]}``."""
     try:
         obj = orjson.loads(line)
-        return UsageRecord(**obj["u"]), [GrantDraw(**d) for d in obj.get("d", ())]
-    except (orjson.JSONDecodeError, TypeError, KeyError):
+        if isinstance(obj, list):
+            values, draws = obj
+            if len(values) > len(USAGE_COLUMNS):
+                return None  # written by a newer qiao: not ours to guess (its segment is replayed by it)
+            rec = UsageRecord(**dict(zip(USAGE_COLUMNS, values, strict=False)))
+        else:
+            rec, draws = UsageRecord(**obj["u"]), obj.get("d", ())
+        return rec, [GrantDraw(**d) for d in draws]
+    except (orjson.JSONDecodeError, TypeError, KeyError, ValueError):
         return None  # a torn last line: its request never completed (the write happens before the reply)
 
 
@@ -88,7 +99,7 @@ class UsageWriter:
         self.on_idle = on_idle
         self.idle_every = idle_every_s
         self._mu = threading.Lock()
-        self._pending: list[tuple[dict[str, Any], Sequence[GrantDraw]]] = []
+        self._pending: list[tuple[list[Any], Sequence[GrantDraw]]] = []
         self._seg = 0
         self._prefix = os.path.join(self.dir, f"{self.owner}.")
         self._fd = self._open_segment()
@@ -115,17 +126,18 @@ class UsageWriter:
 
     def append(self, rec: UsageRecord, draws: Sequence[GrantDraw]) -> None:
         """Durable against process death once this returns (one ``write`` to the segment)."""
-        self.append_row(usage_row(rec), draws)
+        self.append_values(usage_values(rec), draws)
 
-    def append_row(self, row: dict[str, Any], draws: Sequence[GrantDraw]) -> None:
-        """:meth:`append` of a usage row (a dict keyed by ``USAGE_FIELDS``, in that order: the line is
-        the same JSON either way, and replay reads it back as a :class:`UsageRecord`)."""
-        line = orjson.dumps({"u": row, "d": draws}, option=orjson.OPT_APPEND_NEWLINE)
+    def append_values(self, values: list[Any], draws: Sequence[GrantDraw]) -> None:
+        """:meth:`append` of a record given as its column values (``USAGE_COLUMNS`` order): the form
+        ``Ledger.record`` builds, the line holds (a JSON list: no field names to write, ~4k instructions
+        less than an object) and the writer thread binds as they are."""
+        line = orjson.dumps((values, draws), option=orjson.OPT_APPEND_NEWLINE)
         with self._mu:
             os.write(self._fd, line)
-            self._pending.append((row, draws))
+            self._pending.append((values, draws))
 
-    def _swap(self) -> tuple[list[tuple[dict[str, Any], Sequence[GrantDraw]]], str | None]:
+    def _swap(self) -> tuple[list[tuple[list[Any], Sequence[GrantDraw]]], str | None]:
         with self._mu:
             if not self._pending:
                 return [], None
@@ -145,7 +157,7 @@ class UsageWriter:
         draws = [d for _, ds in batch for d in ds]
         for attempt in range(30):
             try:
-                self.store.write_usage_rows(recs, draws)
+                self.store.write_usage_values(recs, draws)
                 break
             except Exception:  # noqa: BLE001 - the WAL keeps the records; retry, then leave them for replay
                 log.exception("usage batch of %d records not committed (attempt %d)", len(recs), attempt + 1)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection
 
-from . import m001_initial, m002_accounts, m003_attempts
+from . import m001_initial, m002_accounts, m003_attempts, m004_usage_indexes
 
 __all__ = ["MIGRATIONS"]
 
@@ -18,4 +18,5 @@ MIGRATIONS: tuple[tuple[str, Callable[[Connection], None]], ...] = (
     ("001_initial", m001_initial.upgrade),
     ("002_accounts", m002_accounts.upgrade),
     ("003_attempts", m003_attempts.upgrade),
+    ("004_usage_indexes", m004_usage_indexes.upgrade),
 )
