@@ -501,6 +501,13 @@ class Gateway:
                         if text is not None:
                             out.append(asm.content(template.index, text))
                             continue
+                        # role, finish, usage, [DONE]: read without chunk objects (ContentTemplate.plain)
+                        simple = template.plain(ev.data)
+                        if simple is not None:
+                            out.append(asm.plain(*simple))
+                            if state.done:
+                                break
+                            continue
                     try:
                         chunks = provider.parse_event(ev, state)
                     except ContentFiltered:
