@@ -50,7 +50,9 @@ __all__ = ["Gateway", "Principal", "RequestContext"]
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-SendBody = Callable[[bytes, bool], Awaitable[None]]
+# A body writer may return None for a chunk with more to come (written at once: the server's
+# synchronous write); the pipeline awaits whatever else it returns.
+SendBody = Callable[[bytes, bool], Awaitable[None] | None]
 StartResponse = Callable[[int, list[tuple[bytes, bytes]]], Awaitable[None]]
 
 
@@ -480,7 +482,9 @@ class Gateway:
                                     ctx.upstream_s += time.perf_counter() - t
                                     await start(200, ctx.headers())
                                     started = True
-                                await send(data, True)
+                                w = send(data, True)
+                                if w is not None:
+                                    await w
                     break
                 if ctx.first_byte_s is None:
                     ctx.first_byte_s = time.perf_counter() - ctx.t0
@@ -496,6 +500,13 @@ class Gateway:
                         text = template.match(ev.data)
                         if text is not None:
                             out.append(asm.content(template.index, text))
+                            continue
+                        # role, finish, usage, [DONE]: read without chunk objects (ContentTemplate.plain)
+                        simple = template.plain(ev.data)
+                        if simple is not None:
+                            out.append(asm.plain(*simple))
+                            if state.done:
+                                break
                             continue
                     try:
                         chunks = provider.parse_event(ev, state)
@@ -521,7 +532,9 @@ class Gateway:
                     last = data
                     break
                 if data:
-                    await send(data, True)
+                    w = send(data, True)  # None: written already (no coroutine per chunk)
+                    if w is not None:
+                        await w
             if not state.done and not asm.all_finished():
                 err = UpstreamError(
                     f"{provider.name} closed the stream before it ended",
@@ -532,7 +545,9 @@ class Gateway:
                     raise err
                 ctx.status = 502
                 ctx.usage = _estimate_usage(asm, state)
-                await send(sse_error(err), False)
+                w = send(sse_error(err), False)
+                if w is not None:
+                    await w
                 raise StreamStarted(err)
             usage = state.usage if isinstance(state.usage, Usage) else asm.usage
             if usage is None:
@@ -542,7 +557,9 @@ class Gateway:
                 ctx.upstream_s += time.perf_counter() - t
                 await start(200, ctx.headers())
                 started = True
-            await send(last + asm.finish(usage), False)
+            w = send(last + asm.finish(usage), False)
+            if w is not None:
+                await w
             await up.drain()
         except QiaoError as err:
             if not started:
@@ -550,7 +567,9 @@ class Gateway:
             ctx.status = err.status
             if ctx.usage is None and asm is not None and state is not None:
                 ctx.usage = _estimate_usage(asm, state)
-            await send(sse_error(err), False)
+            w = send(sse_error(err), False)
+            if w is not None:
+                await w
             raise StreamStarted(err) from None
         except asyncio.CancelledError:
             # the client left mid-stream: bill what was generated so far (an estimate, marked as such)

@@ -111,6 +111,25 @@ class StreamAssembler:
             self.usage = chunk.usage
         return b"".join(out)
 
+    def plain(self, index: int | None, text: str | None, finish: str | None, usage: Usage | None) -> bytes:
+        """What :meth:`feed` writes for a chunk of at most one choice (``index`` None: none) whose delta
+        has no reasoning and no tool calls, only ``text`` (or nothing) and the choice's ``finish``, without
+        the chunk (openai_compat's ``ContentTemplate.plain`` reads such events: role, finish, usage)."""
+        out = b""
+        if index is not None and index not in self.finished:
+            if index not in self._role_sent:
+                parts: list[bytes] = []
+                self._ensure_role(index, parts)
+                out = b"".join(parts)
+            if text:
+                out += self._content(index, text)
+            if finish:
+                self.finished[index] = finish
+                out += self._delta(index, {}, finish)
+        if usage is not None:
+            self.usage = usage
+        return out
+
     def content(self, index: int, text: str) -> bytes:
         """What :meth:`feed` writes for a chunk of one choice whose delta is only ``text`` (no role, no
         finish, no usage), without the chunk: the lean path for a provider's plain content events."""

@@ -450,6 +450,30 @@ class _Exchange:
         proto.on_response_complete(self)
         return None
 
+    def write_body(self, body: bytes) -> Awaitable[None] | None:
+        """``send`` of a body message with more to come (a stream's chunk), without the message dict and
+        the coroutine: ~4k instructions a write fewer. Returns an awaitable only when the write side is
+        paused, or when the response is not a started chunked one (then it is ``send`` itself, with its
+        checks and errors): await it."""
+        if (
+            (self.proto.flow.write_paused and not self.disconnected)
+            or not self.chunked
+            or not self.started
+            or self.complete
+            or self.method == "HEAD"
+        ):
+            return self.send({"type": "http.response.body", "body": body, "more_body": True})
+        if self.disconnected:
+            return None
+        # what send() writes for it: one chunked frame, after the held-back header block if any
+        out = b"%x\r\n%b\r\n" % (len(body), body) if body else b""
+        if self.head is not None:
+            out = self.head + out
+            self.head = None
+        if out:
+            self.proto.transport.write(out)
+        return None
+
     async def _reply_after_drain(
         self,
         status: int,
