@@ -140,6 +140,9 @@ class HealthBoard:
         wall: Callable[[], float] = time.time,
     ) -> None:
         self._t: dict[str, _Target] = {}
+        # labels whose breaker is not closed (kept by _enter): allow() can only say no to these, so the
+        # router asks it only about them
+        self.tripped: set[str] = set()
         self._clock = clock
         self._wall = wall  # unix time, for opened_at and the until times shared through Redis
         self.replica = uuid.uuid4().hex[:12]
@@ -282,6 +285,10 @@ class HealthBoard:
     def _enter(self, label: str, t: _Target, state: int) -> None:
         old = t.state
         t.state = state
+        if state == _CLOSED:
+            self.tripped.discard(label)
+        else:
+            self.tripped.add(label)
         t.transitions[state] += 1
         if state == _OPEN:
             if t.remote:  # the replica that opened it logged the warning

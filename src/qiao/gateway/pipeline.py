@@ -152,11 +152,17 @@ class Gateway:
             self._ws = WSTransport(self.timeouts)
         return self._ws
 
+    def _admit_now(self, req: ChatRequest | EmbeddingRequest, ctx: RequestContext) -> bool:
+        """Ledger hook, the part without I/O: note the requested model; True when the key has limits or a
+        budget to check (then ``await self._admit(...)``). Most keys have none: no coroutine for them."""
+        ctx.model = req.model
+        return self.ledger is not None and self.ledger.limited(ctx.principal)
+
     async def _admit(self, req: ChatRequest | EmbeddingRequest, route: Route, ctx: RequestContext) -> None:
         """Ledger hook: rate limits and budget reservation, before any upstream call."""
-        ctx.model = req.model
-        if self.ledger is None or not self.ledger.limited(ctx.principal):
+        if not self._admit_now(req, ctx):
             return
+        assert self.ledger is not None
         if isinstance(req, ChatRequest):
             chars = sum(len(message_text(m.content)) + 4 for m in req.messages)
             await self.ledger.admit(chars, req.output_limit, route, ctx)
@@ -244,15 +250,16 @@ class Gateway:
         call = Call(target.account, target.spec, req.model, ctx.request_id, stream)
         return sent, call, tokenise
 
-    async def _over_targets(
+    def _over_targets(
         self,
         route: Route,
         ctx: RequestContext,
         need: Need,
         attempt: Callable[[Target, Mapping[str, Any], Timeouts], Awaitable[_T]],
-    ) -> _T:
+    ) -> Awaitable[_T]:
         """Hand the route to the router with an attempt function that gets each try's timeouts, cut to
-        what is left of the request's deadline."""
+        what is left of the request's deadline. Returns the router's coroutine for the caller to await
+        (not a coroutine of its own: one layer less to create and to resume through)."""
         base = self._timeouts(route)
         # The running loop, remembered: on CPython 3.11 asyncio.get_running_loop() makes a getpid system
         # call each time (fixed in 3.12). A gateway serves one loop at a time (a test's new loop replaces
@@ -276,16 +283,26 @@ class Gateway:
                 target, params, Timeouts(min(base.connect, left), min(base.first_byte, left), left, deadline)
             )
 
-        return await self.router.run(route, need, ctx, deadline, one, loop)
+        return self.router.run(route, need, ctx, deadline, one, loop)
 
     # ---- chat, non-streaming --------------------------------------------------------------------------
-    async def chat(self, req: ChatRequest, ctx: RequestContext) -> ChatResponse:
+    def chat(self, req: ChatRequest, ctx: RequestContext) -> Awaitable[ChatResponse]:
+        """A non-streaming chat answer (await it). Not a coroutine itself: for a key without limits or
+        budget it returns the router's coroutine (each coroutine layer costs ~1.5k instructions to create
+        and to resume through when the answer comes; the admission check's coroutine as much again).
+        Errors found before any attempt (unknown model, key not allowed) raise here."""
         route = self.route_for(req.model, ctx)
-        await self._admit(req, route, ctx)
+        if self._admit_now(req, ctx):
+            return self._chat_admitted(req, route, ctx)
         need = Need(req)
         # the attempt function is _call_chat itself, bound by a partial: no closure coroutine between the
-        # router and the upstream call (each coroutine layer costs ~1.5k instructions to create and to
-        # resume through when the answer comes)
+        # router and the upstream call
+        return self._over_targets(route, ctx, need, partial(self._call_chat, req, route, ctx, need))
+
+    async def _chat_admitted(self, req: ChatRequest, route: Route, ctx: RequestContext) -> ChatResponse:
+        """:meth:`chat` for a key with limits or a budget: admitted (and its budget reserved) first."""
+        await self._admit(req, route, ctx)
+        need = Need(req)
         return await self._over_targets(route, ctx, need, partial(self._call_chat, req, route, ctx, need))
 
     async def _call_chat(

@@ -89,9 +89,16 @@ class Route:
     config: RouteConfig | None = None
     # the smallest context window behind the route: a prompt bounded below it needs no tokenising
     min_context: int = field(init=False, default=0)
+    # (target, parameter overrides) of a route with one entry of one target and no strategy to apply
+    # (Router.order's short cut); None otherwise. Entries and groups are not changed after the route is
+    # built (a new configuration builds new routes).
+    only: tuple[Target, dict[str, Any]] | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.min_context = min((t.spec.context for e in self.entries for t in e.group.targets), default=0)
+        if len(self.entries) == 1 and len(self.entries[0].group.targets) == 1:
+            e = self.entries[0]
+            self.only = (e.group.targets[0], e.params)
 
     @property
     def groups(self) -> list[TargetGroup]:

@@ -200,6 +200,22 @@ class Router:
 
     # ---- order ----------------------------------------------------------------------------------------
     def order(self, route: Route, need: Need, ctx: RequestContext) -> list[tuple[Target, Mapping[str, Any]]]:
+        models = ctx.principal.models if ctx.principal is not None else None
+        only = route.only
+        if only is not None:
+            # one target (the usual route): nothing to sort, no cooling to look at; the same checks as
+            # below (~2k instructions less than building and sorting the candidates)
+            t = only[0]
+            if need.fits(t) and (models is None or _key_allows(models, t)):
+                return [only]
+            ctx.tried.append((t.label, "skipped:unfit", 0.0))
+            if not _key_allows(models, t):
+                raise PermissionDenied(
+                    f"this API key may not use any provider model behind `{route.name}`",
+                    param="model",
+                    code="model_not_allowed",
+                )
+            return [only]  # it does not fit: its own check explains why (or drops)
         rc = route.config
         entries = route.entries
         strategy = rc.strategy if rc is not None else "priority"
@@ -218,7 +234,6 @@ class Router:
             cands.sort(key=lambda c: self.cost(c[0], need))
         elif strategy == "grants_first" and len(cands) > 1:
             cands.sort(key=lambda c: self._grant_key(c[0], need))
-        models = ctx.principal.models if ctx.principal is not None else None
         fit = []
         for c in cands:
             if need.fits(c[0]) and _key_allows(models, c[0]):
@@ -304,13 +319,16 @@ class Router:
         tokens = 0
         health = self.health
         limiter = self.limiter
+        # health.allow is True for a target whose breaker is closed: asked only of the others (no method
+        # call for the usual answer)
+        tripped = health.tripped
         for idx, (target, params) in enumerate(cands):
             label = target.label
             tries = 0
             while True:
                 if ctx.attempts >= max_attempts:
                     break
-                if not health.allow(label):
+                if label in tripped and not health.allow(label):
                     skipped_open.append(target)
                     ctx.tried.append((label, "skipped:circuit_open", 0.0))
                     break
@@ -385,12 +403,14 @@ class Router:
                 else:
                     ms = (time.perf_counter() - t) * 1000
                     ctx.attempts += 1
-                    self._settle_permit(permit, ctx)
+                    if permit is not None:
+                        self._settle_permit(permit, ctx)
                     fb = ctx.first_byte_s
                     health.success(
                         label, ms / 1000, fb - t_attempt if fb is not None and fb > t_attempt else None
                     )
-                    ctx.tried.append((label, "ok", _tenths(ms)))
+                    # _tenths inlined (a call less on every request)
+                    ctx.tried.append((label, "ok", int(ms * 10.0 + 0.5) / 10.0))
                     return result
             if ctx.attempts >= max_attempts or loop.time() >= deadline:
                 break
