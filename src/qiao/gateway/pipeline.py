@@ -14,7 +14,7 @@ import logging
 import struct
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = ["Gateway", "Principal", "RequestContext"]
 
 log = logging.getLogger(__name__)
+_perf_counter = time.perf_counter
 _T = TypeVar("_T")
 
 # A body writer may return None for a chunk with more to come (written at once: the server's
@@ -66,29 +67,61 @@ class Principal:
     models: tuple[str, ...] | None = None
 
 
-@dataclass(slots=True)
 class RequestContext:
-    request_id: str
-    principal: Principal | None
-    t0: float = field(default_factory=time.perf_counter)
-    upstream_s: float = 0.0
-    waited_s: float = 0.0  # backoff before retries and waits for an account's outbound limits
-    attempts: int = 0  # attempts that reached an upstream (retries and fallbacks included)
-    upstream_calls: int = 0  # upstream HTTP calls (token refreshes and embedding batches included)
-    tried: list[tuple[str, str, float]] = field(default_factory=list)  # (target, outcome, ms) per attempt
-    route: str | None = None
-    client_request_id: str | None = None  # the client's X-Client-Request-Id / X-Request-Id, echoed back
-    target: Target | None = None
-    dropped: tuple[str, ...] = ()
-    usage: Usage | None = None
-    status: int = 200
-    first_byte_s: float | None = None
-    # ledger (qiao/ledger/meter.py): requested model, reservation held, rate-limit headers, record state
-    model: str | None = None
-    reservation: Any = None
-    extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
-    recorded: bool = False
-    cost_micros: int | None = None
+    """One request's state, from the server through the pipeline to the ledger.
+
+    A plain class with ``__slots__`` and its own ``__init__``, not a dataclass: the dataclass's generated
+    ``__init__`` takes every field as a parameter and tests each default factory's sentinel (~1k
+    instructions more per request, measured)."""
+
+    __slots__ = (
+        "request_id",
+        "principal",
+        "t0",
+        "upstream_s",
+        "waited_s",
+        "attempts",
+        "upstream_calls",
+        "tried",
+        "route",
+        "client_request_id",
+        "target",
+        "dropped",
+        "usage",
+        "status",
+        "first_byte_s",
+        "model",
+        "reservation",
+        "extra_headers",
+        "recorded",
+        "cost_micros",
+    )
+
+    def __init__(self, request_id: str, principal: Principal | None) -> None:
+        self.request_id = request_id
+        self.principal = principal
+        self.t0: float = _perf_counter()
+        self.upstream_s = 0.0
+        self.waited_s = 0.0  # backoff before retries and waits for an account's outbound limits
+        self.attempts = 0  # attempts that reached an upstream (retries and fallbacks included)
+        self.upstream_calls = 0  # upstream HTTP calls (token refreshes and embedding batches included)
+        self.tried: list[tuple[str, str, float]] = []  # (target, outcome, ms) per attempt
+        self.route: str | None = None
+        self.client_request_id: str | None = None  # the client's X-Client-Request-Id / X-Request-Id, echoed
+        self.target: Target | None = None
+        self.dropped: tuple[str, ...] = ()
+        self.usage: Usage | None = None
+        self.status = 200
+        self.first_byte_s: float | None = None
+        # ledger (qiao/ledger/meter.py): requested model, reservation held, rate-limit headers, record state
+        self.model: str | None = None
+        self.reservation: Any = None
+        self.extra_headers: list[tuple[bytes, bytes]] = []
+        self.recorded = False
+        self.cost_micros: int | None = None
+
+    def __repr__(self) -> str:
+        return f"RequestContext({', '.join(f'{n}={getattr(self, n)!r}' for n in self.__slots__)})"
 
     def id_headers(self) -> list[tuple[bytes, bytes]]:
         h = [(b"x-request-id", self.request_id.encode())]
@@ -97,10 +130,14 @@ class RequestContext:
         return h
 
     def headers(self) -> list[tuple[bytes, bytes]]:
-        h = self.id_headers()
+        # id_headers inlined, the usual attempt counts' headers made once (this runs on every answer)
+        h = [(b"x-request-id", self.request_id.encode())]
+        if self.client_request_id is not None:
+            h.append((b"x-client-request-id", self.client_request_id.encode()))
         if self.target is not None:
             h += self.target.headers
-        h.append((b"x-qiao-attempts", b"%d" % self.attempts))
+        n = self.attempts
+        h.append(_ATTEMPTS[n] if n < 4 else (b"x-qiao-attempts", b"%d" % n))
         if self.route is not None:
             h.append((b"x-qiao-route", self.route.encode()))
         if len(self.tried) > 1:
@@ -111,6 +148,9 @@ class RequestContext:
         overhead = (time.perf_counter() - self.t0 - self.upstream_s - self.waited_s) * 1000
         h.append((b"x-qiao-overhead-ms", b"%.3f" % max(overhead, 0.0)))
         return h
+
+
+_ATTEMPTS = [(b"x-qiao-attempts", b"%d" % n) for n in range(4)]
 
 
 def _allowed(principal: Principal | None, model: str) -> bool:
