@@ -120,3 +120,24 @@ async def test_chat_on_an_embedding_model_is_a_clear_400() -> None:
         )
     assert ei.value.code == "model_not_supported" and ei.value.param == "model"
     await gw.aclose()
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [{}, {"stream": False}, {"user": "u", "store": True}, {"service_tier": "x", "prompt_cache_key": "k"}],
+)
+def test_plain_harmless_short_cut_agrees(kw: dict[str, object]) -> None:
+    """apply_param_policy's short cut for a plain request of harmless parameters agrees with
+    unsupported_params, even for a provider refusing them all on a model without capabilities."""
+
+    class Refuses(Provider):
+        name = "refuses"
+        unsupported = frozenset({"stream", "user", "store", "service_tier", "prompt_cache_key", "n"})
+
+    bare = ModelSpec(
+        "m", context=1000, caps=Capabilities(tools=False, json_mode=False, vision=False, n=False)
+    )
+    r = req(**kw)
+    assert r.plain_bytes is not None
+    assert unsupported_params(r, Refuses(), bare) == []
+    assert apply_param_policy(r, Refuses(), bare, False, "refuses/m") is r

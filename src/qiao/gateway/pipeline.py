@@ -192,15 +192,15 @@ class Gateway:
             self._ws = WSTransport(self.timeouts)
         return self._ws
 
-    def _admit_now(self, req: ChatRequest | EmbeddingRequest, ctx: RequestContext) -> bool:
+    def _admit_now(self, model: str, ctx: RequestContext) -> bool:
         """Ledger hook, the part without I/O: note the requested model; True when the key has limits or a
         budget to check (then ``await self._admit(...)``). Most keys have none: no coroutine for them."""
-        ctx.model = req.model
+        ctx.model = model
         return self.ledger is not None and self.ledger.limited(ctx.principal)
 
     async def _admit(self, req: ChatRequest | EmbeddingRequest, route: Route, ctx: RequestContext) -> None:
         """Ledger hook: rate limits and budget reservation, before any upstream call."""
-        if not self._admit_now(req, ctx):
+        if not self._admit_now(req.model, ctx):
             return
         assert self.ledger is not None
         if isinstance(req, ChatRequest):
@@ -276,18 +276,28 @@ class Gateway:
                 param="model",
                 code="model_not_supported",
             )
-        sent = apply_param_policy(req, target.provider, target.spec, self._drop(route), target.label)
+        spec = target.spec
+        sent = apply_param_policy(req, target.provider, spec, self._drop(route), target.label)
         # The router already bounded (and, when in doubt, tokenised) the client's prompt: reuse that
         # unless this target sends a different one (overrides or dropped parameters).
         same = sent is req and req is need.request
         tokenise = False
-        if not fits_cheaply(sent, target.spec, need.prompt_bytes if same else None):
-            if same and need.context_tokens is not None:
-                check_context(sent, target.spec, need.context_tokens)
-            else:
+        if same:
+            # fits_cheaply's test with the request's output limit as Need read it (need.out): no reads
+            # through pydantic's attribute hook (~400 instructions each); fits_cheaply raises the error
+            out = need.out
+            if (out > spec.max_output and spec.max_output) or need.prompt_bytes + out > spec.context:
+                if not fits_cheaply(sent, spec, need.prompt_bytes):
+                    if need.context_tokens is not None:
+                        check_context(sent, spec, need.context_tokens)
+                    else:
+                        tokenise = True
+            ctx.dropped = need.dropped  # the client's request's (sent.dropped)
+        else:
+            if not fits_cheaply(sent, spec):
                 tokenise = True
-        ctx.dropped = sent.dropped
-        call = Call(target.account, target.spec, req.model, ctx.request_id, stream)
+            ctx.dropped = sent.dropped
+        call = Call(target.account, spec, need.model if same else req.model, ctx.request_id, stream)
         return sent, call, tokenise
 
     def _over_targets(
@@ -331,8 +341,9 @@ class Gateway:
         budget it returns the router's coroutine (each coroutine layer costs ~1.5k instructions to create
         and to resume through when the answer comes; the admission check's coroutine as much again).
         Errors found before any attempt (unknown model, key not allowed) raise here."""
-        route = self.route_for(req.model, ctx)
-        if self._admit_now(req, ctx):
+        model = req.model  # read once (pydantic's attribute hook: ~400 instructions a read)
+        route = self.route_for(model, ctx)
+        if self._admit_now(model, ctx):
             return self._chat_admitted(req, route, ctx)
         need = Need(req)
         # the attempt function is _call_chat itself, bound by a partial: no closure coroutine between the

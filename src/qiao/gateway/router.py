@@ -98,19 +98,38 @@ def _tenths(ms: float) -> float:
 class Need:
     """What a request needs of a target, worked out once per request."""
 
-    __slots__ = ("context_tokens", "json", "out", "prompt_bytes", "request", "tools", "vision")
+    __slots__ = (
+        "context_tokens",
+        "dropped",
+        "json",
+        "model",
+        "out",
+        "prompt_bytes",
+        "request",
+        "tools",
+        "vision",
+    )
 
     def __init__(self, req: ChatRequest | EmbeddingRequest | None) -> None:
-        self.request = req if isinstance(req, ChatRequest) else None
         self.tools = self.vision = self.json = False
         self.prompt_bytes = 0
         self.out = 0
         self.context_tokens: int | None = None  # a tokenised estimate, only when the byte bound is too big
+        # the chat request's model and dropped parameters, read here once for every attempt (pipeline's
+        # _prepare: each read through pydantic's attribute hook costs ~400 instructions)
+        self.model = ""  # (a chat request's)
+        self.dropped: tuple[str, ...] = ()
         if isinstance(req, ChatRequest):
+            self.request: ChatRequest | None = req
             d = req.__dict__  # plain dict reads (see ChatRequest.set_fields)
+            self.model = d["model"]
             out = d["max_completion_tokens"]
             self.out = (out if out is not None else d["max_tokens"]) or 0
-            plain = req.plain_bytes
+            st = req.__pydantic_private__  # req.plain_bytes and req.dropped, in one read
+            plain = None
+            if st is not None:
+                plain = st.get("plain")
+                self.dropped = st.get("dropped", ())
             if plain is not None:  # no tools, JSON mode or images; the bound was taken while checking
                 self.prompt_bytes = plain
                 return
@@ -119,6 +138,8 @@ class Need:
             self.json = rf is not None and rf.type != "text"
             self.vision = has_image_input(d["messages"])
             self.prompt_bytes = prompt_bytes(req)
+        else:
+            self.request = None
 
     def prompt_tokens(self) -> int:
         """An estimate of the prompt in tokens for cost ranking (a byte bound divided by a typical ratio)."""
