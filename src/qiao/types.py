@@ -184,8 +184,7 @@ class ChatRequest(_Model):
             object.__setattr__(req, "__pydantic_private__", {"raw": raw, "dropped": ()})
             return req
         req, nbytes, sent = plain
-        st = {"raw": raw, "dropped": (), "plain": nbytes, "sent": sent}
-        object.__setattr__(req, "__pydantic_private__", st)
+        _set_private(req, {"raw": raw, "dropped": (), "plain": nbytes, "sent": sent})
         return req
 
     @property
@@ -338,7 +337,13 @@ _PLAIN_ROLES = frozenset({"system", "developer", "user", "assistant"})
 _REQ_DEFAULTS: dict[str, Any] = {}
 _MSG_DEFAULTS: dict[str, Any] = {}
 _new = object.__new__
-_set = object.__setattr__
+# BaseModel's slots set through their descriptors: object.__setattr__ looks the name up in the type and
+# checks it is not bypassing a C-level __setattr__ on every call; the descriptor's own __set__ is about
+# half the cost (8 sets per request: ~2k instructions less)
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def _defaults(model: type[BaseModel]) -> dict[str, Any]:
@@ -391,18 +396,18 @@ def _plain_request(raw: dict[str, Any]) -> tuple[ChatRequest, int, frozenset[str
         md = dict(_MSG_DEFAULTS)
         md["role"] = role
         md["content"] = content
-        _set(msg, "__dict__", md)
-        _set(msg, "__pydantic_fields_set__", {"role", "content"})
-        _set(msg, "__pydantic_extra__", {})
-        _set(msg, "__pydantic_private__", None)
+        _set_dict(msg, md)
+        _set_fields_set(msg, {"role", "content"})
+        _set_extra(msg, {})
+        _set_private(msg, None)
         msgs.append(msg)
     d["model"] = model
     d["messages"] = msgs
     req = _new(ChatRequest)
-    _set(req, "__dict__", d)
-    _set(req, "__pydantic_fields_set__", set(raw))
-    _set(req, "__pydantic_extra__", {})
-    _set(req, "__pydantic_private__", None)
+    _set_dict(req, d)
+    _set_fields_set(req, set(raw))
+    _set_extra(req, {})
+    _set_private(req, None)
     return req, nbytes, frozenset(sent)
 
 

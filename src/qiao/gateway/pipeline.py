@@ -391,7 +391,7 @@ class Gateway:
             err = provider.classify(resp, call)
             if err is None:
                 out = provider.parse_chat(resp, req, call)
-                out.model = req.model
+                out.model = call.public_model  # req.model (as _prepare put it in the call)
                 out.id = f"chatcmpl-{ctx.request_id}"
                 ctx.usage = out.usage
                 return out

@@ -753,7 +753,10 @@ class GatewayApp:
 
 def _check_messages(req: ChatRequest) -> None:
     """Role rules OpenAI enforces, so every provider sees a well-formed conversation."""
-    if req.plain_bytes is not None:
+    st = (
+        req.__pydantic_private__
+    )  # req.plain_bytes without the property (a read less through pydantic's hook)
+    if st is not None and st.get("plain") is not None:
         return  # text messages of the four plain roles, no tools: nothing here can be wrong
     tool_ids: set[str] = set()
     for i, m in enumerate(req.messages):
