@@ -212,8 +212,17 @@ class HealthBoard:
     def success(self, label: str, latency_s: float, first_byte_s: float | None = None) -> None:
         """A successful attempt: closes a half-open breaker, resets consecutive failures, feeds the
         latency figures (``first_byte_s`` when known, else ``latency_s``)."""
-        t = self._get(label)
-        self._count(t, 0)
+        # _get and _count(t, 0) inlined: this runs on every request
+        t = self._t.get(label)
+        if t is None:
+            t = self._t[label] = _Target()
+        epoch = int(self._clock() / self._width)
+        i = epoch % _BUCKETS
+        if t.epochs[i] != epoch:
+            t.epochs[i] = epoch
+            t.requests[i] = 0
+            t.errors[i] = 0
+        t.requests[i] += 1
         t.consecutive = 0
         v = latency_s if first_byte_s is None else first_byte_s
         t.ewma = v if t.ewma is None else t.ewma + self._alpha * (v - t.ewma)
