@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from qiao.gateway.params import prompt_bytes
-from qiao.types import ChatRequest, _plain_request
+from qiao.types import ChatRequest, _plain_request, plain_chat_request
 
 MSG = [{"role": "user", "content": "你好, hello"}]
 
@@ -73,6 +73,14 @@ def _same(fast: ChatRequest, slow: ChatRequest) -> None:
 
 def _check(body: dict[str, Any]) -> str:
     got = _plain_request(body)
+    one = plain_chat_request(body)  # the server's one-call version of from_raw's fast path
+    assert (one is None) == (got is None)
+    if one is not None and got is not None:
+        kept = ChatRequest.from_raw(body)
+        assert one.__dict__ == got[0].__dict__ == kept.__dict__
+        assert one.model_fields_set == kept.model_fields_set and one.__pydantic_extra__ == {}
+        private = {"raw": body, "dropped": (), "plain": got[1], "sent": got[2]}
+        assert one.__pydantic_private__ == kept.__pydantic_private__ == private
     try:
         slow = ChatRequest.model_validate(body)
     except ValidationError:

@@ -178,14 +178,12 @@ class ChatRequest(_Model):
     @classmethod
     def from_raw(cls, raw: dict[str, Any]) -> ChatRequest:
         """Validate a decoded JSON body, keeping it so OpenAI-shaped upstreams get it forwarded as sent."""
-        plain = _plain_request(raw) if cls is ChatRequest else None
+        plain = _build_plain(raw, True) if cls is ChatRequest else None
         if plain is None:
             req = cls.model_validate(raw)
             object.__setattr__(req, "__pydantic_private__", {"raw": raw, "dropped": ()})
             return req
-        req, nbytes, sent = plain
-        _set_private(req, {"raw": raw, "dropped": (), "plain": nbytes, "sent": sent})
-        return req
+        return plain[0]
 
     @property
     def plain_bytes(self) -> int | None:
@@ -360,7 +358,19 @@ def _defaults(model: type[BaseModel]) -> dict[str, Any]:
 
 def _plain_request(raw: dict[str, Any]) -> tuple[ChatRequest, int, frozenset[str]] | None:
     """The request, its prompt's byte bound and the fields sent (not null), or None when the body is not
-    plain."""
+    plain. The request is exactly what pydantic builds (no private state)."""
+    return _build_plain(raw, False)
+
+
+def plain_chat_request(raw: dict[str, Any]) -> ChatRequest | None:
+    """``ChatRequest.from_raw(raw)`` when the body is plain, in one call (the server's hot path), else
+    None (then from_raw, which validates with pydantic)."""
+    plain = _build_plain(raw, True)
+    return None if plain is None else plain[0]
+
+
+def _build_plain(raw: dict[str, Any], keep: bool) -> tuple[ChatRequest, int, frozenset[str]] | None:
+    """_plain_request; ``keep``: with from_raw's private state (the body kept, the plain marks)."""
     if not _REQ_DEFAULTS:
         _REQ_DEFAULTS.update(_defaults(ChatRequest))
         _MSG_DEFAULTS.update(_defaults(Message))
@@ -407,8 +417,9 @@ def _plain_request(raw: dict[str, Any]) -> tuple[ChatRequest, int, frozenset[str
     _set_dict(req, d)
     _set_fields_set(req, set(raw))
     _set_extra(req, {})
-    _set_private(req, None)
-    return req, nbytes, frozenset(sent)
+    fs = frozenset(sent)
+    _set_private(req, {"raw": raw, "dropped": (), "plain": nbytes, "sent": fs} if keep else None)
+    return req, nbytes, fs
 
 
 class CompletionRequest(_Model):

@@ -272,13 +272,16 @@ class Gateway:
                 code="model_not_supported",
             )
         spec = target.spec
-        rc = route.config  # drop the parameters a target cannot honour? The route says, else the server
-        drop = (
-            rc.drop_params
-            if rc is not None and rc.drop_params is not None
-            else self.settings.server.drop_params
-        )
-        sent = apply_param_policy(req, target.provider, spec, drop, target.label)
+        if need.harmless and req is need.request:
+            sent = req  # nothing to refuse or drop (apply_param_policy's short cut, without the call)
+        else:
+            rc = route.config  # drop the parameters a target cannot honour? The route says, else the server
+            drop = (
+                rc.drop_params
+                if rc is not None and rc.drop_params is not None
+                else self.settings.server.drop_params
+            )
+            sent = apply_param_policy(req, target.provider, spec, drop, target.label)
         # The router already bounded (and, when in doubt, tokenised) the client's prompt: reuse that
         # unless this target sends a different one (overrides or dropped parameters).
         same = sent is req and req is need.request

@@ -64,7 +64,7 @@ from ..money import MICRO
 from ..types import ChatRequest, EmbeddingRequest, has_image_input
 from .health import HealthBoard
 from .outbound import OutboundLimiter, quotas_for
-from .params import prompt_bytes
+from .params import HARMLESS, prompt_bytes
 from .resolve import Route, Target
 
 if TYPE_CHECKING:
@@ -101,6 +101,7 @@ class Need:
     __slots__ = (
         "context_tokens",
         "dropped",
+        "harmless",
         "json",
         "model",
         "out",
@@ -119,6 +120,8 @@ class Need:
         # _prepare: each read through pydantic's attribute hook costs ~400 instructions)
         self.model = ""  # (a chat request's)
         self.dropped: tuple[str, ...] = ()
+        # a plain request of harmless parameters only: no target can refuse any (params.apply_param_policy)
+        self.harmless = False
         if isinstance(req, ChatRequest):
             self.request: ChatRequest | None = req
             d = req.__dict__  # plain dict reads (see ChatRequest.set_fields)
@@ -130,7 +133,11 @@ class Need:
             if st is not None:
                 plain = st.get("plain")
                 self.dropped = st.get("dropped", ())
-            if plain is not None:  # no tools, JSON mode or images; the bound was taken while checking
+            if plain is not None:
+                sent = st.get("sent")  # type: ignore[union-attr]
+                self.harmless = (
+                    sent is not None and sent <= HARMLESS
+                )  # no tools, JSON mode or images; the bound was taken while checking
                 self.prompt_bytes = plain
                 return
             self.tools = bool(d["tools"] or d["functions"])

@@ -30,7 +30,7 @@ from ..errors import (
     QiaoError,
 )
 from ..gateway.pipeline import Gateway, Principal, RequestContext, encode_embedding
-from ..types import ChatRequest, CompletionRequest, EmbeddingRequest, Usage
+from ..types import ChatRequest, CompletionRequest, EmbeddingRequest, Usage, plain_chat_request
 
 if TYPE_CHECKING:
     from ..ledger.meter import Ledger
@@ -551,8 +551,11 @@ class GatewayApp:
         all here: the usual case), else None (then :meth:`chat_completions` waits for what is missing).
         Raises what chat_completions would raise, in the same order."""
         token, length = head
-        if self.authenticate_now(token, ctx) is _LOOKUP:
-            return None
+        if token is None or self.ledger is not None:
+            if self.authenticate_now(token, ctx) is _LOOKUP:
+                return None
+        else:  # a static key: authenticate_now without the call
+            self._static_key(token, hash_key(token), ctx)
         # _body_now and _chat_request inlined for the usual body (one call each less, and their
         # _check_length and _parse_body); anything unusual goes through them, for their errors
         if length is not None:
@@ -568,12 +571,8 @@ class GatewayApp:
             obj = None
         if type(obj) is not dict:
             obj = self._parse_body(raw)  # raises its error
-        try:
-            req = ChatRequest.from_raw(obj)
-        except ValidationError as exc:
-            raise _validation_error(exc) from None
-        _check_messages(req)
-        return req
+        req = plain_chat_request(obj)  # from_raw's fast path; a plain request passes _check_messages
+        return req if req is not None else self._chat_request(obj)
 
     @staticmethod
     def _chat_request(raw: dict[str, Any]) -> ChatRequest:
