@@ -229,3 +229,31 @@ def test_key_restricted_to_provider_models() -> None:
 
     with pytest.raises(PermissionDenied):
         order(gw, principal=Principal("k", "k", None, ("m", "ernie/*")))
+
+
+@pytest.mark.parametrize("strategy", ["priority", "weighted", "least_latency", "cheapest"])
+def test_one_target_short_cut_agrees_with_the_general_order(strategy: str) -> None:
+    """Router.order's short cut for a one-target route (Route.only) gives what the general code gives:
+    the same candidates, the same attempt-log entries, the same refusal."""
+    from qiao.errors import PermissionDenied
+
+    gw = gateway({"strategy": strategy, "targets": targets("zhipu/glm-4-plus")})
+    route = gw.route_for("m", RequestContext("x", None))
+    saved = route.only
+    assert saved is not None
+    big = chat(messages=[{"role": "user", "content": "x" * 400_000}])
+    image = chat(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "u"}}]}])
+    keys = [None, Principal("k", "k", None, ("m",)), Principal("k", "k", None, ("m", "zhipu/*"))]
+    for req in (chat(), big, image):
+        for p in keys + [Principal("k", "k", None, ("m", "ernie/*"))]:
+            outcomes = []
+            for only in (saved, None):
+                route.only = only
+                ctx = RequestContext("x", p)
+                try:
+                    got: Any = [(t.label, params) for t, params in gw.router.order(route, Need(req), ctx)]
+                except PermissionDenied as err:
+                    got = err.message
+                outcomes.append((got, ctx.tried))
+            route.only = saved
+            assert outcomes[0] == outcomes[1]
