@@ -333,7 +333,13 @@ class Router:
                 # A context window is in doubt: tokenise once, before ordering (and off the event loop);
                 # each attempt's context check reuses the count (pipeline._prepare).
                 need.context_tokens = await asyncio.to_thread(estimate_prompt_tokens, need.request)
-        cands = self.order(route, need, ctx)
+        only = route.only
+        p = ctx.principal
+        if only is not None and (p is None or p.models is None) and need.fits(only[0]):
+            # what order() answers for a fitting one-target route and a key without models (no call)
+            cands: list[tuple[Target, Mapping[str, Any]]] = [only]
+        else:
+            cands = self.order(route, need, ctx)
         max_attempts = rc.max_attempts if rc is not None else 3
         per_target = (
             rc.retries_per_target
