@@ -772,9 +772,8 @@ class GatewayApp:
 
 def _check_messages(req: ChatRequest) -> None:
     """Role rules OpenAI enforces, so every provider sees a well-formed conversation."""
-    st = (
-        req.__pydantic_private__
-    )  # req.plain_bytes without the property (a read less through pydantic's hook)
+    # req.plain_bytes without the property (a read less through pydantic's attribute hook)
+    st = req.__pydantic_private__
     if st is not None and st.get("plain") is not None:
         return  # text messages of the four plain roles, no tools: nothing here can be wrong
     tool_ids: set[str] = set()
