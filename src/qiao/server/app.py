@@ -118,10 +118,6 @@ _ID_PREFIX = os.urandom(8).hex()
 _id_counter = itertools.count(1)
 
 
-def _next_id() -> str:
-    return f"{_ID_PREFIX}{next(_id_counter):08x}"
-
-
 _LOOKUP: Any = object()  # authenticate_now's answer for a key only the ledger's store may know
 
 
@@ -278,7 +274,7 @@ class GatewayApp:
         try:
             path = r.path
             method = r.method
-            ctx = RequestContext(f"{_ID_PREFIX}{next(_id_counter):08x}", None)  # _next_id(), without the call
+            ctx = RequestContext(f"{_ID_PREFIX}{next(_id_counter):08x}", None)  # the request id, built inline
             token, length, client = _scan(r.headers)
             if client is not None:
                 ctx.client_request_id = _client_request_id(client)
