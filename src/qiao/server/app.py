@@ -582,12 +582,7 @@ class GatewayApp:
     async def chat_completions(self, r: Request, ctx: RequestContext, head: Head) -> Reply:
         """The general path of POST /v1/chat/completions: qiao_direct answers a non-streaming request whose
         key and body are at hand itself (one coroutine layer less: see there)."""
-        token, length = head
-        if self.authenticate_now(token, ctx) is _LOOKUP:
-            await self.authenticate(token, ctx)
-        raw = self._body_now(r, length)
-        if raw is None:
-            raw = await self._body(r, length)
+        raw = await self._authed_body(r, ctx, head)
         req = self._chat_request(raw)
         if req.stream:
             await self._chat_stream(req, r, ctx)
@@ -673,14 +668,20 @@ class GatewayApp:
         if not started and not disconnected:  # pragma: no cover - chat_stream always starts or raises
             raise QiaoError("stream ended without an answer")
 
-    async def completions(self, r: Request, ctx: RequestContext, head: Head) -> Reply:
-        """Legacy completions, served by the chat path (one user message per prompt)."""
+    async def _authed_body(self, r: Request, ctx: RequestContext, head: Head) -> Any:
+        """The key checked and the JSON body read (every POST endpoint but the chat fast path in
+        ``qiao_direct``, which inlines the same steps)."""
         token, length = head
         if self.authenticate_now(token, ctx) is _LOOKUP:
             await self.authenticate(token, ctx)
         raw = self._body_now(r, length)
         if raw is None:
             raw = await self._body(r, length)
+        return raw
+
+    async def completions(self, r: Request, ctx: RequestContext, head: Head) -> Reply:
+        """Legacy completions, served by the chat path (one user message per prompt)."""
+        raw = await self._authed_body(r, ctx, head)
         try:
             creq = CompletionRequest.model_validate(raw)
         except ValidationError as exc:
@@ -741,12 +742,7 @@ class GatewayApp:
         return 200, out, ctx.headers()
 
     async def embeddings(self, r: Request, ctx: RequestContext, head: Head) -> Reply:
-        token, length = head
-        if self.authenticate_now(token, ctx) is _LOOKUP:
-            await self.authenticate(token, ctx)
-        raw = self._body_now(r, length)
-        if raw is None:
-            raw = await self._body(r, length)
+        raw = await self._authed_body(r, ctx, head)
         try:
             req = EmbeddingRequest.model_validate(raw)
         except ValidationError as exc:
