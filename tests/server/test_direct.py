@@ -15,8 +15,9 @@ from uvicorn.server import ServerState
 
 from qiao.config import Settings
 from qiao.gateway.pipeline import RequestContext
-from qiao.server.app import _RID, GatewayApp, _scan
+from qiao.server.app import GatewayApp
 from qiao.server.protocol import QiaoHttpProtocol
+from qiao.server.request import _RID, _scan
 from qiao.types import ChatResponse, Usage
 
 KEY = "sk-qiao-direct-test"
