@@ -49,11 +49,14 @@ def _config(emu: ThreadServer, db_url: str, tmp_path: Path, **extra: Any) -> dic
     return ledger_config(emu.url, db_url, tmp_path / "wal", accounts=accounts, **extra)
 
 
-def _records(config: Path, n: int) -> list[dict[str, Any]]:
+def _records(config: Path, n: int, request_id: str | None = None) -> list[dict[str, Any]]:
+    """The ledger's records once it holds ``n`` of them (and ``request_id``'s, if given: the writer
+    commits in batches, so a count can be reached by earlier records before this one lands)."""
     deadline = time.monotonic() + 5
     while True:
         recs: list[dict[str, Any]] = cli("usage", "--config", str(config), "--json")["records"]
-        if len(recs) >= n or time.monotonic() > deadline:
+        have = request_id is None or any(r["request_id"] == request_id for r in recs)
+        if (len(recs) >= n and have) or time.monotonic() > deadline:
             return recs
         time.sleep(0.1)
 
@@ -129,7 +132,8 @@ def test_accounts_and_grants_through_the_admin_api(emu: ThreadServer, tmp_path: 
             assert r.status_code == 400 and _err(r)["param"] == param, (param, r.text)
         drawn = chat(gw.url, STATIC, model="zhipu-b/glm-4-plus")
         assert drawn.status_code == 200
-        rec = {r["request_id"]: r for r in _records(gw.config_path, 2)}[drawn.headers["x-request-id"]]
+        rid = drawn.headers["x-request-id"]
+        rec = {r["request_id"]: r for r in _records(gw.config_path, 2, rid)}[rid]
         assert rec["account"] == "zhipu-b" and rec["grant_name"] == "api-grant" and rec["paid_micros"] == 0
         rep = cli("grants", "--config", str(gw.config_path), "--json")
         g = {(x["account"], x["grant"]): x for x in rep["grants"]}
