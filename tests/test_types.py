@@ -31,7 +31,18 @@ VALUES: dict[str, list[Any]] = {
     "verbosity": ["low", None],
     "prompt_cache_key": ["k", None],
     "safety_identifier": ["s", None],
-    "stream_options": [{"include_usage": True}, None],  # not plain: pydantic builds a StreamOptions
+    "stream_options": [
+        {"include_usage": True},
+        {"include_usage": False, "include_obfuscation": None},
+        {},
+        {"include_usage": None},
+        {"include_usage": 1},
+        {"include_usage": "yes"},
+        {"other": True},
+        [True],
+        None,
+    ],
+    "stop": ["\n", "", ["a"], ["a", "b", "c", "d"], [], ["a", "b", "c", "d", "e"], [1], ("a",), 5, None],
     "tools": [None],
     "unknown_vendor_field": [1],
 }
@@ -66,6 +77,13 @@ def _same(fast: ChatRequest, slow: ChatRequest) -> None:
     assert fast.__pydantic_private__ == slow.__pydantic_private__
     assert fast.model_dump() == slow.model_dump()
     assert fast.set_fields() == slow.set_fields()
+    so, so_slow = fast.stream_options, slow.stream_options
+    if so_slow is not None:  # the nested model, as pydantic builds it
+        assert so is not None and so.model_fields_set == so_slow.model_fields_set
+        assert so.__pydantic_extra__ == so_slow.__pydantic_extra__ and list(so.__dict__) == list(
+            so_slow.__dict__
+        )
+        assert so.__pydantic_private__ == so_slow.__pydantic_private__
     for a, b in zip(fast.messages, slow.messages, strict=True):
         assert a == b and list(a.__dict__) == list(b.__dict__)
         assert a.model_fields_set == b.model_fields_set and a.__pydantic_extra__ == b.__pydantic_extra__
@@ -100,6 +118,17 @@ def test_plain_bodies_take_the_fast_path_and_match_pydantic() -> None:
     assert _check({"model": "m", "messages": MSG, "temperature": 1, "stream": True, "n": 2}) == "fast"
     assert _check({"model": "m", "messages": MSG, "temperature": None, "user": "u"}) == "fast"
     assert _check({"messages": MESSAGES[1], "model": "glm-4", "max_tokens": 7, "seed": -1}) == "fast"
+    # a streaming client asking for usage, and stop sequences: the common shapes stay on the fast path
+    body = {"model": "m", "messages": MSG, "stream": True, "stream_options": {"include_usage": True}}
+    assert _check(body) == "fast"
+    assert _check({"model": "m", "messages": MSG, "stop": ["\n\n", "END"]}) == "fast"
+    assert _check({"model": "m", "messages": MSG, "stop": "END"}) == "fast"
+
+
+def test_stream_options_defaults_follow_the_model() -> None:
+    from qiao.types import _SO_DEFAULTS, StreamOptions
+
+    assert _SO_DEFAULTS == {name: f.default for name, f in StreamOptions.model_fields.items()}
 
 
 @pytest.mark.parametrize(
@@ -113,7 +142,9 @@ def test_plain_bodies_take_the_fast_path_and_match_pydantic() -> None:
         {"model": 5, "messages": MSG},
         {"messages": MSG},
         {"model": "m"},
-        {"model": "m", "messages": MSG, "stream_options": {"include_usage": True}},
+        {"model": "m", "messages": MSG, "stream_options": {"include_usage": 1}},
+        {"model": "m", "messages": MSG, "stream_options": {"include_usage": True, "x": 1}},
+        {"model": "m", "messages": MSG, "stop": ["a", 2]},
         {"model": "m", "messages": MSG, "unknown_vendor_field": 1},
         *({"model": "m", "messages": m} for m in MESSAGES[3:]),
     ],
@@ -142,7 +173,7 @@ def test_random_bodies_agree_with_pydantic() -> None:
 
 def test_from_raw_keeps_the_body_on_both_paths() -> None:
     plain = {"model": "m", "messages": MSG}
-    other = {"model": "m", "messages": MSG, "stream_options": {"include_usage": True}}
+    other = {"model": "m", "messages": MSG, "stream_options": {"include_usage": True}, "logit_bias": {"1": 2}}
     for raw in (plain, other):
         req = ChatRequest.from_raw(raw)
         assert req.raw_body() is raw and req.dropped == ()

@@ -187,8 +187,8 @@ class ChatRequest(_Model):
 
     @property
     def plain_bytes(self) -> int | None:
-        """For a plain request (text messages and scalar parameters only: no tools, images, response
-        format, tool messages or vendor fields), the prompt's byte bound
+        """For a plain request (text messages, scalar parameters, stop sequences and stream options only:
+        no tools, images, response format, tool messages or vendor fields), the prompt's byte bound
         (:func:`gateway.params.prompt_bytes`), worked out while it was checked; None for any other
         request. Lets the per-request checks skip what a plain request cannot contain."""
         st = self.__pydantic_private__
@@ -311,8 +311,41 @@ def _of(t: type) -> Callable[[Any], Any]:
     return check
 
 
+def _stream_options(v: Any) -> Any:
+    """``{"include_usage": bool}`` (what a streaming client asking for usage sends) as the StreamOptions
+    pydantic would build; anything else (other keys, non-bool values) goes to pydantic."""
+    if type(v) is not dict:
+        return _NO
+    d = dict(_SO_DEFAULTS)
+    for k, x in v.items():
+        if k not in _SO_DEFAULTS or (x is not None and type(x) is not bool):
+            return _NO
+        d[k] = x
+    so = _new(StreamOptions)
+    _set_dict(so, d)
+    _set_fields_set(so, set(v))
+    _set_extra(so, {})
+    _set_private(so, None)
+    return so
+
+
+def _stop(v: Any) -> Any:
+    """A stop string, or a list of at most four, as pydantic would keep it (a list is copied)."""
+    if type(v) is str:
+        return v
+    if type(v) is list and len(v) <= 4:
+        for x in v:
+            if type(x) is not str:
+                return _NO
+        return list(v)
+    return _NO
+
+
 _NO: Any = object()
+_SO_DEFAULTS: dict[str, Any] = {"include_usage": None, "include_obfuscation": None}
 _PLAIN_PARAMS: dict[str, Callable[[Any], Any]] = {
+    "stream_options": _stream_options,
+    "stop": _stop,
     "temperature": _num(0, 2),
     "top_p": _num(0, 1),
     "presence_penalty": _num(-2, 2),
