@@ -427,7 +427,8 @@ class GatewayApp:
             self._static_key(token, hash_key(token), ctx)
         # _body_now and _chat_request inlined for the usual body (one call each less, and their
         # _check_length and _parse_body); anything unusual goes through them, for their errors
-        if length is not None:
+        # _check_length's call only for a length it may object to (not all ASCII digits, or over the limit)
+        if length is not None and not (length.isdigit() and int(length) <= self.max_body):
             self._check_length(length)
         raw = r.body_ready()
         if raw is None:

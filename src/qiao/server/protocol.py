@@ -444,7 +444,11 @@ class _Exchange:
         # it may lose (names are the app's constants), no list of values needed.
         if len(lines) - len(lines.translate(None, _VALUE_BAD)) != 2 * len(headers):
             raise RuntimeError("Invalid HTTP header value.")
-        out = [STATUS_LINE[status], _default_block(proto.server_state.default_headers), lines]
+        defaults = proto.server_state.default_headers
+        src, block = _defaults  # _default_block's cache, probed here: a call less while it holds
+        if src is not defaults:
+            block = _default_block(defaults)
+        out = [STATUS_LINE[status], block, lines]
         if not self.keep_alive:
             out.append(b"connection: close\r\n")
         out.append(b"\r\n")
@@ -577,7 +581,8 @@ class QiaoHttpProtocol(asyncio.Protocol):
         # begin()'s answer on its usual path: awaiting a done future neither suspends nor runs Python
         self.done = self.loop.create_future()
         self.done.set_result(None)
-        self._became_idle()
+        self.idle_since = now = self.loop.time()  # idle until its first request
+        self.idle_timer = self.loop.call_at(now + self.keep_alive_s, self._keep_alive_check)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server_state.connections.discard(self)  # type: ignore[arg-type]
@@ -723,13 +728,10 @@ class QiaoHttpProtocol(asyncio.Protocol):
             self.flow.resume_reading()
         if self.pipeline:
             self._run(self.pipeline.popleft())
-        else:
-            self._became_idle()
-
-    def _became_idle(self) -> None:
-        self.idle_since = now = self.loop.time()
-        if self.idle_timer is None:
-            self.idle_timer = self.loop.call_at(now + self.keep_alive_s, self._keep_alive_check)
+        else:  # idle: the keep-alive timer armed unless it is (see _keep_alive_check)
+            self.idle_since = now = self.loop.time()
+            if self.idle_timer is None:
+                self.idle_timer = self.loop.call_at(now + self.keep_alive_s, self._keep_alive_check)
 
     def _keep_alive_check(self) -> None:
         """One timer per idle connection, re-armed lazily (not armed and cancelled per request)."""
