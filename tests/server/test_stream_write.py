@@ -188,3 +188,55 @@ async def test_the_client_leaving_cancels_the_stream_at_once(direct: bool) -> No
     assert task.done() and not task.cancelled() and not state.tasks
     assert seen[0].status == 499
     await app.gateway.aclose()
+
+
+async def test_begin_builds_the_head_the_general_path_builds() -> None:
+    """``_Exchange.begin``'s lean head (the app's own headers: no per-header name and framing lookups)
+    equals ``_head``'s, the general path's, byte for byte over generated headers, and a bad value is
+    refused by both."""
+    import random
+
+    from qiao.server.protocol import _Exchange
+
+    app = _app()
+    config = uvicorn.Config(app, http=QiaoHttpProtocol, log_level="critical", proxy_headers=False)
+    config.load()
+    state = ServerState()
+    proto = QiaoHttpProtocol(config, state, {})
+    proto.connection_made(_Transport())  # type: ignore[arg-type]
+    rnd = random.Random(5)
+    names = [
+        b"content-type",
+        b"cache-control",
+        b"x-request-id",
+        b"x-qiao-route",
+        b"x-ratelimit-limit-requests",
+    ]
+    alphabet = b"abcXYZ019 ;=,/.-_\t\"'" + bytes([0x80, 0xFF])
+    for i in range(3000):
+        if i % 500 == 0:  # uvicorn's new Date list, once a second
+            state.default_headers = [
+                (b"date", b"Wed, 25 Nov 2026 00:00:%02d GMT" % (i // 500)),
+                (b"server", b"q"),
+            ]
+        headers = []
+        for _ in range(rnd.randrange(0, 9)):
+            value = bytes(rnd.choice(alphabet) for _ in range(rnd.randrange(0, 12)))
+            if rnd.random() < 0.03:
+                value += bytes([rnd.choice([0, 10, 13, 0x1F, 0x7F])])
+            headers.append((rnd.choice(names), value))
+        keep_alive = rnd.random() < 0.8
+        lean = _Exchange(proto, "POST", "/", b"/", b"", [], "1.1", keep_alive, False)
+        general = _Exchange(proto, "POST", "/", b"/", b"", [], "1.1", keep_alive, False)
+        try:
+            general._head(200, headers)
+        except RuntimeError:
+            with pytest.raises(RuntimeError):
+                lean.begin(200, headers)
+            assert not lean.started
+            continue
+        assert lean.begin(200, headers) is proto.done
+        assert lean.head == general.head, headers
+        assert (lean.chunked, lean.remaining, lean.started) == (general.chunked, general.remaining, True)
+    proto.connection_lost(None)
+    await app.gateway.aclose()

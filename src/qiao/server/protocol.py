@@ -65,6 +65,8 @@ _FRAMING = {b"content-length": 1, b"transfer-encoding": 2, b"connection": 3}
 _good_names: dict[bytes, bytes] = {}  # raw header name -> lowercased, validated once
 _DISCONNECT = {"type": "http.disconnect"}
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_CHUNKED = b"transfer-encoding: chunked\r\n\r\n"  # the end of a stream's head (begin), as _head ends it
+_CLOSE_CHUNKED = b"connection: close\r\n" + _CHUNKED
 
 
 def _status_line(code: int) -> bytes:
@@ -478,14 +480,41 @@ class _Exchange:
         flush scheduled: the direct app writes a body right after ``begin`` (no await between; if it
         ends first, nothing was going to reach the client anyway: ``finish`` closes the connection).
         ``before_last`` is called where the last body message is handed over (``send_body``'s).
-        Returns an awaitable to await: the connection's done future (awaited without suspending, no
-        coroutine to make) unless the write side is paused or the call is not a first start (then it is
-        ``send`` itself, with its wait, checks and errors)."""
+        The headers are the app's own, as for ``reply``: lowercase valid names and no framing header
+        (the response is chunked). Returns an awaitable to await: the connection's done future (awaited
+        without suspending, no coroutine to make) unless the write side is paused or the call is not a
+        first start (then it is ``send`` itself, with its wait, checks and errors)."""
         self.before_last = before_last
-        if self.started or self.proto.flow.write_paused or self.disconnected:
+        proto = self.proto
+        if (
+            self.started
+            or proto.flow.write_paused
+            or self.disconnected
+            or self.method == "HEAD"
+            or status in (204, 304)
+        ):
             return self.send({"type": "http.response.start", "status": status, "headers": headers})
-        self._head(status, headers)
-        return self.proto.done
+        # The head _head() would build for such headers (tests/server/test_stream_write.py compares the
+        # two), as reply() builds it: no per-header lookups of names and framing, one translate checking
+        # every value (each line's own CR LF are the only two bytes it may lose).
+        parts: list[bytes] = []
+        for name, value in headers:
+            parts += (name, b": ", value, b"\r\n")
+        lines = b"".join(parts)
+        if len(lines) - len(lines.translate(None, _VALUE_BAD)) != 2 * len(headers):
+            raise RuntimeError("Invalid HTTP header value.")
+        defaults = proto.server_state.default_headers
+        src, block = _defaults  # _default_block's cache, probed here: a call less while it holds
+        if src is not defaults:
+            block = _default_block(defaults)
+        self.chunked = True
+        self.remaining = 0
+        self.started = True
+        self.expect_continue = False
+        self.head = b"".join(
+            (STATUS_LINE[status], block, lines, _CHUNKED if self.keep_alive else _CLOSE_CHUNKED)
+        )
+        return proto.done
 
     def send_body(self, body: bytes, more: bool) -> Awaitable[None] | None:
         """``send`` of a body message, without the dict and the coroutine: ~4k instructions a write
