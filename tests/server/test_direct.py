@@ -16,7 +16,7 @@ from uvicorn.server import ServerState
 from qiao.config import Settings
 from qiao.gateway.pipeline import RequestContext
 from qiao.server.app import GatewayApp
-from qiao.server.protocol import QiaoHttpProtocol
+from qiao.server.protocol import QiaoHttpProtocol, _Exchange
 from qiao.server.request import _RID, _scan
 from qiao.types import ChatResponse, Usage
 
@@ -116,7 +116,7 @@ REQUESTS = [
 _VARYING = re.compile(rb"[0-9a-f]{24}|x-qiao-overhead-ms: [0-9.]+")  # request ids and timings
 
 
-async def _serve(raw: bytes, direct: bool) -> list[bytes]:
+async def _serve(raw: bytes, direct: bool, cuts: tuple[int, ...] = ()) -> list[bytes]:
     app = _app()
     config = uvicorn.Config(app, http=QiaoHttpProtocol, log_level="critical", proxy_headers=False)
     config.load()
@@ -128,7 +128,12 @@ async def _serve(raw: bytes, direct: bool) -> list[bytes]:
         proto.direct = None  # the general path: the app called as an ASGI app
     tr = _Transport()
     proto.connection_made(tr)  # type: ignore[arg-type]
-    proto.data_received(raw)
+    at = 0
+    for cut in (*cuts, len(raw)):  # the request in reads of its own, the loop turning between them
+        proto.data_received(raw[at:cut])
+        at = cut
+        for _ in range(5):
+            await asyncio.sleep(0)
     for _ in range(50):
         await asyncio.sleep(0)
     assert not state.tasks
@@ -145,6 +150,74 @@ async def test_direct_and_asgi_paths_write_the_same_bytes(raw: bytes) -> None:
     assert direct and direct[-1]
     if raw.startswith(b"POST") and b"Expect" not in raw and b"chunked" not in raw:
         assert b"".join(direct).startswith(b"HTTP/1.1")
+
+
+@pytest.mark.parametrize("raw", REQUESTS, ids=range(len(REQUESTS)))
+async def test_a_request_in_pieces_is_answered_as_one_read(raw: bytes) -> None:
+    """The app starts once the body has all arrived (protocol.on_headers_complete): a request cut into
+    reads anywhere is answered with the same bytes as the whole request in one read, on both paths."""
+    whole = b"".join(await _serve(raw, direct=True))
+    rnd = random.Random(raw)
+    for _ in range(6):
+        cuts = tuple(sorted(rnd.sample(range(1, len(raw)), min(rnd.randrange(1, 4), len(raw) - 1))))
+        assert b"".join(await _serve(raw, direct=True, cuts=cuts)) == whole, cuts
+        assert b"".join(await _serve(raw, direct=False, cuts=cuts)) == whole, cuts
+
+
+async def test_the_app_starts_when_the_body_is_all_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A body in a read of its own: no task until it has come, then the direct app's body_ready() has it
+    (no receive() and no future woken by on_body); a large body or the connection's loss start the app
+    early (it reads on, or sees the client gone)."""
+    app = _app()
+    received: list[int] = []
+    config = uvicorn.Config(app, http=QiaoHttpProtocol, log_level="critical", proxy_headers=False)
+    config.load()
+    state = ServerState()
+    proto = QiaoHttpProtocol(config, state, {})
+    tr = _Transport()
+    proto.connection_made(tr)  # type: ignore[arg-type]
+    raw = _post("/v1/chat/completions", CHAT, AUTH)
+    head = raw.index(b"\r\n\r\n") + 4
+    proto.data_received(raw[:head])
+    for _ in range(10):
+        await asyncio.sleep(0)
+    ex = proto.current
+    assert ex is not None and ex.task is None and not state.tasks and not tr.writes
+    real = _Exchange.receive
+
+    async def receive(self: _Exchange) -> Any:
+        received.append(1)
+        return await real(self)
+
+    monkeypatch.setattr(_Exchange, "receive", receive)
+    proto.data_received(raw[head:])
+    assert ex.task is not None
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert not state.tasks and received == []
+    assert b"".join(tr.writes).startswith(b"HTTP/1.1 200 OK\r\n")
+    # the connection lost before the body came: the app runs and sees the client gone
+    proto.data_received(_post("/v1/chat/completions", CHAT, AUTH)[:head])
+    ex = proto.current
+    assert ex is not None and ex.task is None
+    proto.connection_lost(None)
+    assert ex.task is not None
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert ex.task.done() and not state.tasks
+    # a body larger than the read buffer's high-water mark starts the app before it has all come
+    proto = QiaoHttpProtocol(config, state, {})
+    tr = _Transport()
+    proto.connection_made(tr)  # type: ignore[arg-type]
+    big = b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\n%b\r\nContent-Length: 100000\r\n\r\n" % AUTH
+    proto.data_received(big + b"x" * 70000)
+    ex = proto.current
+    assert ex is not None and ex.task is not None and proto.flow.read_paused
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert b"".join(tr.writes).startswith(b"HTTP/1.1 413 ")  # its Content-Length is over the limit
+    proto.connection_lost(None)
+    await app.gateway.aclose()
 
 
 async def test_direct_json_answer_is_one_write_and_keeps_the_connection() -> None:

@@ -1,6 +1,7 @@
-"""A stream's chunks written by ``_Exchange.write_body`` (the direct path: synchronous, no message dict)
-checked against the ASGI path (``send`` of body messages through the metered wrapper): the same bytes on
-the wire, the same usage record, and the wait for a paused write side."""
+"""A stream written by ``_Exchange.begin`` and ``send_body`` (the direct path: synchronous, no message
+dict) checked against the ASGI path (``_AsgiRequest``: ``send`` of start and body messages): the same
+bytes on the wire, the same usage record, the wait for a paused write side, and the cancellation when the
+client leaves."""
 
 from __future__ import annotations
 
@@ -105,7 +106,7 @@ async def test_stream_chunks_direct_and_asgi_write_the_same_bytes(pause_at: int 
     assert b"b\r\ndata: one\n\n\r\nb\r\ndata: two\n\n\r\n" in body  # the empty chunk wrote nothing
 
 
-async def test_write_body_waits_while_the_write_side_is_paused() -> None:
+async def test_send_body_waits_while_the_write_side_is_paused() -> None:
     raw = _post("/v1/chat/completions", STREAM, AUTH)
     box: list[Any] = []
     app = _stream_app(None, box)
@@ -140,5 +141,102 @@ async def test_write_body_waits_while_the_write_side_is_paused() -> None:
         await asyncio.sleep(0)
     assert written == [1, 2] and tr.writes[1] == b"1\r\nb\r\n"
     assert b"".join(tr.writes).endswith(b"1\r\nc\r\n0\r\n\r\n")
+    proto.connection_lost(None)
+    await app.gateway.aclose()
+
+
+@pytest.mark.parametrize("direct", [True, False])
+async def test_the_client_leaving_cancels_the_stream_at_once(direct: bool) -> None:
+    """On qiao's protocol the connection's loss cancels the watched stream's task itself
+    (``_Exchange.watch``); through ASGI a watcher of ``receive()`` does: the upstream call is cancelled,
+    the request ends as a 499, and nothing escapes to the server."""
+    app = _app()
+    seen: list[Any] = []
+
+    async def chat_stream(req: Any, ctx: RequestContext, start: Any, send: Any, legacy: bool = False) -> None:
+        seen.append(ctx)
+        await start(200, ctx.headers())
+        w = send(b"data: one\n\n", True)
+        if w is not None:
+            await w
+        try:
+            await asyncio.Event().wait()  # the upstream, slow
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+
+    app.gateway.chat_stream = chat_stream  # type: ignore[method-assign]
+    config = uvicorn.Config(app, http=QiaoHttpProtocol, log_level="critical", proxy_headers=False)
+    config.load()
+    state = ServerState()
+    proto = QiaoHttpProtocol(config, state, {})
+    if not direct:
+        proto.direct = None
+    tr = _Transport()
+    proto.connection_made(tr)  # type: ignore[arg-type]
+    proto.data_received(_post("/v1/chat/completions", STREAM, AUTH))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert len(seen) == 1 and state.tasks and b"data: one" in b"".join(tr.writes)
+    task = next(iter(state.tasks))
+    proto.connection_lost(None)
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert seen[1:] == ["cancelled"]
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert task.done() and not task.cancelled() and not state.tasks
+    assert seen[0].status == 499
+    await app.gateway.aclose()
+
+
+async def test_begin_builds_the_head_the_general_path_builds() -> None:
+    """``_Exchange.begin``'s lean head (the app's own headers: no per-header name and framing lookups)
+    equals ``_head``'s, the general path's, byte for byte over generated headers, and a bad value is
+    refused by both."""
+    import random
+
+    from qiao.server.protocol import _Exchange
+
+    app = _app()
+    config = uvicorn.Config(app, http=QiaoHttpProtocol, log_level="critical", proxy_headers=False)
+    config.load()
+    state = ServerState()
+    proto = QiaoHttpProtocol(config, state, {})
+    proto.connection_made(_Transport())  # type: ignore[arg-type]
+    rnd = random.Random(5)
+    names = [
+        b"content-type",
+        b"cache-control",
+        b"x-request-id",
+        b"x-qiao-route",
+        b"x-ratelimit-limit-requests",
+    ]
+    alphabet = b"abcXYZ019 ;=,/.-_\t\"'" + bytes([0x80, 0xFF])
+    for i in range(3000):
+        if i % 500 == 0:  # uvicorn's new Date list, once a second
+            state.default_headers = [
+                (b"date", b"Wed, 25 Nov 2026 00:00:%02d GMT" % (i // 500)),
+                (b"server", b"q"),
+            ]
+        headers = []
+        for _ in range(rnd.randrange(0, 9)):
+            value = bytes(rnd.choice(alphabet) for _ in range(rnd.randrange(0, 12)))
+            if rnd.random() < 0.03:
+                value += bytes([rnd.choice([0, 10, 13, 0x1F, 0x7F])])
+            headers.append((rnd.choice(names), value))
+        keep_alive = rnd.random() < 0.8
+        lean = _Exchange(proto, "POST", "/", b"/", b"", [], "1.1", keep_alive, False)
+        general = _Exchange(proto, "POST", "/", b"/", b"", [], "1.1", keep_alive, False)
+        try:
+            general._head(200, headers)
+        except RuntimeError:
+            with pytest.raises(RuntimeError):
+                lean.begin(200, headers)
+            assert not lean.started
+            continue
+        assert lean.begin(200, headers) is proto.done
+        assert lean.head == general.head, headers
+        assert (lean.chunked, lean.remaining, lean.started) == (general.chunked, general.remaining, True)
     proto.connection_lost(None)
     await app.gateway.aclose()

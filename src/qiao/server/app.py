@@ -181,7 +181,7 @@ class GatewayApp:
                     if req is None:
                         out = await handler(r, ctx, head)
                     elif req.__dict__["stream"]:  # plain dict read: see ChatRequest.set_fields
-                        await self._chat_stream(req, r, ctx)
+                        await self._stream(req, r, ctx, False)
                         out = None
                     else:
                         resp = await self.gateway.chat(req, ctx)
@@ -224,8 +224,8 @@ class GatewayApp:
 
     # ---- ledger hooks ---------------------------------------------------------------------------------
     def _sender(self, r: Request, ctx: RequestContext, metered: bool) -> Send:
-        """The request's ASGI ``send``, metered on the ledger's endpoints; made only for a stream or an
-        error (qiao_direct meters a JSON answer itself: no wrapper to build for it)."""
+        """The request's ASGI ``send``, metered on the ledger's endpoints; made only for an error
+        (qiao_direct meters a JSON answer itself, _stream a stream: no wrapper to build for them)."""
         return self._metered_send(r.send, ctx, r.path[4:]) if metered else r.send
 
     def _metered_send(self, send: Send, ctx: RequestContext, endpoint: str) -> Send:
@@ -427,7 +427,8 @@ class GatewayApp:
             self._static_key(token, hash_key(token), ctx)
         # _body_now and _chat_request inlined for the usual body (one call each less, and their
         # _check_length and _parse_body); anything unusual goes through them, for their errors
-        if length is not None:
+        # _check_length's call only for a length it may object to (not all ASCII digits, or over the limit)
+        if length is not None and not (length.isdigit() and int(length) <= self.max_body):
             self._check_length(length)
         raw = r.body_ready()
         if raw is None:
@@ -458,87 +459,47 @@ class GatewayApp:
         raw = await self._authed_body(r, ctx, head)
         req = self._chat_request(raw)
         if req.stream:
-            await self._chat_stream(req, r, ctx)
+            await self._stream(req, r, ctx, False)
             return None
         resp = await self.gateway.chat(req, ctx)
         return 200, resp.to_dict(), ctx.headers()
 
-    def _chat_stream(self, req: ChatRequest, r: Request, ctx: RequestContext) -> Awaitable[None]:
-        """The streamed answer's coroutine (_stream's), for the caller to await."""
-        send = self._sender(r, ctx, self.ledger is not None)  # metered: a POST /v1/ endpoint
-        return self._stream(req, r, send, ctx, legacy=False)
-
-    async def _stream(
-        self, req: ChatRequest, r: Request, send: Send, ctx: RequestContext, legacy: bool
-    ) -> None:
+    async def _stream(self, req: ChatRequest, r: Request, ctx: RequestContext, legacy: bool) -> None:
+        """A streamed answer (chat or legacy completions), through the request's own stream calls
+        (``begin``, ``send_body``: on qiao's protocol no message dict and no coroutine per message) and
+        metered like ``_metered_send`` meters messages (a POST /v1/ endpoint: metered with a ledger)."""
         started = False
-        receive = r.receive
+        ledger = self.ledger
 
-        # Plain functions returning ``send``'s awaitable, not coroutines of their own: one coroutine
-        # fewer per message.
         def start(status: int, headers: list[tuple[bytes, bytes]]) -> Awaitable[None]:
             nonlocal started
             started = True
-            return send({"type": "http.response.start", "status": status, "headers": SSE_HEADERS + headers})
+            headers = SSE_HEADERS + headers
+            record = None
+            if ledger is not None:  # the rate-limit headers; the record written as the last byte goes out
+                if ctx.extra_headers:
+                    headers += ctx.extra_headers
+                record = partial(ledger.record, ctx, r.path[4:])
+            return r.begin(status, headers, record)
 
-        # qiao's protocol writes a chunk with more to come synchronously (``_Exchange.write_body``: no
-        # message dict, no coroutine, not through the metered wrapper, which only passes such a message
-        # on): ~4k instructions a write fewer. It returns an awaitable only when it must wait (the
-        # pipeline awaits what it gets). The last chunk still goes through ``send`` (the ledger's record).
-        write: Callable[[bytes], Awaitable[None] | None] | None = getattr(r, "write_body", None)
-
-        def body(data: bytes, more: bool) -> Awaitable[None] | None:
-            if more and write is not None:
-                return write(data)
-            return send({"type": "http.response.body", "body": data, "more_body": more})
-
-        task = asyncio.current_task()
-        assert task is not None
-        disconnected = False
-        # The client leaving cancels the stream (and the upstream call with it). Watched without a task:
-        # ``receive()`` is stepped by hand up to the future it waits on, and that future's done-callback
-        # steps it on. A watcher task cost ~40k instructions a stream (its creation, its first step, and
-        # the cancellation that ended it: an exception thrown through its frames, another step).
-        pending: Any = None  # the receive() coroutine being watched
-        watching = True
-
-        def watch(_: object = None) -> None:
-            nonlocal pending, disconnected
-            while watching:
-                if pending is None:
-                    pending = receive()
-                try:
-                    waits_on = pending.send(None)
-                except StopIteration as stop:  # receive() returned a message
-                    pending = None
-                    if stop.value["type"] == "http.disconnect":
-                        disconnected = True
-                        task.cancel()
-                        return
-                    continue
-                if waits_on is None:  # a bare yield (asyncio.sleep(0)): step again on the next turn
-                    asyncio.get_running_loop().call_soon(watch)
-                else:
-                    waits_on.add_done_callback(watch)
-                return
-
-        watch()
+        # The client leaving cancels the stream (and the upstream call with it): ``r.watch`` (on qiao's
+        # protocol the connection's loss cancels the task itself; no watcher, future or callback).
+        r.watch()
         try:
-            await self.gateway.chat_stream(req, ctx, start, body, legacy)
+            await self.gateway.chat_stream(req, ctx, start, r.send_body, legacy)
         except asyncio.CancelledError:
-            if not disconnected:
+            if not r.unwatch():
                 raise
             ctx.status = 499  # client closed: the upstream was closed with it
-            task.uncancel()
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            return
         except QiaoError:
             if started:
                 return
             raise
         finally:
-            watching = False
-            if pending is not None:
-                pending.close()  # its ``finally`` clauses run; a later wake-up finds ``watching`` off
-        if not started and not disconnected:  # pragma: no cover - chat_stream always starts or raises
+            r.unwatch()
+        if not started:  # pragma: no cover - chat_stream always starts or raises
             raise QiaoError("stream ended without an answer")
 
     async def _authed_body(self, r: Request, ctx: RequestContext, head: Head) -> Any:
@@ -579,8 +540,7 @@ class GatewayApp:
             if len(prompts) != 1:
                 raise InvalidRequest("streaming supports one prompt at a time", param="prompt")
             req = ChatRequest.from_raw({**chat_fields, "messages": [{"role": "user", "content": prompts[0]}]})
-            send = self._sender(r, ctx, self.ledger is not None)  # metered: a POST /v1/ endpoint
-            await self._stream(req, r, send, ctx, legacy=True)
+            await self._stream(req, r, ctx, True)
             return None
         choices = []
         usage_p = usage_c = 0

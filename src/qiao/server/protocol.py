@@ -11,13 +11,14 @@ Per request this protocol, compared with uvicorn's:
   event;
 - arms **no timer per request**: the keep-alive timeout is one timer per idle connection that re-arms
   itself lazily (uvicorn schedules and cancels a ``call_later`` per request);
-- answers ``receive()`` without waking the event loop when the body has already arrived (the usual
-  case: the request fits in one read), and builds the ASGI scope without ``parse_url`` when the target
-  has no query or escapes;
+- starts the app once the request's body has all arrived (a body in a read of its own is no longer a
+  wait in ``receive()``), answers ``receive()`` without waking the event loop when the body is there, and
+  builds the ASGI scope without ``parse_url`` when the target has no query or escapes;
 - validates response header names once per distinct name (a bounded cache), values in one translate;
 - offers qiao's own app a **direct interface** (``GatewayApp.qiao_direct``, found by name on the app):
   the app's coroutine is the request's task and gets the exchange itself (method, path, headers;
   ``body_ready()`` for a body that has all arrived, ``reply()`` for a whole JSON answer in one write,
+  ``begin()``/``send_body()`` for a stream, ``watch()`` to have the client's leaving cancel it,
   ``finish()`` at its end) instead of a scope dict, message dicts and a coroutine per message. Any other
   ASGI app (the tests', a wrapped GatewayApp) is served the ASGI way, and the direct app still uses
   ``receive``/``send`` for the rest (bodies still arriving, streams, errors).
@@ -42,7 +43,7 @@ import http
 import logging
 import re
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import unquote
 
@@ -64,6 +65,8 @@ _FRAMING = {b"content-length": 1, b"transfer-encoding": 2, b"connection": 3}
 _good_names: dict[bytes, bytes] = {}  # raw header name -> lowercased, validated once
 _DISCONNECT = {"type": "http.disconnect"}
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_CHUNKED = b"transfer-encoding: chunked\r\n\r\n"  # the end of a stream's head (begin), as _head ends it
+_CLOSE_CHUNKED = b"connection: close\r\n" + _CHUNKED
 
 
 def _status_line(code: int) -> bytes:
@@ -132,6 +135,8 @@ class _Exchange:
         "chunked",
         "remaining",
         "head",
+        "before_last",
+        "watching",
     )
 
     def __init__(
@@ -167,6 +172,8 @@ class _Exchange:
         self.chunked = False
         self.remaining = 0
         self.head: bytes | None = None  # a header block held back to go out with the body
+        self.before_last: Callable[[], object] | None = None  # begin()'s, called by send_body's last
+        self.watching = 0  # watch(): 1 while the client's leaving cancels the task, 2 once it has
 
     def wake(self) -> None:
         w = self.waiter
@@ -301,8 +308,12 @@ class _Exchange:
             raise RuntimeError(f"Unexpected ASGI message '{typ}' sent, after response already completed.")
         if typ != "http.response.body":
             raise RuntimeError(f"Expected ASGI message 'http.response.body', but got '{typ}'.")
-        body: bytes = message.get("body", b"")
-        more = message.get("more_body", False)
+        self._body(message.get("body", b""), message.get("more_body", False))
+
+    def _body(self, body: bytes, more: bool) -> None:
+        """A body message's bytes written (a started, not yet complete response): ``send``'s and
+        ``send_body``'s."""
+        proto = self.proto
         if self.method == "HEAD":
             out = b""
             self.remaining = 0
@@ -324,24 +335,32 @@ class _Exchange:
             if self.remaining:
                 raise RuntimeError("Response content shorter than Content-Length")
             self.complete = True
-            self.wake()
+            if self.waiter is not None:  # (a call to wake() costs more than this test)
+                self.wake()
             if not self.keep_alive:
                 proto.transport.close()
             proto.on_response_complete(self)
 
     def _start(self, message: dict[str, Any]) -> None:
+        self._head(message["status"], message.get("headers", ()))
+        # Held back: qiao sends the first body message right after the start (same task step, no await
+        # that suspends), so both go out in one write. An app that waits between the two still gets its
+        # headers out on the loop's next turn.
+        self.proto.loop.call_soon(self._flush_head)
+
+    def _head(self, status: int, headers: Iterable[tuple[bytes, bytes]]) -> None:
+        """The response's header block, checked and held in ``head`` for the first body write."""
         # Validated before the response counts as started: an app's bad header becomes a 500, not a
         # silently closed connection.
         self.chunked = False
         self.remaining = 0
-        status: int = message["status"]
         proto = self.proto
         parts = [STATUS_LINE[status]]
         close_sent = False
         length = False
         values = []
         good = _good_names
-        for name, value in (*proto.server_state.default_headers, *message.get("headers", ())):
+        for name, value in (*proto.server_state.default_headers, *headers):
             low = good.get(name)
             if low is None:
                 low = _checked_name(name)
@@ -372,11 +391,7 @@ class _Exchange:
         parts.append(b"\r\n")
         self.started = True
         self.expect_continue = False
-        # Held back: qiao sends the first body message right after the start (same task step, no await
-        # that suspends), so both go out in one write. An app that waits between the two still gets its
-        # headers out on the loop's next turn.
         self.head = b"".join(parts)
-        proto.loop.call_soon(self._flush_head)
 
     def _flush_head(self) -> None:
         if self.head is not None and not self.disconnected:
@@ -431,7 +446,11 @@ class _Exchange:
         # it may lose (names are the app's constants), no list of values needed.
         if len(lines) - len(lines.translate(None, _VALUE_BAD)) != 2 * len(headers):
             raise RuntimeError("Invalid HTTP header value.")
-        out = [STATUS_LINE[status], _default_block(proto.server_state.default_headers), lines]
+        defaults = proto.server_state.default_headers
+        src, block = _defaults  # _default_block's cache, probed here: a call less while it holds
+        if src is not defaults:
+            block = _default_block(defaults)
+        out = [STATUS_LINE[status], block, lines]
         if not self.keep_alive:
             out.append(b"connection: close\r\n")
         out.append(b"\r\n")
@@ -450,29 +469,81 @@ class _Exchange:
         proto.on_response_complete(self)
         return None
 
-    def write_body(self, body: bytes) -> Awaitable[None] | None:
-        """``send`` of a body message with more to come (a stream's chunk), without the message dict and
-        the coroutine: ~4k instructions a write fewer. Returns an awaitable only when the write side is
-        paused, or when the response is not a started chunked one (then it is ``send`` itself, with its
-        checks and errors): await it."""
+    def begin(
+        self,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        before_last: Callable[[], object] | None = None,
+    ) -> Awaitable[None]:
+        """``send`` of a start message without the dict and the coroutine (a stream's start; the body
+        follows with ``send_body``). The header block is held back for the first body write, with no
+        flush scheduled: the direct app writes a body right after ``begin`` (no await between; if it
+        ends first, nothing was going to reach the client anyway: ``finish`` closes the connection).
+        ``before_last`` is called where the last body message is handed over (``send_body``'s).
+        The headers are the app's own, as for ``reply``: lowercase valid names and no framing header
+        (the response is chunked). Returns an awaitable to await: the connection's done future (awaited
+        without suspending, no coroutine to make) unless the write side is paused or the call is not a
+        first start (then it is ``send`` itself, with its wait, checks and errors)."""
+        self.before_last = before_last
+        proto = self.proto
         if (
-            (self.proto.flow.write_paused and not self.disconnected)
-            or not self.chunked
-            or not self.started
-            or self.complete
+            self.started
+            or proto.flow.write_paused
+            or self.disconnected
             or self.method == "HEAD"
+            or status in (204, 304)
         ):
-            return self.send({"type": "http.response.body", "body": body, "more_body": True})
-        if self.disconnected:
-            return None
-        # what send() writes for it: one chunked frame, after the held-back header block if any
-        out = b"%x\r\n%b\r\n" % (len(body), body) if body else b""
-        if self.head is not None:
-            out = self.head + out
-            self.head = None
-        if out:
-            self.proto.transport.write(out)
+            return self.send({"type": "http.response.start", "status": status, "headers": headers})
+        # The head _head() would build for such headers (tests/server/test_stream_write.py compares the
+        # two), as reply() builds it: no per-header lookups of names and framing, one translate checking
+        # every value (each line's own CR LF are the only two bytes it may lose).
+        parts: list[bytes] = []
+        for name, value in headers:
+            parts += (name, b": ", value, b"\r\n")
+        lines = b"".join(parts)
+        if len(lines) - len(lines.translate(None, _VALUE_BAD)) != 2 * len(headers):
+            raise RuntimeError("Invalid HTTP header value.")
+        defaults = proto.server_state.default_headers
+        src, block = _defaults  # _default_block's cache, probed here: a call less while it holds
+        if src is not defaults:
+            block = _default_block(defaults)
+        self.chunked = True
+        self.remaining = 0
+        self.started = True
+        self.expect_continue = False
+        self.head = b"".join(
+            (STATUS_LINE[status], block, lines, _CHUNKED if self.keep_alive else _CLOSE_CHUNKED)
+        )
+        return proto.done
+
+    def send_body(self, body: bytes, more: bool) -> Awaitable[None] | None:
+        """``send`` of a body message, without the dict and the coroutine: ~4k instructions a write
+        fewer. The last (``more`` false) calls ``begin``'s ``before_last`` first. Returns an awaitable
+        only when the write side is paused, or the response is not started or already complete (then it
+        is ``send`` itself, with its wait, checks and errors): await it."""
+        if not more and self.before_last is not None:
+            self.before_last()
+        if (self.proto.flow.write_paused and not self.disconnected) or not self.started or self.complete:
+            return self.send({"type": "http.response.body", "body": body, "more_body": more})
+        if not self.disconnected:
+            self._body(body, more)
         return None
+
+    def watch(self) -> None:
+        """From now until ``unwatch``, the client leaving cancels the request's task (the direct app's:
+        ``connection_lost`` does it at once), as a watcher of ``receive()`` seeing ``http.disconnect``
+        would (a stream: the upstream call is cancelled with it). No watcher, no future, no callback."""
+        if self.disconnected:  # gone already: what receive() would answer at once
+            self.watching = 2
+            self.task.cancel()  # type: ignore[union-attr]
+        else:
+            self.watching = 1
+
+    def unwatch(self) -> bool:
+        """Stop watching; True if the client's leaving cancelled the task."""
+        cancelled = self.watching == 2
+        self.watching = 0
+        return cancelled
 
     async def _reply_after_drain(
         self,
@@ -514,6 +585,7 @@ class QiaoHttpProtocol(asyncio.Protocol):
             pass
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.flow: FlowControl = None  # type: ignore[assignment]
+        self.done: asyncio.Future[None] = None  # type: ignore[assignment]
         self.server: tuple[str, int | None] | None = None
         self.client: tuple[str, int] | None = None
         self.scheme = "http"
@@ -535,7 +607,11 @@ class QiaoHttpProtocol(asyncio.Protocol):
         self.server = get_local_addr(transport)
         self.client = get_remote_addr(transport)
         self.scheme = "https" if is_ssl(transport) else "http"
-        self._became_idle()
+        # begin()'s answer on its usual path: awaiting a done future neither suspends nor runs Python
+        self.done = self.loop.create_future()
+        self.done.set_result(None)
+        self.idle_since = now = self.loop.time()  # idle until its first request
+        self.idle_timer = self.loop.call_at(now + self.keep_alive_s, self._keep_alive_check)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server_state.connections.discard(self)  # type: ignore[arg-type]
@@ -543,6 +619,11 @@ class QiaoHttpProtocol(asyncio.Protocol):
             if ex is not None and not ex.complete:
                 ex.disconnected = True
                 ex.wake()
+                if ex.watching == 1:  # a stream's task: cancelled now (see _Exchange.watch)
+                    ex.watching = 2
+                    ex.task.cancel()  # type: ignore[union-attr]
+                elif ex.task is None and ex is self.current:  # its body never all came: the app sees it
+                    self._run(ex)
         self.pipeline.clear()
         if self.flow is not None:
             self.flow.resume_writing()
@@ -622,13 +703,20 @@ class QiaoHttpProtocol(asyncio.Protocol):
         )
         self.url = b""
         self.headers = []
-        self.expect = False
         self.parsing = ex
         if self.current is None or self.current.complete:
-            self._run(ex)
+            # The app starts once the body has all arrived (on_message_complete; at once for a client
+            # waiting for 100 Continue): a body sent in a read of its own (http.client, httpx write the
+            # headers and the body separately) is then read with body_ready(), not with receive() and a
+            # future woken by on_body, and the app's fast path stays its path. A large body starts it
+            # early (on_body: reading pauses, the app reads on), and so does the connection's loss.
+            self.current = ex
+            if self.expect:
+                self._run(ex)
         else:  # pipelined behind a request still being answered: queue it, stop reading
             self.flow.pause_reading()
             self.pipeline.append(ex)
+        self.expect = False
 
     def on_body(self, body: bytes) -> None:
         ex = self.parsing
@@ -637,6 +725,8 @@ class QiaoHttpProtocol(asyncio.Protocol):
         ex.body += body
         if len(ex.body) > HIGH_WATER_LIMIT:
             self.flow.pause_reading()
+            if ex.task is None and ex is self.current:  # the app must read on: it starts now
+                self._run(ex)
         if ex.waiter is not None:  # (a call to wake() costs more than this test)
             ex.wake()
 
@@ -645,7 +735,10 @@ class QiaoHttpProtocol(asyncio.Protocol):
         if ex is None or ex.complete:
             return
         ex.more_body = False
-        if ex.waiter is not None:
+        if ex.task is None:
+            if ex is self.current:  # (not one queued behind another: on_response_complete starts it)
+                self._run(ex)
+        elif ex.waiter is not None:
             ex.wake()
 
     # ---- request lifecycle ----------------------------------------------------------------------------
@@ -664,13 +757,10 @@ class QiaoHttpProtocol(asyncio.Protocol):
             self.flow.resume_reading()
         if self.pipeline:
             self._run(self.pipeline.popleft())
-        else:
-            self._became_idle()
-
-    def _became_idle(self) -> None:
-        self.idle_since = now = self.loop.time()
-        if self.idle_timer is None:
-            self.idle_timer = self.loop.call_at(now + self.keep_alive_s, self._keep_alive_check)
+        else:  # idle: the keep-alive timer armed unless it is (see _keep_alive_check)
+            self.idle_since = now = self.loop.time()
+            if self.idle_timer is None:
+                self.idle_timer = self.loop.call_at(now + self.keep_alive_s, self._keep_alive_check)
 
     def _keep_alive_check(self) -> None:
         """One timer per idle connection, re-armed lazily (not armed and cancelled per request)."""

@@ -4,6 +4,7 @@ turned into OpenAI's 400 naming the parameter."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -43,12 +44,33 @@ class Request(Protocol):
         body: bytes,
         before_write: Callable[[], object] | None = None,
     ) -> Awaitable[None] | None: ...
+    def begin(
+        self,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        before_last: Callable[[], object] | None = None,
+    ) -> Awaitable[None]: ...
+    def send_body(self, body: bytes, more: bool) -> Awaitable[None] | None: ...
+    def watch(self) -> None: ...
+    def unwatch(self) -> bool: ...
 
 
 class _AsgiRequest:
     """An ASGI request behind the interface of qiao's protocol's exchange."""
 
-    __slots__ = ("scope", "method", "path", "headers", "receive", "send")
+    __slots__ = (
+        "scope",
+        "method",
+        "path",
+        "headers",
+        "receive",
+        "send",
+        "_before_last",
+        "_task",
+        "_pending",
+        "_watching",
+        "_gone",
+    )
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.scope = scope
@@ -57,6 +79,64 @@ class _AsgiRequest:
         self.headers: list[tuple[bytes, bytes]] = scope["headers"]
         self.receive = receive
         self.send = send
+        self._before_last: Callable[[], object] | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._pending: Any = None  # the receive() coroutine being watched
+        self._watching = False
+        self._gone = False
+
+    # ---- a stream: the messages the exchange's begin/send_body stand for ----------------------------
+    def begin(
+        self,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        before_last: Callable[[], object] | None = None,
+    ) -> Awaitable[None]:
+        self._before_last = before_last
+        return self.send({"type": "http.response.start", "status": status, "headers": headers})
+
+    def send_body(self, body: bytes, more: bool) -> Awaitable[None]:
+        if not more and self._before_last is not None:
+            self._before_last()
+        return self.send({"type": "http.response.body", "body": body, "more_body": more})
+
+    # The client leaving (``receive()`` answering ``http.disconnect``) cancels the watching task. Watched
+    # without a task: ``receive()`` is stepped by hand up to the future it waits on, and that future's
+    # done-callback steps it on. A watcher task cost ~40k instructions a stream (its creation, its first
+    # step, and the cancellation that ended it: an exception thrown through its frames, another step).
+    def watch(self) -> None:
+        self._task = asyncio.current_task()
+        self._watching = True
+        self._gone = False
+        self._step()
+
+    def _step(self, _: object = None) -> None:
+        while self._watching:
+            pending = self._pending
+            if pending is None:
+                self._pending = pending = self.receive()
+            try:
+                waits_on = pending.send(None)
+            except StopIteration as stop:  # receive() returned a message
+                self._pending = None
+                if stop.value["type"] == "http.disconnect":
+                    self._gone = True
+                    self._watching = False
+                    self._task.cancel()  # type: ignore[union-attr]
+                    return
+                continue
+            if waits_on is None:  # a bare yield (asyncio.sleep(0)): step again on the next turn
+                asyncio.get_running_loop().call_soon(self._step)
+            else:
+                waits_on.add_done_callback(self._step)
+            return
+
+    def unwatch(self) -> bool:
+        self._watching = False
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.close()  # its ``finally`` clauses run; a later wake-up finds watching off
+        return self._gone
 
     def body_ready(self) -> bytes | None:
         return None  # read with receive()
