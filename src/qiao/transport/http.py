@@ -18,8 +18,9 @@ import base64
 import collections
 import ssl
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
+from typing import Any, Literal, overload
 from urllib.parse import urlsplit
 
 import httptools
@@ -131,7 +132,12 @@ class _Conn(asyncio.Protocol):
             if self._buffered > _HIGH_WATER and not self._paused and self.transport is not None:
                 self._paused = True
                 self.transport.pause_reading()
-            self._wake()
+        # One wake per read, here, after all of the parser's callbacks for it (head complete, body pieces,
+        # message complete) have only set flags: no call of _wake's per read, none in the callbacks. A read
+        # that completed nothing (a head split across reads) wakes the waiter to find nothing and wait again.
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
@@ -162,6 +168,7 @@ class _Conn(asyncio.Protocol):
         self._keep_alive = parser.should_keep_alive()  # only meaningful before the message completes
         self._headers_done = True
         self._headers = None  # (a 1xx head's headers are merged with the final head's, as they come)
+        # (no wake here: data_received wakes the waiter once the whole read is parsed)
         # Decoding every header costs ~3.5k instructions a header on this interpreter (two latin-1
         # decodes, a lower(), the dict), ~10k for a 3-header answer and ~60k for OpenAI's ~20 headers,
         # and only error answers and streams read them: so they are decoded when ``headers`` is first
@@ -172,29 +179,17 @@ class _Conn(asyncio.Protocol):
                 self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
             elif enc == "deflate":
                 self._decoder = zlib.decompressobj()
-        w = self._waiter
-        if w is not None and not w.done():
-            w.set_result(None)
 
     def on_message_complete(self) -> None:
         if self._decoder is not None:
             self._chunks.append(b"")  # one more take, which flushes the decompressor
-        self._body_done = True
-        w = self._waiter
-        if w is not None and not w.done():
-            w.set_result(None)
+        self._body_done = True  # (data_received wakes the waiter)
 
     def _wake(self) -> None:
+        """Wake the waiter outside a read (connection lost, a parse error, a timer)."""
         w = self._waiter
         if w is not None and not w.done():
             w.set_result(None)
-
-    async def _wait(self) -> None:
-        self._waiter = self._loop.create_future()
-        try:
-            await self._waiter
-        finally:
-            self._waiter = None
 
     def _time_out(self) -> None:
         self._timed_out = True
@@ -210,7 +205,8 @@ class _Conn(asyncio.Protocol):
         self._timed_out = False  # a timer that fired as the wait completed must not leak into the next
 
     def _take_chunks(self) -> bytes:
-        """Everything buffered, as one piece (fewer writes downstream, no added latency)."""
+        """Everything buffered, as one piece (fewer writes downstream, no added latency), and reading
+        resumed if back-pressure had paused it (everything buffered is taken: nothing is left)."""
         chunks = self._chunks
         chunk = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
@@ -219,18 +215,10 @@ class _Conn(asyncio.Protocol):
             chunk = self._decoder.decompress(chunk)
             if self._body_done:
                 chunk += self._decoder.flush()
+        if self._paused and self.transport is not None:
+            self._paused = False
+            self.transport.resume_reading()
         return chunk
-
-    # used by the transport
-    @property
-    def reusable(self) -> bool:
-        return (
-            not self._closed
-            and self.transport is not None
-            and not self.transport.is_closing()
-            and self._body_done
-            and self._keep_alive
-        )
 
     def _check_deadline(self, at: float) -> None:
         if at == self._watch_at:  # the earliest watcher fired: none is pending until re-armed
@@ -257,19 +245,14 @@ class _Conn(asyncio.Protocol):
                         raise TimeoutError
                     if self._closed:
                         raise _ConnectionClosed(True)
-                    await self._wait()
+                    # The future awaited here, not in a coroutine of its own (a frame less per wait). It
+                    # is not cleared after: a done or cancelled waiter is never woken (see _wake).
+                    self._waiter = waiter = self._loop.create_future()
+                    await waiter
             finally:
                 if timer is not None:
                     self._disarm(timer)
-        return self._take_resuming()
-
-    def _take_resuming(self) -> bytes:
-        """:meth:`_take_chunks`, and reading resumed if back-pressure had paused it."""
-        chunk = self._take_chunks()
-        if self._paused and self._buffered < _HIGH_WATER // 4 and self.transport is not None:
-            self._paused = False
-            self.transport.resume_reading()
-        return chunk
+        return self._take_chunks()
 
     async def read_body(self, limit_s: float) -> bytes:
         """The whole body, waiting at most ``limit_s`` seconds in all (TimeoutError)."""
@@ -445,7 +428,7 @@ class StreamResponse:
         conn = self._conn
         if conn._chunks:  # already here: no coroutine of next_chunk's to run
             self._first = False
-            return conn._take_resuming()
+            return conn._take_chunks()
         try:
             if self._first:
                 self._first = False
@@ -473,8 +456,12 @@ class StreamResponse:
         terminator) so the connection can be reused; drop it if that takes longer than ``limit_s``."""
         if self._done:
             return
+        conn = self._conn
+        if conn._body_done and not conn._paused:  # usually: the rest came with the last read
+            self.release()  # (what is left buffered, if anything, is dropped as the pool resets it)
+            return
         try:
-            await self._conn.read_body(limit_s)  # one loop timer, not asyncio.timeout's machinery
+            await conn.read_body(limit_s)  # one loop timer, not asyncio.timeout's machinery
         except (TimeoutError, OSError, _ConnectionClosed):
             self.close()
             return
@@ -568,7 +555,8 @@ class Transport:
             return conn
 
     def _give_back(self, conn: _Conn) -> None:
-        if not conn.reusable:
+        t = conn.transport
+        if conn._closed or t is None or t.is_closing() or not conn._body_done or not conn._keep_alive:
             conn.abort()
             return
         pool = self._idle.get(conn._key)
@@ -579,14 +567,6 @@ class Transport:
             return
         conn._reset()
         pool.append(conn)
-
-    def _take(self, key: tuple[str, str, int]) -> _Conn | None:
-        pool = self._idle.get(key)
-        while pool:
-            conn = pool.pop()
-            if not conn._closed and conn.transport is not None and not conn.transport.is_closing():
-                return conn
-        return None
 
     @staticmethod
     def _encode_head(
@@ -658,25 +638,53 @@ class Transport:
             self._urls[url] = got
         return got
 
-    async def _open(self, wire: WireRequest, account: Account, timeouts: Timeouts) -> _Conn:
+    @overload
+    async def send(
+        self,
+        wire: WireRequest,
+        account: Account,
+        timeouts: Timeouts | None = None,
+        *,
+        stream: Literal[False] = False,
+    ) -> WireResponse: ...
+    @overload
+    async def send(
+        self, wire: WireRequest, account: Account, timeouts: Timeouts | None, *, stream: Literal[True]
+    ) -> StreamResponse: ...
+    async def send(
+        self, wire: WireRequest, account: Account, timeouts: Timeouts | None = None, *, stream: bool = False
+    ) -> WireResponse | StreamResponse:
+        """Send and read the whole answer; with ``stream``, return once the head came (see :meth:`stream`).
+
+        One coroutine from the pool to the answer: taking a pooled connection, sending, waiting for the
+        head and reading the body are not coroutines or calls of their own (each layer cost a frame to
+        create and to resume through, ~1.5k instructions a request)."""
+        t = timeouts or self.timeouts
         data, scheme, host, port = self._encode(wire, account)
         key = (account.name, host, port)
         for attempt in range(2):
-            conn = self._take(key) if attempt == 0 else None
+            conn: _Conn | None = None
+            if attempt == 0:  # a pooled connection, the most recently used first
+                pool = self._idle.get(key)
+                while pool:
+                    c = pool.pop()
+                    if not c._closed and c.transport is not None and not c.transport.is_closing():
+                        conn = c
+                        break
             reused = conn is not None
             try:
                 if conn is None:
-                    conn = await self._connect(scheme, host, port, account, timeouts)
+                    conn = await self._connect(scheme, host, port, account, t)
                 assert conn.transport is not None
                 conn.transport.write(data)
-                # Wait for the head here, not in a coroutine of the connection's (a layer less to create
-                # and to resume through: ~1.5k instructions a request). A watcher timer, not one timer
-                # per wait (creating and cancelling a loop timer and the calls around it cost ~3.5k): the
-                # wait notes its deadline; a watcher is armed only when none is due by then (on a kept-alive
-                # connection about once per first-byte limit), and when it fires it times the wait out
-                # or, the deadline having moved on, re-arms itself for the new one (_Conn._check_deadline).
+                # Wait for the head here, not in a coroutine of the connection's. A watcher timer, not
+                # one timer per wait (creating and cancelling a loop timer and the calls around it cost
+                # ~3.5k): the wait notes its deadline; a watcher is armed only when none is due by then
+                # (on a kept-alive connection about once per first-byte limit), and when it fires it
+                # times the wait out or, the deadline having moved on, re-arms itself for the new one
+                # (_Conn._check_deadline).
                 loop = conn._loop
-                deadline = conn._deadline = loop.time() + timeouts.first_byte
+                deadline = conn._deadline = loop.time() + t.first_byte
                 if deadline < conn._watch_at:
                     conn._watch_at = deadline
                     conn._watcher = loop.call_at(deadline, conn._check_deadline, deadline)
@@ -686,15 +694,12 @@ class Transport:
                             raise TimeoutError
                         if conn._closed:
                             raise _ConnectionClosed(conn._received)
-                        conn._waiter = loop.create_future()
-                        try:
-                            await conn._waiter
-                        finally:
-                            conn._waiter = None
+                        conn._waiter = waiter = loop.create_future()
+                        await waiter  # (not cleared after: see _Conn.next_chunk)
                 finally:
                     conn._deadline = _NEVER
                     conn._timed_out = False  # a watcher that fired as the wait ended must not leak
-                return conn
+                break
             except _ConnectionClosed as exc:
                 if conn is not None:
                     conn.abort()
@@ -711,16 +716,12 @@ class Transport:
                 if conn is not None:
                     conn.abort()
                 raise
-        raise UpstreamError(
-            f"{account.provider} upstream kept closing connections", provider=account.provider
-        )
-
-    async def send(
-        self, wire: WireRequest, account: Account, timeouts: Timeouts | None = None
-    ) -> WireResponse:
-        """Send and read the whole answer."""
-        t = timeouts or self.timeouts
-        conn = await self._open(wire, account, t)
+        else:
+            raise UpstreamError(
+                f"{account.provider} upstream kept closing connections", provider=account.provider
+            )
+        if stream:
+            return StreamResponse(conn, self, account, t)
         if conn._body_done and not conn._paused:
             # Usually the whole answer came with its head: hand it over and pool the connection without
             # a StreamResponse and its read coroutines (~3k instructions).
@@ -732,13 +733,12 @@ class Transport:
         body = await resp.read_all()
         return WireResponse(resp.status, resp.headers, body)
 
-    async def stream(
+    def stream(
         self, wire: WireRequest, account: Account, timeouts: Timeouts | None = None
-    ) -> StreamResponse:
-        """Send and return once headers arrived; the caller must ``close()`` or read to the end."""
-        t = timeouts or self.timeouts
-        conn = await self._open(wire, account, t)
-        return StreamResponse(conn, self, account, t)
+    ) -> Coroutine[Any, Any, StreamResponse]:
+        """Send and return once headers arrived; the caller must ``close()`` or read to the end. (A plain
+        function handing over :meth:`send`'s coroutine: no coroutine of its own to run through.)"""
+        return self.send(wire, account, timeouts, stream=True)
 
     def fetcher(self, account: Account) -> FetchFn:
         """A :data:`~qiao.providers.base.FetchFn` bound to this account (for token endpoints)."""
