@@ -15,18 +15,17 @@ __all__ = ["NDJSONDecoder", "SSEDecoder"]
 
 
 class SSEDecoder:
-    __slots__ = ("_buf", "_data", "_event", "_id")
+    __slots__ = ("_buf", "_data", "_event", "_id", "idle")
 
     def __init__(self) -> None:
         self._buf = b""
         self._data: list[str] = []
         self._event: str | None = None
         self._id: str | None = None
-
-    @property
-    def idle(self) -> bool:
-        """Nothing held back: the next byte fed starts a line of a new event."""
-        return not self._buf and not self._data and self._event is None
+        # Nothing held back: the next byte fed starts a line of a new event. An attribute that feed() and
+        # close() keep up to date as they return, not a property: it is read once per streamed read
+        # (openai_compat's ContentTemplate), and a property costs a Python call each time.
+        self.idle = True
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         # bytes.find, not ``in``: on CPython 3.11 ``b"x" in data`` first tries the needle as an int and
@@ -77,6 +76,7 @@ class SSEDecoder:
             # A lone CR ends a line when the next byte is not LF: only knowable on the next feed.
             pass
         self._buf = rest
+        self.idle = not rest and not self._data and self._event is None
         return out
 
     def _line(self, line: bytes, out: list[SSEEvent]) -> None:
@@ -112,6 +112,7 @@ class SSEDecoder:
         if self._data:
             out.append(SSEEvent("\n".join(self._data), self._event, self._id))
             self._data = []
+        self.idle = self._event is None
         return out
 
 
