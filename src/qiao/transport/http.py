@@ -72,9 +72,8 @@ class _Conn(asyncio.Protocol):
         "_decoder",
         "_keep_alive",
         "_loop",
-        "_raw_headers",
+        "_head",
         "_timed_out",
-        "_maybe_encoded",
         "_deadline",
         "_watch_at",
         "_watcher",
@@ -100,8 +99,7 @@ class _Conn(asyncio.Protocol):
     def _reset(self) -> None:
         self.status = 0
         self._headers: dict[str, str] | None = None
-        self._raw_headers: list[bytes] = []
-        self._maybe_encoded = False
+        self._head: list[bytes] = []  # the reads of the head (a new list: an _Answer keeps the old one)
         self._headers_done = False
         self._chunks.clear()
         self._body_done = False
@@ -119,6 +117,10 @@ class _Conn(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._received = True
+        if (
+            not self._headers_done
+        ):  # kept for the headers, parsed from these bytes when read: see _decode_head
+            self._head.append(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError:
@@ -147,40 +149,43 @@ class _Conn(asyncio.Protocol):
             self._watch_at = _NEVER
         self._wake()
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        # collected raw, decoded when first asked for (this callback runs per header: keep it small)
-        self._raw_headers += (name, value)
-        if len(name) == 16:  # as long as "content-encoding" (~150 instructions, vs ~4k to search the names)
-            self._maybe_encoded = True
-
-    @property
-    def headers(self) -> dict[str, str]:
-        """The response head's headers (names lower-cased), decoded on first use: a non-streaming answer
-        that is not an error never reads them."""
-        h = self._headers
-        if h is None:
-            h = self._headers = _decode_headers(self._raw_headers)
-        return h
-
     def on_headers_complete(self) -> None:
         parser = self.parser
-        self.status = parser.get_status_code()
+        status = parser.get_status_code()
+        if status < 200 and status != 101:
+            # An interim head (100 Continue, 103 Early Hints): the answer's own head is still to come,
+            # in this read or a later one (whose bytes must still be kept in _head), and this head's
+            # message completing does not end the body (on_message_complete).
+            return
+        self.status = status
         self._keep_alive = parser.should_keep_alive()  # only meaningful before the message completes
         self._headers_done = True
-        self._headers = None  # (a 1xx head's headers are merged with the final head's, as they come)
+        self._headers = None  # (a 1xx head's headers are merged with the final head's: _decode_head)
         # (no wake here: data_received wakes the waiter once the whole read is parsed)
-        # Decoding every header costs ~3.5k instructions a header on this interpreter (two latin-1
-        # decodes, a lower(), the dict), ~10k for a 3-header answer and ~60k for OpenAI's ~20 headers,
-        # and only error answers and streams read them: so they are decoded when ``headers`` is first
-        # read, here only when a header name as long as "content-encoding" came.
-        if self._maybe_encoded:
-            enc = self.headers.get("content-encoding", "").lower()
+        # No on_header callback (a Python call per header, 3-4 an answer, ~20 from OpenAI): the headers are
+        # parsed from the head's bytes (_decode_head) when first read, and only error answers and streams
+        # read them. Here only a Content-Encoding matters: its name is looked for in the lower-cased head
+        # (httptools refuses a space before the colon and bare LFs, so "\ncontent-encoding:" finds it
+        # exactly); a head after a 1xx one, or after blank lines, is decoded in full instead.
+        pieces = self._head
+        raw = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        end = raw.find(b"\r\n\r\n")
+        if (
+            end < 0
+            or raw[9:10] == b"1"
+            or raw[:1] == b"\r"
+            or raw[:end].lower().find(b"\ncontent-encoding:") >= 0
+        ):
+            h = self._headers = _decode_head(pieces)
+            enc = h.get("content-encoding", "").lower()
             if enc in ("gzip", "x-gzip"):
                 self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
             elif enc == "deflate":
                 self._decoder = zlib.decompressobj()
 
     def on_message_complete(self) -> None:
+        if not self._headers_done:  # an interim head's (see on_headers_complete)
+            return
         if self._decoder is not None:
             self._chunks.append(b"")  # one more take, which flushes the decompressor
         self._body_done = True  # (data_received wakes the waiter)
@@ -233,58 +238,47 @@ class _Conn(asyncio.Protocol):
             self._watch_at = deadline
             self._watcher = self._loop.call_at(deadline, self._check_deadline, deadline)
 
-    async def next_chunk(self, limit_s: float | None = None) -> bytes | None:
-        """The next piece of the body (None at its end); with ``limit_s``, wait at most that long."""
-        if not self._chunks:
-            timer = self._arm(limit_s) if limit_s is not None else None
-            try:
-                while not self._chunks:
-                    if self._body_done:
-                        return None
-                    if self._timed_out:
-                        raise TimeoutError
-                    if self._closed:
-                        raise _ConnectionClosed(True)
-                    # The future awaited here, not in a coroutine of its own (a frame less per wait). It
-                    # is not cleared after: a done or cancelled waiter is never woken (see _wake).
-                    self._waiter = waiter = self._loop.create_future()
-                    await waiter
-            finally:
-                if timer is not None:
-                    self._disarm(timer)
-        return self._take_chunks()
-
-    async def read_body(self, limit_s: float) -> bytes:
-        """The whole body, waiting at most ``limit_s`` seconds in all (TimeoutError)."""
-        if self._body_done and not self._paused:  # usually: the body came with the head
-            return self._take_chunks()
-        timer = self._arm(limit_s)
-        try:
-            parts: list[bytes] = []
-            while (c := await self.next_chunk()) is not None:
-                parts.append(c)
-            return b"".join(parts)
-        finally:
-            self._disarm(timer)
-
     def abort(self) -> None:
         self._closed = True
         if self.transport is not None:
             self.transport.abort()
 
 
-def _decode_headers(raw: list[bytes]) -> dict[str, str]:
-    """Raw ``[name, value, name, value...]`` as a dict: names lower-cased, repeated names joined."""
+def _decode_head(pieces: list[bytes]) -> dict[str, str]:
+    """The headers of a response head from the reads that brought it (the first starts the head; the last
+    may run on into the body): names lower-cased, repeated names joined with ", ", values latin-1, as
+    httptools gives them (the spaces and tabs after the colon dropped, trailing ones kept). The headers of
+    1xx heads before the final one are merged in, as they come. Only called once httptools has parsed
+    the head, so it is well formed: CRLF line ends, no folded lines, a colon on every header line."""
+    raw = pieces[0] if len(pieces) == 1 else b"".join(pieces)
     headers: dict[str, str] = {}
-    for i in range(0, len(raw), 2):
-        k = raw[i].decode("latin-1").lower()
-        v = raw[i + 1].decode("latin-1")
-        headers[k] = f"{headers[k]}, {v}" if k in headers else v
-    return headers
+    at = 0
+    while True:
+        while raw.startswith(b"\r\n", at):  # (httptools skips blank lines before a status line)
+            at += 2
+        end = raw.find(b"\r\n\r\n", at)
+        if end < 0:
+            end = len(raw)
+        # (only C methods a request runs anyway elsewhere: bytes.split, bytes.decode, str.find, str.lower)
+        lines = raw[at:end].split(b"\r\n")
+        for line in lines[1:]:
+            text = line.decode("latin-1")
+            c = text.find(":")
+            k = text[:c].lower()
+            v = text[c + 1 :]
+            if v[:1] == " ":  # the usual single space after the colon
+                v = v[1:]
+            if v[:1] in (" ", "\t"):
+                v = v.lstrip(" \t")
+            headers[k] = f"{headers[k]}, {v}" if k in headers else v
+        code = lines[0][9:12]  # b"HTTP/1.1 200 OK"
+        if code[:1] != b"1" or code == b"101" or end + 4 >= len(raw):
+            return headers
+        at = end + 4
 
 
 class _Answer(WireResponse):
-    """A :class:`WireResponse` whose headers are decoded from the raw head when first read (see
+    """A :class:`WireResponse` whose headers are decoded from the head's reads when first read (see
     ``_Conn.on_headers_complete``: most answers never need them)."""
 
     __slots__ = ("_raw", "_decoded")
@@ -299,7 +293,7 @@ class _Answer(WireResponse):
     def headers(self) -> dict[str, str]:
         h = self._decoded
         if h is None:
-            h = self._decoded = _decode_headers(self._raw)
+            h = self._decoded = _decode_head(self._raw)
         return h
 
     @headers.setter
@@ -382,6 +376,7 @@ class StreamResponse:
         "_timeouts",
         "_timer",
         "_transport",
+        "_what",
         "headers",
         "status",
     )
@@ -394,10 +389,12 @@ class StreamResponse:
         self._account = account
         self._timeouts = timeouts
         self.status = conn.status
-        self.headers = conn.headers
+        h = conn._headers  # (decoded already if a Content-Encoding was looked for)
+        self.headers = _decode_head(conn._head) if h is None else h
         self._first = True
         self._done = False
         self._expired = False
+        self._what = "streaming"  # what a read was doing, for its errors
         self._timer: asyncio.TimerHandle | None = None
         if arm and timeouts.deadline is not None:
             # One timer per response (not one per chunk): at the deadline the connection is dropped,
@@ -411,41 +408,60 @@ class StreamResponse:
             self._conn.abort()
 
     async def read_all(self) -> bytes:
+        """The whole body, waiting at most the total limit for it."""
+        conn = self._conn
+        if conn._body_done and not conn._paused:  # usually: the body came with the head
+            body = conn._take_chunks()
+            self.release()
+            return body
+        self._first = False  # (the total limit, not the first-byte one)
+        self._what = "reading body"
+        timer = conn._arm(self._timeouts.total)  # one loop timer, not asyncio.timeout's machinery
         try:
-            body = await self._conn.read_body(self._timeouts.total)
-        except (TimeoutError, OSError, _ConnectionClosed) as exc:
-            self.close()
-            cause: BaseException = TimeoutError() if self._expired else exc
-            raise _translate(cause, self._account, "reading body") from exc
-        self.release()
-        return body
+            parts: list[bytes] = []
+            while (chunk := await self.read()) is not None:
+                parts.append(chunk)
+            return b"".join(parts)
+        finally:
+            conn._disarm(timer)
 
     async def read(self) -> bytes | None:
         """The next piece of the body (everything buffered, as one piece), None at its end (the
         connection then goes back to the pool). A plain coroutine, not an async generator: a stream
         its reader leaves early (at the provider's end marker) then leaves no generator behind for the
-        loop's finalizer to close in a task of its own, and a piece already buffered costs no wait."""
+        loop's finalizer to close in a task of its own, and a piece already buffered costs no wait.
+
+        The only place a body is waited for (read_all and drain loop over it): the wait is here, on the
+        connection's future, not in a coroutine of the connection's (a frame less to create and to
+        resume through per wait). The waiter is not cleared after: a done or cancelled one is never
+        woken (see _Conn._wake)."""
         conn = self._conn
-        if conn._chunks:  # already here: no coroutine of next_chunk's to run
-            self._first = False
-            return conn._take_chunks()
-        try:
-            if self._first:
-                self._first = False
-                chunk = await conn.next_chunk(self._timeouts.first_byte)
-            else:
-                chunk = await conn.next_chunk()
-        except (TimeoutError, OSError, _ConnectionClosed) as exc:
-            self.close()
-            if self._expired:
-                raise UpstreamTimeout(
-                    f"{self._account.provider} stream was still running at the request's deadline",
-                    provider=self._account.provider,
-                ) from exc
-            raise _translate(exc, self._account, "streaming") from exc
-        if chunk is None:
-            self.release()
-        return chunk
+        if not conn._chunks:
+            timer = conn._arm(self._timeouts.first_byte) if self._first else None
+            try:
+                while not conn._chunks:
+                    if conn._body_done:
+                        self.release()
+                        return None
+                    if conn._timed_out:
+                        raise TimeoutError
+                    if conn._closed:
+                        raise _ConnectionClosed(True)
+                    conn._waiter = waiter = conn._loop.create_future()
+                    await waiter
+            except (TimeoutError, OSError, _ConnectionClosed) as exc:
+                self.close()
+                if self._expired:
+                    raise UpstreamTimeout(
+                        f"{self._account.provider} stream was still running at the request's deadline",
+                        provider=self._account.provider,
+                    ) from exc
+                raise _translate(exc, self._account, self._what) from exc
+            finally:
+                if timer is not None:
+                    conn._disarm(timer)
+        self._first = False
+        return conn._take_chunks()
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:
         while (chunk := await self.read()) is not None:
@@ -460,12 +476,15 @@ class StreamResponse:
         if conn._body_done and not conn._paused:  # usually: the rest came with the last read
             self.release()  # (what is left buffered, if anything, is dropped as the pool resets it)
             return
+        self._first = False
+        timer = conn._arm(limit_s)
         try:
-            await conn.read_body(limit_s)  # one loop timer, not asyncio.timeout's machinery
-        except (TimeoutError, OSError, _ConnectionClosed):
-            self.close()
-            return
-        self.release()
+            while await self.read() is not None:
+                pass
+        except QiaoError:
+            pass  # (read dropped the connection)
+        finally:
+            conn._disarm(timer)
 
     def close(self) -> None:
         if self._timer is not None:
@@ -695,7 +714,7 @@ class Transport:
                         if conn._closed:
                             raise _ConnectionClosed(conn._received)
                         conn._waiter = waiter = loop.create_future()
-                        await waiter  # (not cleared after: see _Conn.next_chunk)
+                        await waiter  # (not cleared after: see StreamResponse.read)
                 finally:
                     conn._deadline = _NEVER
                     conn._timed_out = False  # a watcher that fired as the wait ended must not leak
@@ -726,8 +745,8 @@ class Transport:
             # Usually the whole answer came with its head: hand it over and pool the connection without
             # a StreamResponse and its read coroutines (~3k instructions).
             body = conn._take_chunks()
-            answer = _Answer(conn.status, conn._raw_headers, body)
-            self._give_back(conn)  # (which gives the connection a new raw-header list)
+            answer = _Answer(conn.status, conn._head, body)
+            self._give_back(conn)  # (which gives the connection a new head list)
             return answer
         resp = StreamResponse(conn, self, account, t, arm=False)  # read_all has its own timeout
         body = await resp.read_all()
