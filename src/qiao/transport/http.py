@@ -279,15 +279,15 @@ def _decode_head(pieces: list[bytes]) -> dict[str, str]:
 
 class _Answer(WireResponse):
     """A :class:`WireResponse` whose headers are decoded from the head's reads when first read (see
-    ``_Conn.on_headers_complete``: most answers never need them)."""
+    ``_Conn.on_headers_complete``: most answers never need them).
+
+    No __init__ of its own (a Python call per answer): :meth:`Transport.send` makes one with
+    ``object.__new__`` and sets its four slots; ``_Answer(status, headers, body)`` (the dataclass's)
+    works too."""
 
     __slots__ = ("_raw", "_decoded")
-
-    def __init__(self, status: int, raw: list[bytes], body: bytes) -> None:
-        self.status = status
-        self.body = body
-        self._raw = raw
-        self._decoded: dict[str, str] | None = None
+    _raw: list[bytes]  # the reads of the head (see _decode_head)
+    _decoded: dict[str, str] | None
 
     @property  # type: ignore[override]
     def headers(self) -> dict[str, str]:
@@ -608,37 +608,25 @@ class Transport:
             lines.append(b"User-Agent: " + USER_AGENT + b"\r\n")
         return b"".join(lines)
 
-    def _encode(self, wire: WireRequest, account: Account) -> tuple[bytes, str, str, int]:
-        """The request's bytes, and the (scheme, host, port) to send them to.
-
-        The head is memoised on everything it is made of (method, URL, proxy, headers in order): an
-        account's calls repeat it byte for byte (its credential and constant headers), and building it
-        (a format, a line-break check and an encode per header) is ~10k instructions; the key is a tuple
-        of the header pairs (~1k to build, hash and compare)."""
-        body = wire.body or b""
-        key = (wire.method, wire.url, account.proxy, tuple(wire.headers.items()))
+    def _encode(
+        self, wire: WireRequest, account: Account, key: tuple[Any, ...]
+    ) -> tuple[bytes, str, str, int]:
+        """The request head (without Content-Length and the blank line) and the (scheme, host, port) to
+        send it to, memoised under ``key`` (see :meth:`send`) when it can be."""
+        scheme, host, port, target = self._split(wire.url)
+        proxy_auth = None
+        if account.proxy and scheme == "http":
+            target = wire.url  # absolute form for a plain-HTTP proxy
+            proxy_auth = _proxy_auth(account.proxy)
+        got = (self._encode_head(wire, host, port, scheme, target, proxy_auth), scheme, host, port)
         heads = self._heads
-        keep = True
+        if len(heads) >= 1024:  # bounded: headers carrying per-request values would grow it
+            heads.clear()
         try:
-            got = heads.get(key)
+            heads[key] = got
         except TypeError:  # a header value that is not a string (unhashable): encoded as before, not kept
-            got, keep = None, False
-        if got is not None:
-            head, scheme, host, port = got
-        else:
-            scheme, host, port, target = self._split(wire.url)
-            proxy_auth = None
-            if account.proxy and scheme == "http":
-                target = wire.url  # absolute form for a plain-HTTP proxy
-                proxy_auth = _proxy_auth(account.proxy)
-            head = self._encode_head(wire, host, port, scheme, target, proxy_auth)
-            if keep:
-                if len(heads) >= 1024:  # bounded: headers carrying per-request values would grow it
-                    heads.clear()
-                heads[key] = (head, scheme, host, port)
-        if body or wire.method in ("POST", "PUT", "PATCH"):
-            return b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body), scheme, host, port
-        return head + b"\r\n", scheme, host, port
+            pass
+        return got
 
     def _split(self, url: str) -> tuple[str, str, int, str]:
         """(scheme, host, port, origin-form target) of a URL, memoised: upstream URLs repeat."""
@@ -679,7 +667,21 @@ class Transport:
         head and reading the body are not coroutines or calls of their own (each layer cost a frame to
         create and to resume through, ~1.5k instructions a request)."""
         t = timeouts or self.timeouts
-        data, scheme, host, port = self._encode(wire, account)
+        # The head is memoised on everything it is made of (method, URL, proxy, headers in order): an
+        # account's calls repeat it byte for byte (its credential and constant headers), and building it
+        # (a format, a line-break check and an encode per header) is ~10k instructions; the key is a
+        # tuple of the header pairs (~1k to build, hash and compare). Looked up here, not in a call.
+        head_key = (wire.method, wire.url, account.proxy, tuple(wire.headers.items()))
+        try:
+            got = self._heads.get(head_key)
+        except TypeError:  # (unhashable: see _encode)
+            got = None
+        head, scheme, host, port = got if got is not None else self._encode(wire, account, head_key)
+        body = wire.body or b""
+        if body or wire.method in ("POST", "PUT", "PATCH"):
+            data = b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body)
+        else:
+            data = head + b"\r\n"
         key = (account.name, host, port)
         for attempt in range(2):
             conn: _Conn | None = None
@@ -745,7 +747,11 @@ class Transport:
             # Usually the whole answer came with its head: hand it over and pool the connection without
             # a StreamResponse and its read coroutines (~3k instructions).
             body = conn._take_chunks()
-            answer = _Answer(conn.status, conn._head, body)
+            answer = object.__new__(_Answer)  # (see _Answer: no __init__ call)
+            answer.status = conn.status
+            answer.body = body
+            answer._raw = conn._head
+            answer._decoded = None
             self._give_back(conn)  # (which gives the connection a new head list)
             return answer
         resp = StreamResponse(conn, self, account, t, arm=False)  # read_all has its own timeout
