@@ -117,9 +117,7 @@ class _Conn(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._received = True
-        if (
-            not self._headers_done
-        ):  # kept for the headers, parsed from these bytes when read: see _decode_head
+        if not self._headers_done:  # the head's reads, for its headers (see _decode_head)
             self._head.append(data)
         try:
             self.parser.feed_data(data)
