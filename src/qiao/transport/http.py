@@ -79,6 +79,8 @@ class _Conn(asyncio.Protocol):
         "_watcher",
         "on_body",
     )
+    _body_done: bool  # (declared here: _reset reads them before it sets them)
+    _keep_alive: bool
 
     def __init__(self, key: tuple[str, str, int]) -> None:
         self.transport: asyncio.Transport | None = None
@@ -92,11 +94,28 @@ class _Conn(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._reset()
         self._closed = False
-        self._deadline = _NEVER  # of the head wait in progress (see Transport._open)
+        self._deadline = _NEVER  # of the head wait in progress (see Transport.send)
         self._watch_at = _NEVER  # when the earliest pending watcher timer fires
         self._watcher: asyncio.TimerHandle | None = None
 
-    def _reset(self) -> None:
+    def _reset(
+        self, idle: dict[tuple[str, str, int], collections.deque[_Conn]] | None = None, max_idle: int = 0
+    ) -> None:
+        """Ready for the next request. With ``idle`` (the transport's pools), back into its pool, or dropped
+        when it cannot be reused (closing, not kept alive, its body not read to the end) or the pool is
+        full. (Giving back and resetting are one function, not two a request.)"""
+        if idle is not None:
+            t = self.transport
+            if self._closed or t is None or t.is_closing() or not self._body_done or not self._keep_alive:
+                self.abort()
+                return
+            pool = idle.get(self._key)
+            if pool is None:  # (not setdefault: that builds a deque per call)
+                pool = idle[self._key] = collections.deque()
+            if len(pool) >= max_idle:
+                self.abort()
+                return
+            pool.append(self)  # (reset below, before anything can take it)
         self.status = 0
         self._headers: dict[str, str] | None = None
         self._head: list[bytes] = []  # the reads of the head (a new list: an _Answer keeps the old one)
@@ -496,7 +515,8 @@ class StreamResponse:
             self._timer = None
         if not self._done:
             self._done = True
-            self._transport._give_back(self._conn)
+            t = self._transport
+            self._conn._reset(t._idle, t._max_idle)  # back into the pool (or dropped)
 
 
 class Transport:
@@ -568,20 +588,6 @@ class Transport:
                 raise UpstreamError("TLS through the proxy failed", provider=account.provider)
             conn.connection_made(new_t)
             return conn
-
-    def _give_back(self, conn: _Conn) -> None:
-        t = conn.transport
-        if conn._closed or t is None or t.is_closing() or not conn._body_done or not conn._keep_alive:
-            conn.abort()
-            return
-        pool = self._idle.get(conn._key)
-        if pool is None:  # (not setdefault: that builds a deque per call)
-            pool = self._idle[conn._key] = collections.deque()
-        if len(pool) >= self._max_idle:
-            conn.abort()
-            return
-        conn._reset()
-        pool.append(conn)
 
     @staticmethod
     def _encode_head(
@@ -748,7 +754,7 @@ class Transport:
             answer.body = body
             answer._raw = conn._head
             answer._decoded = None
-            self._give_back(conn)  # (which gives the connection a new head list)
+            conn._reset(self._idle, self._max_idle)  # back into the pool, with a new head list
             return answer
         resp = StreamResponse(conn, self, account, t, arm=False)  # read_all has its own timeout
         body = await resp.read_all()
