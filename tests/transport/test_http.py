@@ -191,7 +191,7 @@ async def test_answer_headers_decoded_on_first_read(transport: Transport) -> Non
                 "x-latin": "caf\xe9",
                 "retry-after": "7",
             }
-            assert r.headers.get("retry-after") == "7" and r == type(r)(r.status, r._raw, r.body)  # type: ignore[attr-defined]
+            assert r.headers.get("retry-after") == "7" and r == type(r)(r.status, dict(r.headers), r.body)
         assert srv.connections == 1
 
 

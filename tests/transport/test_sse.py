@@ -91,3 +91,20 @@ def test_idle_means_the_next_byte_starts_an_event() -> None:
     ]:
         d.feed(piece)
         assert d.idle is idle, piece
+
+
+def test_idle_attribute_follows_the_state_at_any_cut() -> None:
+    """``idle`` is an attribute feed() and close() keep up to date (not a property): after every feed, over
+    random cuts of a stream with comments, names, ids, CRs and a bare JSON line, it says exactly whether
+    anything is held back."""
+    rng = random.Random(11)
+    for _ in range(300):
+        d = SSEDecoder()
+        i = 0
+        while i < len(STREAM):
+            n = rng.randint(1, 20)
+            d.feed(STREAM[i : i + n])
+            i += n
+            assert d.idle is (not d._buf and not d._data and d._event is None)
+        d.close()
+        assert d.idle is (not d._buf and not d._data and d._event is None)

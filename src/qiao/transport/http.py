@@ -18,8 +18,9 @@ import base64
 import collections
 import ssl
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
+from typing import Any, Literal, overload
 from urllib.parse import urlsplit
 
 import httptools
@@ -71,14 +72,15 @@ class _Conn(asyncio.Protocol):
         "_decoder",
         "_keep_alive",
         "_loop",
-        "_raw_headers",
+        "_head",
         "_timed_out",
-        "_maybe_encoded",
         "_deadline",
         "_watch_at",
         "_watcher",
         "on_body",
     )
+    _body_done: bool  # (declared here: _reset reads them before it sets them)
+    _keep_alive: bool
 
     def __init__(self, key: tuple[str, str, int]) -> None:
         self.transport: asyncio.Transport | None = None
@@ -92,15 +94,31 @@ class _Conn(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._reset()
         self._closed = False
-        self._deadline = _NEVER  # of the head wait in progress (see Transport._open)
+        self._deadline = _NEVER  # of the head wait in progress (see Transport.send)
         self._watch_at = _NEVER  # when the earliest pending watcher timer fires
         self._watcher: asyncio.TimerHandle | None = None
 
-    def _reset(self) -> None:
+    def _reset(
+        self, idle: dict[tuple[str, str, int], collections.deque[_Conn]] | None = None, max_idle: int = 0
+    ) -> None:
+        """Ready for the next request. With ``idle`` (the transport's pools), back into its pool, or dropped
+        when it cannot be reused (closing, not kept alive, its body not read to the end) or the pool is
+        full. (Giving back and resetting are one function, not two a request.)"""
+        if idle is not None:
+            t = self.transport
+            if self._closed or t is None or t.is_closing() or not self._body_done or not self._keep_alive:
+                self.abort()
+                return
+            pool = idle.get(self._key)
+            if pool is None:  # (not setdefault: that builds a deque per call)
+                pool = idle[self._key] = collections.deque()
+            if len(pool) >= max_idle:
+                self.abort()
+                return
+            pool.append(self)  # (reset below, before anything can take it)
         self.status = 0
         self._headers: dict[str, str] | None = None
-        self._raw_headers: list[bytes] = []
-        self._maybe_encoded = False
+        self._head: list[bytes] = []  # the reads of the head (a new list: an _Answer keeps the old one)
         self._headers_done = False
         self._chunks.clear()
         self._body_done = False
@@ -118,6 +136,8 @@ class _Conn(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._received = True
+        if not self._headers_done:  # the head's reads, for its headers (see _decode_head)
+            self._head.append(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError:
@@ -131,7 +151,12 @@ class _Conn(asyncio.Protocol):
             if self._buffered > _HIGH_WATER and not self._paused and self.transport is not None:
                 self._paused = True
                 self.transport.pause_reading()
-            self._wake()
+        # One wake per read, here, after all of the parser's callbacks for it (head complete, body pieces,
+        # message complete) have only set flags: no call of _wake's per read, none in the callbacks. A read
+        # that completed nothing (a head split across reads) wakes the waiter to find nothing and wait again.
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
@@ -141,60 +166,53 @@ class _Conn(asyncio.Protocol):
             self._watch_at = _NEVER
         self._wake()
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        # collected raw, decoded when first asked for (this callback runs per header: keep it small)
-        self._raw_headers += (name, value)
-        if len(name) == 16:  # as long as "content-encoding" (~150 instructions, vs ~4k to search the names)
-            self._maybe_encoded = True
-
-    @property
-    def headers(self) -> dict[str, str]:
-        """The response head's headers (names lower-cased), decoded on first use: a non-streaming answer
-        that is not an error never reads them."""
-        h = self._headers
-        if h is None:
-            h = self._headers = _decode_headers(self._raw_headers)
-        return h
-
     def on_headers_complete(self) -> None:
         parser = self.parser
-        self.status = parser.get_status_code()
+        status = parser.get_status_code()
+        if status < 200 and status != 101:
+            # An interim head (100 Continue, 103 Early Hints): the answer's own head is still to come,
+            # in this read or a later one (whose bytes must still be kept in _head), and this head's
+            # message completing does not end the body (on_message_complete).
+            return
+        self.status = status
         self._keep_alive = parser.should_keep_alive()  # only meaningful before the message completes
         self._headers_done = True
-        self._headers = None  # (a 1xx head's headers are merged with the final head's, as they come)
-        # Decoding every header costs ~3.5k instructions a header on this interpreter (two latin-1
-        # decodes, a lower(), the dict), ~10k for a 3-header answer and ~60k for OpenAI's ~20 headers,
-        # and only error answers and streams read them: so they are decoded when ``headers`` is first
-        # read, here only when a header name as long as "content-encoding" came.
-        if self._maybe_encoded:
-            enc = self.headers.get("content-encoding", "").lower()
+        self._headers = None  # (a 1xx head's headers are merged with the final head's: _decode_head)
+        # (no wake here: data_received wakes the waiter once the whole read is parsed)
+        # No on_header callback (a Python call per header, 3-4 an answer, ~20 from OpenAI): the headers are
+        # parsed from the head's bytes (_decode_head) when first read, and only error answers and streams
+        # read them. Here only a Content-Encoding matters: its name is looked for in the lower-cased head
+        # (httptools refuses a space before the colon and bare LFs, so "\ncontent-encoding:" finds it
+        # exactly); a head after a 1xx one, or after blank lines, is decoded in full instead.
+        pieces = self._head
+        raw = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        end = raw.find(b"\r\n\r\n")
+        # (raw[i] == byte, not raw[i:i+1] == b"..": an index makes no slice object; a head is >= 16 bytes)
+        if (
+            end < 0
+            or raw[9] == 0x31  # "1": an interim head first
+            or raw[0] == 0x0D  # "\r": blank lines first
+            or raw[:end].lower().find(b"\ncontent-encoding:") >= 0
+        ):
+            h = self._headers = _decode_head(pieces)
+            enc = h.get("content-encoding", "").lower()
             if enc in ("gzip", "x-gzip"):
                 self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
             elif enc == "deflate":
                 self._decoder = zlib.decompressobj()
-        w = self._waiter
-        if w is not None and not w.done():
-            w.set_result(None)
 
     def on_message_complete(self) -> None:
+        if not self._headers_done:  # an interim head's (see on_headers_complete)
+            return
         if self._decoder is not None:
             self._chunks.append(b"")  # one more take, which flushes the decompressor
-        self._body_done = True
-        w = self._waiter
-        if w is not None and not w.done():
-            w.set_result(None)
+        self._body_done = True  # (data_received wakes the waiter)
 
     def _wake(self) -> None:
+        """Wake the waiter outside a read (connection lost, a parse error, a timer)."""
         w = self._waiter
         if w is not None and not w.done():
             w.set_result(None)
-
-    async def _wait(self) -> None:
-        self._waiter = self._loop.create_future()
-        try:
-            await self._waiter
-        finally:
-            self._waiter = None
 
     def _time_out(self) -> None:
         self._timed_out = True
@@ -210,7 +228,8 @@ class _Conn(asyncio.Protocol):
         self._timed_out = False  # a timer that fired as the wait completed must not leak into the next
 
     def _take_chunks(self) -> bytes:
-        """Everything buffered, as one piece (fewer writes downstream, no added latency)."""
+        """Everything buffered, as one piece (fewer writes downstream, no added latency), and reading
+        resumed if back-pressure had paused it (everything buffered is taken: nothing is left)."""
         chunks = self._chunks
         chunk = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
@@ -219,18 +238,10 @@ class _Conn(asyncio.Protocol):
             chunk = self._decoder.decompress(chunk)
             if self._body_done:
                 chunk += self._decoder.flush()
+        if self._paused and self.transport is not None:
+            self._paused = False
+            self.transport.resume_reading()
         return chunk
-
-    # used by the transport
-    @property
-    def reusable(self) -> bool:
-        return (
-            not self._closed
-            and self.transport is not None
-            and not self.transport.is_closing()
-            and self._body_done
-            and self._keep_alive
-        )
 
     def _check_deadline(self, at: float) -> None:
         if at == self._watch_at:  # the earliest watcher fired: none is pending until re-armed
@@ -245,78 +256,59 @@ class _Conn(asyncio.Protocol):
             self._watch_at = deadline
             self._watcher = self._loop.call_at(deadline, self._check_deadline, deadline)
 
-    async def next_chunk(self, limit_s: float | None = None) -> bytes | None:
-        """The next piece of the body (None at its end); with ``limit_s``, wait at most that long."""
-        if not self._chunks:
-            timer = self._arm(limit_s) if limit_s is not None else None
-            try:
-                while not self._chunks:
-                    if self._body_done:
-                        return None
-                    if self._timed_out:
-                        raise TimeoutError
-                    if self._closed:
-                        raise _ConnectionClosed(True)
-                    await self._wait()
-            finally:
-                if timer is not None:
-                    self._disarm(timer)
-        return self._take_resuming()
-
-    def _take_resuming(self) -> bytes:
-        """:meth:`_take_chunks`, and reading resumed if back-pressure had paused it."""
-        chunk = self._take_chunks()
-        if self._paused and self._buffered < _HIGH_WATER // 4 and self.transport is not None:
-            self._paused = False
-            self.transport.resume_reading()
-        return chunk
-
-    async def read_body(self, limit_s: float) -> bytes:
-        """The whole body, waiting at most ``limit_s`` seconds in all (TimeoutError)."""
-        if self._body_done and not self._paused:  # usually: the body came with the head
-            return self._take_chunks()
-        timer = self._arm(limit_s)
-        try:
-            parts: list[bytes] = []
-            while (c := await self.next_chunk()) is not None:
-                parts.append(c)
-            return b"".join(parts)
-        finally:
-            self._disarm(timer)
-
     def abort(self) -> None:
         self._closed = True
         if self.transport is not None:
             self.transport.abort()
 
 
-def _decode_headers(raw: list[bytes]) -> dict[str, str]:
-    """Raw ``[name, value, name, value...]`` as a dict: names lower-cased, repeated names joined."""
+def _decode_head(pieces: list[bytes]) -> dict[str, str]:
+    """The headers of a response head from the reads that brought it (the first starts the head; the last
+    may run on into the body): names lower-cased, repeated names joined with ", ", values latin-1, as
+    httptools gives them (the spaces and tabs after the colon dropped, trailing ones kept). The headers of
+    1xx heads before the final one are merged in, as they come. Only called once httptools has parsed
+    the head, so it is well formed: CRLF line ends, no folded lines, a colon on every header line."""
+    raw = pieces[0] if len(pieces) == 1 else b"".join(pieces)
     headers: dict[str, str] = {}
-    for i in range(0, len(raw), 2):
-        k = raw[i].decode("latin-1").lower()
-        v = raw[i + 1].decode("latin-1")
-        headers[k] = f"{headers[k]}, {v}" if k in headers else v
-    return headers
+    at = 0
+    while True:
+        while raw.startswith(b"\r\n", at):  # (httptools skips blank lines before a status line)
+            at += 2
+        end = raw.find(b"\r\n\r\n", at)
+        if end < 0:
+            end = len(raw)
+        # One decode for the head, then per header only C methods that take their arguments cheaply
+        # (partition, lower, lstrip): find() and slices parse a tuple of arguments or build a slice
+        # object each (~0.5k instructions a header more, measured with bench/instr.py).
+        lines = raw[at:end].decode("latin-1").split("\r\n")
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            k = k.lower()
+            v = v.lstrip(" \t")
+            headers[k] = f"{headers[k]}, {v}" if k in headers else v
+        code = lines[0][9:12]  # "HTTP/1.1 200 OK"
+        if code[:1] != "1" or code == "101" or end + 4 >= len(raw):
+            return headers
+        at = end + 4
 
 
 class _Answer(WireResponse):
-    """A :class:`WireResponse` whose headers are decoded from the raw head when first read (see
-    ``_Conn.on_headers_complete``: most answers never need them)."""
+    """A :class:`WireResponse` whose headers are decoded from the head's reads when first read (see
+    ``_Conn.on_headers_complete``: most answers never need them).
+
+    No __init__ of its own (a Python call per answer): :meth:`Transport.send` makes one with
+    ``object.__new__`` and sets its four slots; ``_Answer(status, headers, body)`` (the dataclass's)
+    works too."""
 
     __slots__ = ("_raw", "_decoded")
-
-    def __init__(self, status: int, raw: list[bytes], body: bytes) -> None:
-        self.status = status
-        self.body = body
-        self._raw = raw
-        self._decoded: dict[str, str] | None = None
+    _raw: list[bytes]  # the reads of the head (see _decode_head)
+    _decoded: dict[str, str] | None
 
     @property  # type: ignore[override]
     def headers(self) -> dict[str, str]:
         h = self._decoded
         if h is None:
-            h = self._decoded = _decode_headers(self._raw)
+            h = self._decoded = _decode_head(self._raw)
         return h
 
     @headers.setter
@@ -399,6 +391,7 @@ class StreamResponse:
         "_timeouts",
         "_timer",
         "_transport",
+        "_what",
         "headers",
         "status",
     )
@@ -411,10 +404,12 @@ class StreamResponse:
         self._account = account
         self._timeouts = timeouts
         self.status = conn.status
-        self.headers = conn.headers
+        h = conn._headers  # (decoded already if a Content-Encoding was looked for)
+        self.headers = _decode_head(conn._head) if h is None else h
         self._first = True
         self._done = False
         self._expired = False
+        self._what = "streaming"  # what a read was doing, for its errors
         self._timer: asyncio.TimerHandle | None = None
         if arm and timeouts.deadline is not None:
             # One timer per response (not one per chunk): at the deadline the connection is dropped,
@@ -428,41 +423,60 @@ class StreamResponse:
             self._conn.abort()
 
     async def read_all(self) -> bytes:
+        """The whole body, waiting at most the total limit for it."""
+        conn = self._conn
+        if conn._body_done and not conn._paused:  # usually: the body came with the head
+            body = conn._take_chunks()
+            self.release()
+            return body
+        self._first = False  # (the total limit, not the first-byte one)
+        self._what = "reading body"
+        timer = conn._arm(self._timeouts.total)  # one loop timer, not asyncio.timeout's machinery
         try:
-            body = await self._conn.read_body(self._timeouts.total)
-        except (TimeoutError, OSError, _ConnectionClosed) as exc:
-            self.close()
-            cause: BaseException = TimeoutError() if self._expired else exc
-            raise _translate(cause, self._account, "reading body") from exc
-        self.release()
-        return body
+            parts: list[bytes] = []
+            while (chunk := await self.read()) is not None:
+                parts.append(chunk)
+            return b"".join(parts)
+        finally:
+            conn._disarm(timer)
 
     async def read(self) -> bytes | None:
         """The next piece of the body (everything buffered, as one piece), None at its end (the
         connection then goes back to the pool). A plain coroutine, not an async generator: a stream
         its reader leaves early (at the provider's end marker) then leaves no generator behind for the
-        loop's finalizer to close in a task of its own, and a piece already buffered costs no wait."""
+        loop's finalizer to close in a task of its own, and a piece already buffered costs no wait.
+
+        The only place a body is waited for (read_all and drain loop over it): the wait is here, on the
+        connection's future, not in a coroutine of the connection's (a frame less to create and to
+        resume through per wait). The waiter is not cleared after: a done or cancelled one is never
+        woken (see _Conn._wake)."""
         conn = self._conn
-        if conn._chunks:  # already here: no coroutine of next_chunk's to run
-            self._first = False
-            return conn._take_resuming()
-        try:
-            if self._first:
-                self._first = False
-                chunk = await conn.next_chunk(self._timeouts.first_byte)
-            else:
-                chunk = await conn.next_chunk()
-        except (TimeoutError, OSError, _ConnectionClosed) as exc:
-            self.close()
-            if self._expired:
-                raise UpstreamTimeout(
-                    f"{self._account.provider} stream was still running at the request's deadline",
-                    provider=self._account.provider,
-                ) from exc
-            raise _translate(exc, self._account, "streaming") from exc
-        if chunk is None:
-            self.release()
-        return chunk
+        if not conn._chunks:
+            timer = conn._arm(self._timeouts.first_byte) if self._first else None
+            try:
+                while not conn._chunks:
+                    if conn._body_done:
+                        self.release()
+                        return None
+                    if conn._timed_out:
+                        raise TimeoutError
+                    if conn._closed:
+                        raise _ConnectionClosed(True)
+                    conn._waiter = waiter = conn._loop.create_future()
+                    await waiter
+            except (TimeoutError, OSError, _ConnectionClosed) as exc:
+                self.close()
+                if self._expired:
+                    raise UpstreamTimeout(
+                        f"{self._account.provider} stream was still running at the request's deadline",
+                        provider=self._account.provider,
+                    ) from exc
+                raise _translate(exc, self._account, self._what) from exc
+            finally:
+                if timer is not None:
+                    conn._disarm(timer)
+        self._first = False
+        return conn._take_chunks()
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:
         while (chunk := await self.read()) is not None:
@@ -473,12 +487,19 @@ class StreamResponse:
         terminator) so the connection can be reused; drop it if that takes longer than ``limit_s``."""
         if self._done:
             return
-        try:
-            await self._conn.read_body(limit_s)  # one loop timer, not asyncio.timeout's machinery
-        except (TimeoutError, OSError, _ConnectionClosed):
-            self.close()
+        conn = self._conn
+        if conn._body_done and not conn._paused:  # usually: the rest came with the last read
+            self.release()  # (what is left buffered, if anything, is dropped as the pool resets it)
             return
-        self.release()
+        self._first = False
+        timer = conn._arm(limit_s)
+        try:
+            while await self.read() is not None:
+                pass
+        except QiaoError:
+            pass  # (read dropped the connection)
+        finally:
+            conn._disarm(timer)
 
     def close(self) -> None:
         if self._timer is not None:
@@ -494,7 +515,8 @@ class StreamResponse:
             self._timer = None
         if not self._done:
             self._done = True
-            self._transport._give_back(self._conn)
+            t = self._transport
+            self._conn._reset(t._idle, t._max_idle)  # back into the pool (or dropped)
 
 
 class Transport:
@@ -567,27 +589,6 @@ class Transport:
             conn.connection_made(new_t)
             return conn
 
-    def _give_back(self, conn: _Conn) -> None:
-        if not conn.reusable:
-            conn.abort()
-            return
-        pool = self._idle.get(conn._key)
-        if pool is None:  # (not setdefault: that builds a deque per call)
-            pool = self._idle[conn._key] = collections.deque()
-        if len(pool) >= self._max_idle:
-            conn.abort()
-            return
-        conn._reset()
-        pool.append(conn)
-
-    def _take(self, key: tuple[str, str, int]) -> _Conn | None:
-        pool = self._idle.get(key)
-        while pool:
-            conn = pool.pop()
-            if not conn._closed and conn.transport is not None and not conn.transport.is_closing():
-                return conn
-        return None
-
     @staticmethod
     def _encode_head(
         wire: WireRequest, host: str, port: int, scheme: str, target: str, proxy_auth: str | None = None
@@ -609,37 +610,25 @@ class Transport:
             lines.append(b"User-Agent: " + USER_AGENT + b"\r\n")
         return b"".join(lines)
 
-    def _encode(self, wire: WireRequest, account: Account) -> tuple[bytes, str, str, int]:
-        """The request's bytes, and the (scheme, host, port) to send them to.
-
-        The head is memoised on everything it is made of (method, URL, proxy, headers in order): an
-        account's calls repeat it byte for byte (its credential and constant headers), and building it
-        (a format, a line-break check and an encode per header) is ~10k instructions; the key is a tuple
-        of the header pairs (~1k to build, hash and compare)."""
-        body = wire.body or b""
-        key = (wire.method, wire.url, account.proxy, tuple(wire.headers.items()))
+    def _encode(
+        self, wire: WireRequest, account: Account, key: tuple[Any, ...]
+    ) -> tuple[bytes, str, str, int]:
+        """The request head (without Content-Length and the blank line) and the (scheme, host, port) to
+        send it to, memoised under ``key`` (see :meth:`send`) when it can be."""
+        scheme, host, port, target = self._split(wire.url)
+        proxy_auth = None
+        if account.proxy and scheme == "http":
+            target = wire.url  # absolute form for a plain-HTTP proxy
+            proxy_auth = _proxy_auth(account.proxy)
+        got = (self._encode_head(wire, host, port, scheme, target, proxy_auth), scheme, host, port)
         heads = self._heads
-        keep = True
+        if len(heads) >= 1024:  # bounded: headers carrying per-request values would grow it
+            heads.clear()
         try:
-            got = heads.get(key)
+            heads[key] = got
         except TypeError:  # a header value that is not a string (unhashable): encoded as before, not kept
-            got, keep = None, False
-        if got is not None:
-            head, scheme, host, port = got
-        else:
-            scheme, host, port, target = self._split(wire.url)
-            proxy_auth = None
-            if account.proxy and scheme == "http":
-                target = wire.url  # absolute form for a plain-HTTP proxy
-                proxy_auth = _proxy_auth(account.proxy)
-            head = self._encode_head(wire, host, port, scheme, target, proxy_auth)
-            if keep:
-                if len(heads) >= 1024:  # bounded: headers carrying per-request values would grow it
-                    heads.clear()
-                heads[key] = (head, scheme, host, port)
-        if body or wire.method in ("POST", "PUT", "PATCH"):
-            return b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body), scheme, host, port
-        return head + b"\r\n", scheme, host, port
+            pass
+        return got
 
     def _split(self, url: str) -> tuple[str, str, int, str]:
         """(scheme, host, port, origin-form target) of a URL, memoised: upstream URLs repeat."""
@@ -658,25 +647,67 @@ class Transport:
             self._urls[url] = got
         return got
 
-    async def _open(self, wire: WireRequest, account: Account, timeouts: Timeouts) -> _Conn:
-        data, scheme, host, port = self._encode(wire, account)
+    @overload
+    async def send(
+        self,
+        wire: WireRequest,
+        account: Account,
+        timeouts: Timeouts | None = None,
+        *,
+        stream: Literal[False] = False,
+    ) -> WireResponse: ...
+    @overload
+    async def send(
+        self, wire: WireRequest, account: Account, timeouts: Timeouts | None, *, stream: Literal[True]
+    ) -> StreamResponse: ...
+    async def send(
+        self, wire: WireRequest, account: Account, timeouts: Timeouts | None = None, *, stream: bool = False
+    ) -> WireResponse | StreamResponse:
+        """Send and read the whole answer; with ``stream``, return once the head came (see :meth:`stream`).
+
+        One coroutine from the pool to the answer: taking a pooled connection, sending, waiting for the
+        head and reading the body are not coroutines or calls of their own (each layer cost a frame to
+        create and to resume through, ~1.5k instructions a request)."""
+        t = timeouts or self.timeouts
+        # The head is memoised on everything it is made of (method, URL, proxy, headers in order): an
+        # account's calls repeat it byte for byte (its credential and constant headers), and building it
+        # (a format, a line-break check and an encode per header) is ~10k instructions; the key is a
+        # tuple of the header pairs (~1k to build, hash and compare). Looked up here, not in a call.
+        head_key = (wire.method, wire.url, account.proxy, tuple(wire.headers.items()))
+        try:
+            got = self._heads.get(head_key)
+        except TypeError:  # (unhashable: see _encode)
+            got = None
+        head, scheme, host, port = got if got is not None else self._encode(wire, account, head_key)
+        body = wire.body or b""
+        if body or wire.method in ("POST", "PUT", "PATCH"):
+            data = b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body)
+        else:
+            data = head + b"\r\n"
         key = (account.name, host, port)
         for attempt in range(2):
-            conn = self._take(key) if attempt == 0 else None
+            conn: _Conn | None = None
+            if attempt == 0:  # a pooled connection, the most recently used first
+                pool = self._idle.get(key)
+                while pool:
+                    c = pool.pop()
+                    if not c._closed and c.transport is not None and not c.transport.is_closing():
+                        conn = c
+                        break
             reused = conn is not None
             try:
                 if conn is None:
-                    conn = await self._connect(scheme, host, port, account, timeouts)
+                    conn = await self._connect(scheme, host, port, account, t)
                 assert conn.transport is not None
                 conn.transport.write(data)
-                # Wait for the head here, not in a coroutine of the connection's (a layer less to create
-                # and to resume through: ~1.5k instructions a request). A watcher timer, not one timer
-                # per wait (creating and cancelling a loop timer and the calls around it cost ~3.5k): the
-                # wait notes its deadline; a watcher is armed only when none is due by then (on a kept-alive
-                # connection about once per first-byte limit), and when it fires it times the wait out
-                # or, the deadline having moved on, re-arms itself for the new one (_Conn._check_deadline).
+                # Wait for the head here, not in a coroutine of the connection's. A watcher timer, not
+                # one timer per wait (creating and cancelling a loop timer and the calls around it cost
+                # ~3.5k): the wait notes its deadline; a watcher is armed only when none is due by then
+                # (on a kept-alive connection about once per first-byte limit), and when it fires it
+                # times the wait out or, the deadline having moved on, re-arms itself for the new one
+                # (_Conn._check_deadline).
                 loop = conn._loop
-                deadline = conn._deadline = loop.time() + timeouts.first_byte
+                deadline = conn._deadline = loop.time() + t.first_byte
                 if deadline < conn._watch_at:
                     conn._watch_at = deadline
                     conn._watcher = loop.call_at(deadline, conn._check_deadline, deadline)
@@ -686,15 +717,12 @@ class Transport:
                             raise TimeoutError
                         if conn._closed:
                             raise _ConnectionClosed(conn._received)
-                        conn._waiter = loop.create_future()
-                        try:
-                            await conn._waiter
-                        finally:
-                            conn._waiter = None
+                        conn._waiter = waiter = loop.create_future()
+                        await waiter  # (not cleared after: see StreamResponse.read)
                 finally:
                     conn._deadline = _NEVER
                     conn._timed_out = False  # a watcher that fired as the wait ended must not leak
-                return conn
+                break
             except _ConnectionClosed as exc:
                 if conn is not None:
                     conn.abort()
@@ -711,34 +739,33 @@ class Transport:
                 if conn is not None:
                     conn.abort()
                 raise
-        raise UpstreamError(
-            f"{account.provider} upstream kept closing connections", provider=account.provider
-        )
-
-    async def send(
-        self, wire: WireRequest, account: Account, timeouts: Timeouts | None = None
-    ) -> WireResponse:
-        """Send and read the whole answer."""
-        t = timeouts or self.timeouts
-        conn = await self._open(wire, account, t)
+        else:
+            raise UpstreamError(
+                f"{account.provider} upstream kept closing connections", provider=account.provider
+            )
+        if stream:
+            return StreamResponse(conn, self, account, t)
         if conn._body_done and not conn._paused:
             # Usually the whole answer came with its head: hand it over and pool the connection without
             # a StreamResponse and its read coroutines (~3k instructions).
             body = conn._take_chunks()
-            answer = _Answer(conn.status, conn._raw_headers, body)
-            self._give_back(conn)  # (which gives the connection a new raw-header list)
+            answer = object.__new__(_Answer)  # (see _Answer: no __init__ call)
+            answer.status = conn.status
+            answer.body = body
+            answer._raw = conn._head
+            answer._decoded = None
+            conn._reset(self._idle, self._max_idle)  # back into the pool, with a new head list
             return answer
         resp = StreamResponse(conn, self, account, t, arm=False)  # read_all has its own timeout
         body = await resp.read_all()
         return WireResponse(resp.status, resp.headers, body)
 
-    async def stream(
+    def stream(
         self, wire: WireRequest, account: Account, timeouts: Timeouts | None = None
-    ) -> StreamResponse:
-        """Send and return once headers arrived; the caller must ``close()`` or read to the end."""
-        t = timeouts or self.timeouts
-        conn = await self._open(wire, account, t)
-        return StreamResponse(conn, self, account, t)
+    ) -> Coroutine[Any, Any, StreamResponse]:
+        """Send and return once headers arrived; the caller must ``close()`` or read to the end. (A plain
+        function handing over :meth:`send`'s coroutine: no coroutine of its own to run through.)"""
+        return self.send(wire, account, timeouts, stream=True)
 
     def fetcher(self, account: Account) -> FetchFn:
         """A :data:`~qiao.providers.base.FetchFn` bound to this account (for token endpoints)."""

@@ -9,24 +9,25 @@ object some providers write into a stream) comes out as an event named ``raw``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ..providers.base import SSEEvent
 
 __all__ = ["NDJSONDecoder", "SSEDecoder"]
 
 
 class SSEDecoder:
-    __slots__ = ("_buf", "_data", "_event", "_id")
-
-    def __init__(self) -> None:
-        self._buf = b""
-        self._data: list[str] = []
-        self._event: str | None = None
-        self._id: str | None = None
-
-    @property
-    def idle(self) -> bool:
-        """Nothing held back: the next byte fed starts a line of a new event."""
-        return not self._buf and not self._data and self._event is None
+    # No __init__ (a Python call per stream) and no __slots__: a new decoder's state is the class's
+    # defaults below, and feed() and close() set instance attributes as they change it. ``_data`` starts
+    # as an empty tuple, never appended to: _line makes a new list per data line (an event rarely has two).
+    _buf = b""
+    _data: Sequence[str] = ()
+    _event: str | None = None
+    _id: str | None = None
+    idle = True
+    """Nothing held back: the next byte fed starts a line of a new event. An attribute that feed() and
+    close() keep up to date as they return, not a property: it is read once per streamed read
+    (openai_compat's ContentTemplate), and a property costs a Python call each time."""
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         # bytes.find, not ``in``: on CPython 3.11 ``b"x" in data`` first tries the needle as an int and
@@ -68,7 +69,7 @@ class SSEDecoder:
             if not line:
                 if self._data:
                     out.append(SSEEvent("\n".join(self._data), self._event, self._id))
-                self._data = []
+                self._data = ()
                 self._event = None
                 continue
             self._line(line, out)
@@ -77,6 +78,7 @@ class SSEDecoder:
             # A lone CR ends a line when the next byte is not LF: only knowable on the next feed.
             pass
         self._buf = rest
+        self.idle = not rest and not self._data and self._event is None
         return out
 
     def _line(self, line: bytes, out: list[SSEEvent]) -> None:
@@ -93,7 +95,7 @@ class SSEDecoder:
         if value[:1] == b" ":
             value = value[1:]
         if name == b"data":
-            self._data.append(value.decode("utf-8", "replace"))
+            self._data = [*self._data, value.decode("utf-8", "replace")]  # (see the class's comment)
         elif name == b"event":
             self._event = value.decode("utf-8", "replace")
         elif name == b"id":
@@ -111,7 +113,8 @@ class SSEDecoder:
                 self._line(rest, out)
         if self._data:
             out.append(SSEEvent("\n".join(self._data), self._event, self._id))
-            self._data = []
+            self._data = ()
+        self.idle = self._event is None
         return out
 
 
