@@ -18,7 +18,7 @@ def test_content_deltas_match_the_generic_rendering() -> None:
     for include_usage in (False, True):
         asm = StreamAssembler("chatcmpl-1", 1700000000, "gpt-4o", include_usage)
         generic = StreamAssembler("chatcmpl-1", 1700000000, "gpt-4o", include_usage)
-        for index in (0, 1, 9):  # cached heads and the formatted one
+        for index in (0, 1, 9, -1):  # cached heads and the formatted ones
             for text in ("Hello", ' "quoted" \\ \n', "你好，世界", "\u2028 emoji 🎉"):
                 chunk = ChatChunk([ChunkChoice(index, Delta(content=text))])
                 got = asm.feed(chunk)
@@ -71,3 +71,24 @@ def test_content_and_contents_write_what_feed_writes() -> None:
                     assert got == want
                     assert _state(lean) == _state(generic)
                 assert lean.finish(None) == generic.finish(None)
+
+
+def test_role_and_finish_chunks_are_the_generic_renderings() -> None:
+    """``_role`` and ``_close`` write from bytes what ``_delta`` renders from the dicts, for the cached
+    indexes, the formatted ones (8 and over, negative) and legacy completions."""
+    for legacy in (False, True):
+        for include_usage in (False, True):
+            asm = StreamAssembler("chatcmpl-1", 1700000000, "gpt-4o", include_usage, legacy)
+            generic = StreamAssembler("chatcmpl-1", 1700000000, "gpt-4o", include_usage, legacy)
+            for index in (0, 1, 7, 8, 12, -1):
+                want = (
+                    b""
+                    if legacy
+                    else generic._delta(index, {"role": "assistant", "content": "", "refusal": None})
+                )
+                assert asm._role(index) == want
+                assert asm._role(index) == b""  # once
+                for reason in ("stop", "length", "tool_calls", 'odd "reason"\n', "é"):
+                    assert asm._close(index, reason) == generic._delta(index, {}, reason)
+                    assert asm.finished[index] == reason
+            assert asm.chunks_out == generic.chunks_out

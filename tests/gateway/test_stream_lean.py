@@ -254,31 +254,41 @@ async def test_a_whole_answer_in_one_read_takes_the_lean_run(monkeypatch: pytest
     assert b"w0 w1" not in lean[1] and lean[1].count(b'"content":"w') == 20
 
 
-def test_the_template_proves_where_the_content_is() -> None:
+def test_the_template_proves_where_the_content_is(monkeypatch: pytest.MonkeyPatch) -> None:
     """The candidate (the last "content" key's string) is taken only if parse_event says it is the
     delta's content; a template, once learned, takes only events that differ in that string alone."""
     provider = OpenAICompatible()
     state = StreamState(None, None)  # type: ignore[arg-type]
     tpl = ContentTemplate(provider, state)
-    # a later "content" key elsewhere (and the role event's empty content) teach nothing
+    # a later "content" key elsewhere (and the role event's empty content) teach nothing; take() still
+    # reads them as parse_event does
     decoy = '{"choices":[{"index":0,"delta":{"content":"Hi"}}],"meta":{"content":"Yo"}}'
-    assert tpl.match(decoy) is None and tpl.match('{"choices":[{"delta":{"role":"x","content":""}}]}') is None
+    assert tpl.take(decoy) == (0, "Hi", None, None)
+    assert tpl.take('{"choices":[{"delta":{"role":"x","content":""}}]}') == (0, "", None, None)
     assert tpl._pre is None and tpl._tries == 2
     data = '{"id":"Hi","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}'
-    assert tpl.match(data) == "Hi" and tpl._pre is not None
-    assert tpl.match(data.replace('"content":"Hi"', '"content":"Yo \\u4f60"')) == "Yo 你"
-    assert tpl.match(data.replace('"id":"Hi"', '"id":"Yo"')) is None
-    assert tpl.match(data.replace('"content":"Hi"', '"content":"a","b":"c"')) is None
-    assert tpl.match(data.replace('"content":"Hi"', '"content":1')) is None
+    assert tpl.take(data) == (0, "Hi", None, None) and tpl._pre is not None
+    # from here on, what the template alone takes (the general reading switched off)
+    monkeypatch.setattr(ContentTemplate, "_plain", lambda self, obj: None)
+
+    def match(data: str) -> str | None:
+        got = tpl.take(data)
+        return got[1] if got is not None else None
+
+    assert match(data.replace('"content":"Hi"', '"content":"Yo \\u4f60"')) == "Yo 你"
+    assert match(data.replace('"id":"Hi"', '"id":"Yo"')) is None
+    assert match(data.replace('"content":"Hi"', '"content":"a","b":"c"')) is None
+    assert match(data.replace('"content":"Hi"', '"content":1')) is None
     for other in ('"finish_reason":"stop"', '"finish_reason":null,"x":1'):
-        assert tpl.match(data.replace('"finish_reason":null', other)) is None
+        assert match(data.replace('"finish_reason":null', other)) is None
 
 
 def test_run_rejects_anything_but_plain_literals() -> None:
     provider = OpenAICompatible()
     state = StreamState(None, None)  # type: ignore[arg-type]
     tpl = ContentTemplate(provider, state)
-    assert tpl.match('{"choices":[{"index":0,"delta":{"content":"Hi"}}]}') == "Hi"
+    assert tpl.take('{"choices":[{"index":0,"delta":{"content":"Hi"}}]}') == (0, "Hi", None, None)
+    assert tpl._pre is not None
 
     def ev(lit: str) -> bytes:
         return b'data: {"choices":[{"index":0,"delta":{"content":' + lit.encode() + b"}}]}\n\n"

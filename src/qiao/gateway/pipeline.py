@@ -506,7 +506,11 @@ class Gateway:
     ) -> None:
         provider = target.provider
         wire = provider.build_chat(req, call)
-        wire = await provider.auth.apply(wire, call.account, self.transport.fetcher(call.account))
+        auth = provider.auth
+        if type(auth) is BearerAuth:  # no I/O to wait for: no coroutine, no fetcher (as in _chat_on)
+            auth.put(wire, call.account)
+        else:
+            wire = await auth.apply(wire, call.account, self.transport.fetcher(call.account))
         ctx.upstream_calls += 1
         t = time.perf_counter()
         ws = provider.stream_format == "websocket"
@@ -571,12 +575,8 @@ class Gateway:
                         out.append(asm.contents(*ev))
                         continue
                     if template is not None:
-                        text = template.match(ev.data)
-                        if text is not None:
-                            out.append(asm.content(template.index, text))
-                            continue
-                        # role, finish, usage, [DONE]: read without chunk objects (ContentTemplate.plain)
-                        simple = template.plain(ev.data)
+                        # content, role, finish, usage, [DONE]: read without chunk objects
+                        simple = template.take(ev.data)
                         if simple is not None:
                             out.append(asm.plain(*simple))
                             if state.done:

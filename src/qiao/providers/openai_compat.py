@@ -478,7 +478,7 @@ class ContentTemplate:
       ``orjson.loads`` of all the literals as an array: ~3k instructions an event instead of ~40k (the
       SSE decoder's work per event, ``orjson.loads`` of the whole event, three objects that the
       assembler takes apart again);
-    - :meth:`match` recognises one event the decoder made (the first one, one after an unusual event).
+    - :meth:`take` recognises one event the decoder made (the first one, one after an unusual event).
 
     Why it is exact. Replacing one JSON string token by another never changes the document's structure,
     only that one value, so ``pre`` + any string token + ``post`` parses as the template did with that
@@ -490,7 +490,7 @@ class ContentTemplate:
     blank line per event, each S one JSON string's contents (no line break can hide in one: JSON strings
     hold none raw), which the checks in :meth:`_run` establish. Everything else (role, finish, usage,
     tool calls, errors, ``[DONE]``, an event whose other fields changed, ``data:`` without the space,
-    CRLF framing) goes through the decoder; of those, :meth:`plain` reads the simple ones (``[DONE]``,
+    CRLF framing) goes through the decoder; of those, :meth:`take` reads the simple ones (``[DONE]``,
     at most one choice without tool calls or reasoning: role, finish and usage events) without chunk
     objects, and ``parse_event`` the rest.
     """
@@ -532,7 +532,7 @@ class ContentTemplate:
         of plain content events, ``(index, texts, contents)`` (``contents``: each text's JSON string as
         orjson writes it, without its quotes, when the run has no escapes; else None).
 
-        A generator: the caller handles (and :meth:`match` learns from) each event before the next is
+        A generator: the caller handles (and :meth:`take` learns from) each event before the next is
         made, so the first read of a stream, which often holds the whole answer, is decoded event by event
         only until the template is learned, and taken as a run after that."""
         at = 0  # the start of what is not handed on yet (an offset: no copy of the rest per event)
@@ -576,32 +576,27 @@ class ContentTemplate:
         except orjson.JSONDecodeError:
             return None
 
-    def match(self, data: str) -> str | None:
-        """The text of a plain content event of choice ``index``, or None (use ``parse_event``). Until
-        the template is known, each event is first tried as the one to learn it from."""
+    def take(self, data: str) -> tuple[int | None, str | None, str | None, Usage | None] | None:
+        """One event the decoder made, read as ``parse_event`` reads it, when it is a plain content event
+        of choice ``index`` (the template's), ``[DONE]``, or holds at most one choice without tool calls
+        or reasoning (role, finish, usage events): ``(index, content, finish_reason, usage)``, ``index``
+        None for no choice, for :meth:`StreamAssembler.plain <qiao.gateway.stream.StreamAssembler.plain>`.
+        None for anything else (use ``parse_event``). Until the template is known, each event is first
+        tried as the one to learn it from.
+
+        Plain events skip the chunk objects and the assembler's general ``feed`` (callgrind, in process:
+        parse_event 24k for a role event, of which orjson.loads 11k, _plain 7k; feed's work halved too).
+        One method for both kinds of event: one call per event the decoder made, not two."""
         pre = self._pre
-        if pre is None:
-            if self._tries <= 0 or not self._learn(data):
-                return None
+        if pre is None and self._tries > 0 and self._learn(data):
             pre = self._pre
-            assert pre is not None
-        if data.startswith(pre) and data.endswith(self._post):
+        if pre is not None and data.startswith(pre) and data.endswith(self._post):
             try:
                 text = orjson.loads(data[len(pre) : len(data) - self._cut])
             except orjson.JSONDecodeError:
-                return None
+                text = None
             if type(text) is str:
-                return text
-        return None
-
-    def plain(self, data: str) -> tuple[int | None, str | None, str | None, Usage | None] | None:
-        """An event that is not a plain content event, read as ``parse_event`` reads it when it is
-        ``[DONE]`` or holds at most one choice, without tool calls or reasoning (role, finish, usage
-        events): ``(index, content, finish_reason, usage)``, ``index`` None for no choice, for
-        :meth:`StreamAssembler.plain <qiao.gateway.stream.StreamAssembler.plain>`. None for anything else
-        (use ``parse_event``). Skips the chunk objects and the assembler's general ``feed`` (callgrind,
-        in process: parse_event 24k for a role event, of which orjson.loads 11k, _plain 7k; feed's work
-        halved too); bench/instr.py --stream: ~20k a stream fewer with the cheaper probe below."""
+                return self.index, text, None, None
         if data == "[DONE]":
             self._state.done = True
             return _NO_CHOICE
