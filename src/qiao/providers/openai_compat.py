@@ -196,6 +196,10 @@ class OpenAICompatible(Provider):
     }
 
     _wire_memo: dict[str, tuple[Account, str, dict[str, str]]] | None = None
+    _shape: _Shape | None = None
+    """The last content template a stream of this provider learned, for the next streams to reuse
+    (:meth:`ContentTemplate._learn`). One per provider instance: another upstream's shape only fails
+    to fit (and is then learned and kept instead), it is never taken for this one's."""
 
     def __init__(self, auth: AuthScheme | None = None, models: tuple[ModelSpec, ...] = ()) -> None:
         self.auth = auth or BearerAuth()
@@ -461,6 +465,11 @@ class OpenAICompatible(Provider):
 
 
 _PROBE = '"qiao-template-probe"'  # a JSON string literal
+_HOLES = (b"id", b"system_fingerprint")  # keys whose string values a reused template lets differ
+_Shape = tuple[list[bytes], str, int, tuple[int, ...]]
+"""A learned template kept for the next streams: its ``pre`` (UTF-8) split at each ``"``, its ``post``, its
+choice and the positions in that split of the values that may differ from stream to stream (``_HOLES``'
+strings and ``"created"``'s digits)."""
 _NO_CHOICE: tuple[None, None, None, None] = (None, None, None, None)
 
 
@@ -505,6 +514,7 @@ class ContentTemplate:
         "_pre",
         "_provider",
         "_scan",
+        "_seen",
         "_state",
         "_tries",
         "index",
@@ -524,6 +534,7 @@ class ContentTemplate:
         self._tries = 3  # learning costs a probe parse: a stream whose events all differ stops trying
         self._scan = 16  # events decoded one by one while learning (a stream without plain content stops)
         self.index = 0  # the choice the template's events belong to
+        self._seen = ""  # the event events() tried to learn from and could not: take() does not again
 
     def events(
         self, raw: bytes, decoder: SSEDecoder
@@ -536,9 +547,22 @@ class ContentTemplate:
         made, so the first read of a stream, which often holds the whole answer, is decoded event by event
         only until the template is learned, and taken as a run after that."""
         at = 0  # the start of what is not handed on yet (an offset: no copy of the rest per event)
+        # With a template kept from an earlier stream, each event is tried here, before it is decoded:
+        # its re-proof is cheap (see _learn), and the first content event then starts the run below.
+        # (the decoder, idle at the start, stays so after each whole event it is fed)
+        reuse = self._provider._shape is not None and decoder.idle
         while self._pre is None and self._tries > 0 and self._scan > 0:
             cut = raw.find(b"\n\n", at) + 2  # find(), not ``in`` (see transport/sse.py)
-            if cut < 2 or cut >= len(raw):
+            if cut < 2:
+                break
+            if reuse and raw.startswith(b"data: ", at):
+                # (a guess at the event's data: whatever it is, _learn proves what it learns from it,
+                # and the run below and take() check each event against the template)
+                text = raw[at + 6 : cut - 2].decode("utf-8", "replace")
+                if self._learn(text):
+                    break
+                self._seen = text
+            if cut >= len(raw):
                 break
             self._scan -= 1
             yield from decoder.feed(raw[at:cut])
@@ -588,7 +612,7 @@ class ContentTemplate:
         parse_event 24k for a role event, of which orjson.loads 11k, _plain 7k; feed's work halved too).
         One method for both kinds of event: one call per event the decoder made, not two."""
         pre = self._pre
-        if pre is None and self._tries > 0 and self._learn(data):
+        if pre is None and self._tries > 0 and data != self._seen and self._learn(data):
             pre = self._pre
         if pre is not None and data.startswith(pre) and data.endswith(self._post):
             try:
@@ -650,7 +674,18 @@ class ContentTemplate:
         """Take ``data``'s template if it is a plain content event. The candidate literal is the value of
         its last ``"content":`` key (non-empty, no escapes: found without parsing); ``parse_event`` of the
         event with a probe string in its place then decides (one choice, a content-only delta that is the
-        probe, no finish, no usage), so the guess needs no other care."""
+        probe, no finish, no usage), so the guess needs no other care.
+
+        The provider keeps the template (``_shape``) for its next streams, whose events differ from this
+        one's in their ``id``, ``created`` and ``system_fingerprint`` only: a candidate whose ``post`` is
+        the kept one and whose ``pre`` is the kept one but for those values is taken without the probe.
+        Exact: ``pre`` holds no backslash, so each ``"`` opens or closes a string and ``split(b'"')``
+        gives the JSON text outside strings (even places) and the strings' contents (odd places);
+        equal but for a value of ``"id"``/``"system_fingerprint"`` (another string without a quote, a
+        backslash or a control character) and the digits of ``"created"`` (another JSON integer, not
+        too long to parse), the two events parse to the same JSON but for those values, which neither
+        ``parse_event`` nor :meth:`_plain` reads (tests/gateway/test_stream_lean.py tries mutated events
+        on a kept template against their parse)."""
         k = data.rfind('"content":')
         if k < 0:
             return False
@@ -664,28 +699,69 @@ class ContentTemplate:
             # Escapes, or the probe itself: only without them does no other string of the event read
             # as the probe, so that the probe coming back as the content proves where the content is.
             return False
-        self._tries -= 1
         pre, post = data[:start], data[end + 1 :]
-        # The probe read by _plain (parse_event's reading of such an event, without its objects: ~6k
-        # instructions fewer than the parse_event call this was)
-        try:
-            obj = orjson.loads(pre + _PROBE + post)
-        except orjson.JSONDecodeError:
-            return False
-        got = self._plain(obj)
-        if (
-            got is None
-            or got[0] is None
-            or got[1] != _PROBE[1:-1]
-            or got[2] is not None
-            or got[3] is not None
-        ):
-            return False
-        if obj["choices"][0]["delta"].get("role") is not None:  # (a dict: it holds the probe)
-            return False
-        self._pre, self._post, self._cut, self.index = pre, post, len(post), got[0]
+        pre_b = pre.encode()
+        segs = pre_b.split(b'"')
+        index = None
+        shape = self._provider._shape
+        if shape is not None and post == shape[1] and len(segs) == len(shape[0]):
+            kept = shape[0]
+            for j in shape[3]:
+                v = segs[j]
+                if j & 1:  # a string's contents: no control character (min, translate: C calls a stream
+                    if min(v, default=32) < 32:  # makes anyway, not isprintable/isdigit just for this)
+                        break
+                elif not (  # ':' + an integer + ',' (19 digits at most: orjson refuses past a double's range)
+                    3 <= len(v) <= 21
+                    and v[:1] == b":"
+                    and v[-1:] == b","
+                    and not v[1:-1].translate(None, b"0123456789")
+                    and (v[1] != 48 or len(v) == 3)  # (48: "0")
+                ):
+                    break
+                segs[j] = kept[j]
+            else:
+                if segs == kept:
+                    index = shape[2]
+            if index is None:
+                segs = pre_b.split(b'"')
+        if index is None:
+            self._tries -= 1
+            # The probe read by _plain (parse_event's reading of such an event, without its objects: ~6k
+            # instructions fewer than the parse_event call this was)
+            try:
+                obj = orjson.loads(pre + _PROBE + post)
+            except orjson.JSONDecodeError:
+                return False
+            got = self._plain(obj)
+            if (
+                got is None
+                or got[0] is None
+                or got[1] != _PROBE[1:-1]
+                or got[2] is not None
+                or got[3] is not None
+            ):
+                return False
+            if obj["choices"][0]["delta"].get("role") is not None:  # (a dict: it holds the probe)
+                return False
+            index = got[0]
+            holes = tuple(
+                j
+                for j in range(2, len(segs))
+                if (j & 1 and segs[j - 1] == b":" and segs[j - 2] in _HOLES)
+                or (
+                    not j & 1
+                    and segs[j - 1] == b"created"
+                    and len(segs[j]) >= 3
+                    and segs[j][:1] == b":"
+                    and segs[j][-1:] == b","
+                    and not segs[j][1:-1].translate(None, b"0123456789")
+                )
+            )
+            self._provider._shape = (segs, post, index, holes)
+        self._pre, self._post, self._cut, self.index = pre, post, len(post), index
         if (pre + post).find("\n") < 0 and (pre + post).find("\r") < 0:  # one line, as SSE gave it
-            pre_b = pre.encode() + b'"'
+            pre_b += b'"'
             post_b = b'"' + post.encode()
             self._data_pre = b"data: " + pre_b
             self._post_nl = post_b + b"\n\n"
