@@ -241,7 +241,7 @@ async def test_lean_and_general_paths_give_the_same_stream(
         async with raw_upstream(_upstream(pieces)) as url:
             lean = await _run(url, req)
             with monkeypatch.context() as m:
-                m.setattr(OpenAICompatible, "content_template", lambda self, state: None)
+                m.setattr(OpenAICompatible, "content_template", None)
                 general = await _run(url, req)
         assert lean == general
 
@@ -289,7 +289,7 @@ async def test_a_whole_answer_in_one_read_takes_the_lean_run(monkeypatch: pytest
                 m.setattr(ContentTemplate, "_plain", spy_plain)
                 lean = await _run(url, req)
             with monkeypatch.context() as m:
-                m.setattr(OpenAICompatible, "content_template", lambda self, state: None)
+                m.setattr(OpenAICompatible, "content_template", None)
                 general = await _run(url, req)
         assert lean == general
         assert runs == want and probes == probed, pre
@@ -418,3 +418,15 @@ def test_a_kept_template_takes_only_what_parse_event_reads_alike(seed: int) -> N
         reused += provider._shape is kept and tpl._pre is not None
         provider._shape = kept
     assert reused > 100
+
+
+def test_only_providers_reading_events_as_openai_compat_does_get_the_lean_path() -> None:
+    from qiao.providers._registry import all_providers
+
+    seen = 0
+    for p in all_providers():
+        if isinstance(p, OpenAICompatible):
+            own = type(p).parse_event is OpenAICompatible.parse_event
+            assert p.content_template is (ContentTemplate if own else None), p.name
+            seen += own
+    assert seen >= 3  # openai_compat itself and the vendors that keep its parse_event

@@ -545,7 +545,7 @@ class Gateway:
             # The lean path for plain content events, where the provider offers one (openai_compat's
             # ContentTemplate): their texts straight to the assembler, no parse, no chunk objects.
             offer = getattr(provider, "content_template", None) if provider.stream_format == "sse" else None
-            template: ContentTemplate | None = offer(state) if offer is not None else None
+            template: ContentTemplate | None = offer(provider, state) if offer is not None else None
             # A plain coroutine per read (StreamResponse.read), not an async generator: see its docstring.
             read = up.read if isinstance(up, StreamResponse) else _reader(up.iter_chunks())
             last = b""  # the final read's bytes, sent together with the end of the stream (one write)
@@ -578,9 +578,9 @@ class Gateway:
                         # content, role, finish, usage, [DONE]: read without chunk objects
                         simple = template.take(ev.data)
                         if simple is not None:
-                            out.append(asm.plain(*simple))
-                            if state.done:
+                            if state.done:  # [DONE] (take() sets done for it alone): nothing to write
                                 break
+                            out.append(asm.plain(*simple))
                             continue
                     try:
                         chunks = provider.parse_event(ev, state)

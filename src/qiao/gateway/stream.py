@@ -27,6 +27,7 @@ _ROLE = b'{"index":%d,"delta":{"role":"assistant","content":"","refusal":null}' 
 _CLOSE = b'{"index":%d,"delta":{},"logprobs":null,"finish_reason":'
 _ROLES = [_ROLE % i for i in range(8)]
 _CLOSES = [_CLOSE % i for i in range(8)]
+_REASONS = {r: orjson.dumps(r) + b"}" for r in ("stop", "length", "tool_calls", "content_filter")}
 
 
 def sse_error(err: QiaoError) -> bytes:
@@ -107,8 +108,7 @@ class StreamAssembler:
         return (
             self._head
             + (_CLOSES[index] if 0 <= index < 8 else _CLOSE % index)
-            + orjson.dumps(reason)
-            + b"}"
+            + (_REASONS.get(reason) or orjson.dumps(reason) + b"}")
             + self._tail
         )
 

@@ -358,13 +358,17 @@ class OpenAICompatible(Provider):
         usage = obj.get("usage")
         return [ChatChunk(choices, parse_usage(usage) if usage else None)]
 
-    def content_template(self, state: StreamState) -> ContentTemplate | None:
-        """The lean path for this stream's plain content events (see :class:`ContentTemplate`), or None
-        when a subclass translates events its own way (its ``parse_event`` may keep state, rewrite the
-        chunks, ...: only this class's stateless ``parse_event`` is known to be safe to skip)."""
-        if type(self).parse_event is not OpenAICompatible.parse_event:
-            return None
-        return ContentTemplate(self, state)
+    content_template: ClassVar[type[ContentTemplate] | None]  # ContentTemplate, set below it
+    """The lean path for plain stream events: the gateway makes one per stream,
+    ``content_template(provider, state)`` (see :class:`ContentTemplate`). None for a subclass that
+    translates events its own way (its ``parse_event`` may keep state, rewrite the chunks, ...: only this
+    class's stateless ``parse_event`` is known to be safe to skip). A class, decided once per class
+    (``__init_subclass__``), not a method asked per stream: one function fewer per stream."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.parse_event is not OpenAICompatible.parse_event:
+            cls.content_template = None
 
     def classify(self, resp: WireResponse, call: Call) -> QiaoError | None:
         if resp.status < 400:
@@ -768,6 +772,9 @@ class ContentTemplate:
             self._joint = post_b + b"\n\ndata: " + pre_b
             self._inner = itemgetter(slice(len(pre_b), -len(post_b)))
         return True
+
+
+OpenAICompatible.content_template = ContentTemplate
 
 
 def _retry_after(resp: WireResponse | None) -> float | None:
