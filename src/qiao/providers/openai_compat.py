@@ -470,10 +470,10 @@ class OpenAICompatible(Provider):
 
 _PROBE = '"qiao-template-probe"'  # a JSON string literal
 _HOLES = (b"id", b"system_fingerprint")  # keys whose string values a reused template lets differ
-_Shape = tuple[list[bytes], str, int, tuple[int, ...]]
+_Shape = tuple[list[bytes], str, int, tuple[int, ...], bytes]
 """A learned template kept for the next streams: its ``pre`` (UTF-8) split at each ``"``, its ``post``, its
 choice and the positions in that split of the values that may differ from stream to stream (``_HOLES``'
-strings and ``"created"``'s digits)."""
+strings and ``"created"``'s digits), and how such an event's bytes end (``"`` + ``post`` + a blank line)."""
 _NO_CHOICE: tuple[None, None, None, None] = (None, None, None, None)
 
 
@@ -518,7 +518,7 @@ class ContentTemplate:
         "_pre",
         "_provider",
         "_scan",
-        "_seen",
+        "_screened",
         "_state",
         "_tries",
         "index",
@@ -538,7 +538,7 @@ class ContentTemplate:
         self._tries = 3  # learning costs a probe parse: a stream whose events all differ stops trying
         self._scan = 16  # events decoded one by one while learning (a stream without plain content stops)
         self.index = 0  # the choice the template's events belong to
-        self._seen = ""  # the event events() tried to learn from and could not: take() does not again
+        self._screened = False  # the event take() reads was tried by events(): take() does not again
 
     def events(
         self, raw: bytes, decoder: SSEDecoder
@@ -554,23 +554,28 @@ class ContentTemplate:
         # With a template kept from an earlier stream, each event is tried here, before it is decoded:
         # its re-proof is cheap (see _learn), and the first content event then starts the run below.
         # (the decoder, idle at the start, stays so after each whole event it is fed)
-        reuse = self._provider._shape is not None and decoder.idle
+        shape = self._provider._shape if decoder.idle else None
+        tail = shape[4] if shape is not None else b""
         while self._pre is None and self._tries > 0 and self._scan > 0:
             cut = raw.find(b"\n\n", at) + 2  # find(), not ``in`` (see transport/sse.py)
             if cut < 2:
                 break
-            if reuse and raw.startswith(b"data: ", at):
-                # (a guess at the event's data: whatever it is, _learn proves what it learns from it,
-                # and the run below and take() check each event against the template)
-                text = raw[at + 6 : cut - 2].decode("utf-8", "replace")
-                if self._learn(text):
+            if tail and raw.startswith(b"data: ", at):
+                # A guess at the event's data, only for one that ends as the kept template's do (which
+                # the role event does not: no decode, no _learn for it): whatever it is, _learn proves
+                # what it learns from it, and the run below and take() check each event against the
+                # template. take() does not try the decoded event again (_screened).
+                if raw.startswith(tail, cut - len(tail)) and self._learn(
+                    raw[at + 6 : cut - 2].decode("utf-8", "replace")
+                ):
                     break
-                self._seen = text
-            if cut >= len(raw):
-                break
+                self._screened = True
             self._scan -= 1
             yield from decoder.feed(raw[at:cut])
+            self._screened = False
             at = cut
+            if at == len(raw):
+                return
         data_pre = self._data_pre
         if data_pre is not None and raw.startswith(data_pre, at) and decoder.idle:
             end = raw.rfind(self._post_nl, at) + len(self._post_nl)  # the end of the last such event
@@ -616,7 +621,7 @@ class ContentTemplate:
         parse_event 24k for a role event, of which orjson.loads 11k, _plain 7k; feed's work halved too).
         One method for both kinds of event: one call per event the decoder made, not two."""
         pre = self._pre
-        if pre is None and self._tries > 0 and data != self._seen and self._learn(data):
+        if pre is None and self._tries > 0 and not self._screened and self._learn(data):
             pre = self._pre
         if pre is not None and data.startswith(pre) and data.endswith(self._post):
             try:
@@ -762,7 +767,7 @@ class ContentTemplate:
                     and not segs[j][1:-1].translate(None, b"0123456789")
                 )
             )
-            self._provider._shape = (segs, post, index, holes)
+            self._provider._shape = (segs, post, index, holes, b'"' + post.encode() + b"\n\n")
         self._pre, self._post, self._cut, self.index = pre, post, len(post), index
         if (pre + post).find("\n") < 0 and (pre + post).find("\r") < 0:  # one line, as SSE gave it
             pre_b += b'"'
