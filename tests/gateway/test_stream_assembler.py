@@ -92,3 +92,35 @@ def test_role_and_finish_chunks_are_the_generic_renderings() -> None:
                     assert asm._close(index, reason) == generic._delta(index, {}, reason)
                     assert asm.finished[index] == reason
             assert asm.chunks_out == generic.chunks_out
+
+
+def test_finish_closes_what_the_general_loop_closes() -> None:
+    """finish() skips its loop when every choice (0 included) is finished: the same bytes as the loop
+    over every choice, on random chunk sequences."""
+    rng = random.Random(3)
+
+    def close_all(asm: StreamAssembler) -> bytes:  # the loop, always run
+        out = []
+        for i in sorted(asm._role_sent | {0}):
+            if i not in asm.finished:
+                out.append(asm._role(i))
+                out.append(asm._close(i, "stop"))
+        return b"".join(out)
+
+    for _ in range(500):
+        legacy, usage = rng.random() < 0.2, rng.random() < 0.5
+        a = StreamAssembler("chatcmpl-1", 1, "m", usage, legacy)
+        b = StreamAssembler("chatcmpl-1", 1, "m", usage, legacy)
+        for _ in range(rng.randint(0, 6)):
+            chunk = ChatChunk(
+                [
+                    ChunkChoice(
+                        rng.choice([0, 0, 1, 2]),
+                        Delta(content=rng.choice(["", "x"])),
+                        rng.choice([None, "stop"]),
+                    )
+                    for _ in range(rng.randint(0, 2))
+                ]
+            )
+            assert a.feed(chunk) == b.feed(chunk)
+        assert a.finish(None) == close_all(b) + b.finish(None)

@@ -27,6 +27,8 @@ _ROLE = b'{"index":%d,"delta":{"role":"assistant","content":"","refusal":null}' 
 _CLOSE = b'{"index":%d,"delta":{},"logprobs":null,"finish_reason":'
 _ROLES = [_ROLE % i for i in range(8)]
 _CLOSES = [_CLOSE % i for i in range(8)]
+_HEAD_CHUNK = b',"object":"chat.completion.chunk","created":'
+_HEAD_END: dict[str, bytes] = {}  # model -> the end of its chunks' head (StreamAssembler.__init__)
 _REASONS = {r: orjson.dumps(r) + b"}" for r in ("stop", "length", "tool_calls", "content_filter")}
 
 
@@ -54,17 +56,18 @@ class StreamAssembler:
     def __init__(
         self, chunk_id: str, created: int, model: str, include_usage: bool, legacy: bool = False
     ) -> None:
-        obj = "text_completion" if legacy else "chat.completion.chunk"
+        # (the model's part kept per model: one orjson.dumps a stream fewer)
+        end = _HEAD_END.get(model)
+        if end is None:
+            if len(_HEAD_END) >= 256:
+                _HEAD_END.clear()
+            end = _HEAD_END[model] = b',"model":' + orjson.dumps(model) + b',"choices":['
         self._head = (
             b'data: {"id":'
             + orjson.dumps(chunk_id)
-            + b',"object":"'
-            + obj.encode()
-            + b'","created":'
-            + str(created).encode()
-            + b',"model":'
-            + orjson.dumps(model)
-            + b',"choices":['
+            + (b',"object":"text_completion","created":' if legacy else _HEAD_CHUNK)
+            + b"%d" % created
+            + end
         )
         self._tail = b'],"usage":null}\n\n' if include_usage else b"]}\n\n"
         self.include_usage = include_usage
@@ -218,11 +221,14 @@ class StreamAssembler:
     def finish(self, usage: Usage | None, default_reason: str = "stop") -> bytes:
         """Close every open choice, then the usage chunk (if asked for), then ``[DONE]``."""
         out: list[bytes] = []
-        for i in sorted(self._role_sent | {0}):
-            if i not in self.finished:
-                out.append(self._role(i))
-                reason = "tool_calls" if any(k[0] == i for k in self._tool_ids) else default_reason
-                out.append(self._close(i, reason))
+        # Every choice finished (0 included) is the usual case, and then nothing to close: ``finished``
+        # only holds choices whose role was sent (each _close follows a _role), so equal sizes say it.
+        if 0 not in self.finished or len(self.finished) != len(self._role_sent):
+            for i in sorted(self._role_sent | {0}):
+                if i not in self.finished:
+                    out.append(self._role(i))
+                    reason = "tool_calls" if any(k[0] == i for k in self._tool_ids) else default_reason
+                    out.append(self._close(i, reason))
         if self.include_usage:
             u = usage or self.usage or Usage(estimated=True)
             self.chunks_out += 1
