@@ -19,6 +19,7 @@ import pytest
 from qiao.config import Settings
 from qiao.errors import QiaoError
 from qiao.gateway.pipeline import Gateway, RequestContext
+from qiao.gateway.stream import StreamAssembler
 from qiao.providers.base import StreamState
 from qiao.providers.openai_compat import ContentTemplate, OpenAICompatible
 from qiao.transport.sse import SSEDecoder
@@ -254,13 +255,12 @@ async def test_a_whole_answer_in_one_read_takes_the_lean_run(monkeypatch: pytest
 
     runs: list[int] = []
     probes: list[int] = []
-    real = ContentTemplate._run
+    real = StreamAssembler.contents
     real_plain = ContentTemplate._plain
 
-    def spy(self: ContentTemplate, region: bytes, data_pre: bytes) -> Any:
-        got = real(self, region, data_pre)
-        runs.append(len(got[1]) if got is not None else 0)
-        return got
+    def spy(self: StreamAssembler, index: int, texts: list[str], encoded: Any = None) -> bytes:
+        runs.append(len(texts))  # a run of plain content events, taken from the read as one
+        return real(self, index, texts, encoded)
 
     def spy_plain(self: ContentTemplate, obj: Any) -> Any:
         got = real_plain(self, obj)
@@ -285,7 +285,7 @@ async def test_a_whole_answer_in_one_read_takes_the_lean_run(monkeypatch: pytest
         probes.clear()
         async with raw_upstream(_upstream(answer(pre))) as url:
             with monkeypatch.context() as m:
-                m.setattr(ContentTemplate, "_run", spy)
+                m.setattr(StreamAssembler, "contents", spy)
                 m.setattr(ContentTemplate, "_plain", spy_plain)
                 lean = await _run(url, req)
             with monkeypatch.context() as m:

@@ -501,7 +501,7 @@ class ContentTemplate:
     vendor's ``reasoning_field`` cannot fool it). A
     run is taken only if it is, byte for byte, ``data: `` + ``pre`` + ``"`` + S + ``"`` + ``post`` + a
     blank line per event, each S one JSON string's contents (no line break can hide in one: JSON strings
-    hold none raw), which the checks in :meth:`_run` establish. Everything else (role, finish, usage,
+    hold none raw), which the checks in :meth:`events` establish. Everything else (role, finish, usage,
     tool calls, errors, ``[DONE]``, an event whose other fields changed, ``data:`` without the space,
     CRLF framing) goes through the decoder; of those, :meth:`take` reads the simple ones (``[DONE]``,
     at most one choice without tool calls or reasoning: role, finish and usage events) without chunk
@@ -553,8 +553,9 @@ class ContentTemplate:
         at = 0  # the start of what is not handed on yet (an offset: no copy of the rest per event)
         # With a template kept from an earlier stream, each event is tried here, before it is decoded:
         # its re-proof is cheap (see _learn), and the first content event then starts the run below.
-        # (the decoder, idle at the start, stays so after each whole event it is fed)
-        shape = self._provider._shape if decoder.idle else None
+        # The decoder's idle is read once: after a whole event (fed below) it is idle whatever it was.
+        idle = decoder.idle
+        shape = self._provider._shape if idle and self._pre is None else None
         tail = shape[4] if shape is not None else b""
         while self._pre is None and self._tries > 0 and self._scan > 0:
             cut = raw.find(b"\n\n", at) + 2  # find(), not ``in`` (see transport/sse.py)
@@ -573,41 +574,40 @@ class ContentTemplate:
             self._scan -= 1
             yield from decoder.feed(raw[at:cut])
             self._screened = False
+            idle = True
             at = cut
             if at == len(raw):
                 return
         data_pre = self._data_pre
-        if data_pre is not None and raw.startswith(data_pre, at) and decoder.idle:
-            end = raw.rfind(self._post_nl, at) + len(self._post_nl)  # the end of the last such event
-            run = self._run(raw[at:end], data_pre) if end >= at + len(self._post_nl) else None
-            if run is not None:
-                yield run
-                at = end
-                if at == len(raw):
-                    return
+        if data_pre is not None and idle and raw.startswith(data_pre, at):
+            # The run: from here to the end of the last event that ends as the template's do. (Inline,
+            # not a method of its own: one function fewer a stream.) Cut at each b"\n\ndata: " and take
+            # each part's literal contents by position; the comparison with the template rebuilt around
+            # them then proves that each part was exactly pre"S"post (the rebuilt pieces are never
+            # shorter than the parts, so equal totals mean equal pieces).
+            post_nl = self._post_nl
+            end = raw.rfind(post_nl, at) + len(post_nl)
+            region = raw[at:end]  # (b"" or short of a whole event when there is none: refused below)
+            inner = list(map(self._inner, region[6:-2].split(b"\n\ndata: ")))
+            if region == data_pre + self._joint.join(inner) + post_nl:
+                joined = b"".join(inner)
+                run: tuple[int, list[str], list[bytes] | None]
+                try:
+                    if joined.find(b"\\") < 0 and joined.find(b'"') < 0:
+                        # No backslash, no quote in any S: all of them parse as one array of strings
+                        # exactly when each is a valid string's contents (no control character, valid
+                        # UTF-8), written as orjson would.
+                        run = self.index, orjson.loads(b'["' + b'","'.join(inner) + b'"]'), inner
+                    else:  # escapes: each literal on its own (an escaped quote may not end a string)
+                        run = self.index, [orjson.loads(b'"' + s + b'"') for s in inner], None
+                except orjson.JSONDecodeError:
+                    pass
+                else:
+                    yield run
+                    at = end
+                    if at == len(raw):
+                        return
         yield from decoder.feed(raw[at:])
-
-    def _run(self, region: bytes, data_pre: bytes) -> tuple[int, list[str], list[bytes] | None] | None:
-        """``region`` (whole events) as a run of plain content events, or None if it is not one."""
-        # Cut at each b"\n\ndata: " and take each part's literal contents by position; the comparison
-        # with the template rebuilt around them then proves that each part was exactly pre"S"post (the
-        # rebuilt pieces are never shorter than the parts, so equal totals mean equal pieces).
-        inner = list(map(self._inner, region[6:-2].split(b"\n\ndata: ")))
-        if region != data_pre + self._joint.join(inner) + self._post_nl:
-            return None
-        joined = b"".join(inner)
-        if joined.find(b"\\") < 0 and joined.find(b'"') < 0:
-            # No backslash, no quote in any S: all of them parse as one array of strings exactly when each
-            # is a valid string's contents (no control character, valid UTF-8), written as orjson would.
-            try:
-                texts = orjson.loads(b'["' + b'","'.join(inner) + b'"]')
-            except orjson.JSONDecodeError:
-                return None
-            return self.index, texts, inner
-        try:  # escapes: each literal on its own (an escaped quote may not end a string)
-            return self.index, [orjson.loads(b'"' + s + b'"') for s in inner], None
-        except orjson.JSONDecodeError:
-            return None
 
     def take(self, data: str) -> tuple[int | None, str | None, str | None, Usage | None] | None:
         """One event the decoder made, read as ``parse_event`` reads it, when it is a plain content event
