@@ -483,7 +483,8 @@ class ContentTemplate:
     An upstream writes nearly every event of a stream as the same text around a different string, e.g.
     ``{"id":"…","object":"chat.completion.chunk",…,"choices":[{"index":0,"delta":{"content":`` TEXT
     ``},"logprobs":null,"finish_reason":null}]}``. The first such event teaches the template (the text
-    before and after its content literal, ``pre`` and ``post``: :meth:`_learn`); from then on:
+    before and after its content literal, ``pre`` and ``post``: :meth:`_learn`, which keeps it on the
+    provider: a later stream's first content event only re-proves it, without a probe); from then on:
 
     - :meth:`events` takes the leading run of such events of a read (the whole read, usually) with a few
       C-level calls for the whole run, not per event: one ``split``, one ``map`` that cuts each literal
