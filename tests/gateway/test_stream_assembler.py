@@ -18,7 +18,7 @@ def test_content_deltas_match_the_generic_rendering() -> None:
     for include_usage in (False, True):
         asm = StreamAssembler("chatcmpl-1", 1700000000, "gpt-4o", include_usage)
         generic = StreamAssembler("chatcmpl-1", 1700000000, "gpt-4o", include_usage)
-        for index in (0, 1, 9):  # cached heads and the formatted one
+        for index in (0, 1, 9, -1):  # cached heads and the formatted ones
             for text in ("Hello", ' "quoted" \\ \n', "你好，世界", "\u2028 emoji 🎉"):
                 chunk = ChatChunk([ChunkChoice(index, Delta(content=text))])
                 got = asm.feed(chunk)
@@ -71,3 +71,56 @@ def test_content_and_contents_write_what_feed_writes() -> None:
                     assert got == want
                     assert _state(lean) == _state(generic)
                 assert lean.finish(None) == generic.finish(None)
+
+
+def test_role_and_finish_chunks_are_the_generic_renderings() -> None:
+    """``_role`` and ``_close`` write from bytes what ``_delta`` renders from the dicts, for the cached
+    indexes, the formatted ones (8 and over, negative) and legacy completions."""
+    for legacy in (False, True):
+        for include_usage in (False, True):
+            asm = StreamAssembler("chatcmpl-1", 1700000000, "gpt-4o", include_usage, legacy)
+            generic = StreamAssembler("chatcmpl-1", 1700000000, "gpt-4o", include_usage, legacy)
+            for index in (0, 1, 7, 8, 12, -1):
+                want = (
+                    b""
+                    if legacy
+                    else generic._delta(index, {"role": "assistant", "content": "", "refusal": None})
+                )
+                assert asm._role(index) == want
+                assert asm._role(index) == b""  # once
+                for reason in ("stop", "length", "tool_calls", 'odd "reason"\n', "é"):
+                    assert asm._close(index, reason) == generic._delta(index, {}, reason)
+                    assert asm.finished[index] == reason
+            assert asm.chunks_out == generic.chunks_out
+
+
+def test_finish_closes_what_the_general_loop_closes() -> None:
+    """finish() skips its loop when every choice (0 included) is finished: the same bytes as the loop
+    over every choice, on random chunk sequences."""
+    rng = random.Random(3)
+
+    def close_all(asm: StreamAssembler) -> bytes:  # the loop, always run
+        out = []
+        for i in sorted(asm._role_sent | {0}):
+            if i not in asm.finished:
+                out.append(asm._role(i))
+                out.append(asm._close(i, "stop"))
+        return b"".join(out)
+
+    for _ in range(500):
+        legacy, usage = rng.random() < 0.2, rng.random() < 0.5
+        a = StreamAssembler("chatcmpl-1", 1, "m", usage, legacy)
+        b = StreamAssembler("chatcmpl-1", 1, "m", usage, legacy)
+        for _ in range(rng.randint(0, 6)):
+            chunk = ChatChunk(
+                [
+                    ChunkChoice(
+                        rng.choice([0, 0, 1, 2]),
+                        Delta(content=rng.choice(["", "x"])),
+                        rng.choice([None, "stop"]),
+                    )
+                    for _ in range(rng.randint(0, 2))
+                ]
+            )
+            assert a.feed(chunk) == b.feed(chunk)
+        assert a.finish(None) == close_all(b) + b.finish(None)

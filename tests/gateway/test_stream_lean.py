@@ -19,6 +19,7 @@ import pytest
 from qiao.config import Settings
 from qiao.errors import QiaoError
 from qiao.gateway.pipeline import Gateway, RequestContext
+from qiao.gateway.stream import StreamAssembler
 from qiao.providers.base import StreamState
 from qiao.providers.openai_compat import ContentTemplate, OpenAICompatible
 from qiao.transport.sse import SSEDecoder
@@ -44,11 +45,30 @@ TEXTS = [
 ]
 
 
-def _prefix(rng: random.Random, created: int) -> str:
+def _prefix(
+    rng: random.Random, created: int, shape: tuple[str, ...] = ("chatcmpl-up1", "fp_x", "gpt-4o")
+) -> str:
+    ident, fp, model = shape
     return (
-        '{"id":"chatcmpl-up1","object":"chat.completion.chunk","created":'
+        '{"id":"'
+        + ident
+        + '","object":"chat.completion.chunk","created":'
         + str(created)
-        + ',"model":"gpt-4o","system_fingerprint":"fp_x","choices":'
+        + ',"model":"'
+        + model
+        + '"'
+        + (',"system_fingerprint":"' + fp + '"' if fp else "")
+        + ',"choices":'
+    )
+
+
+def _shape(rng: random.Random) -> tuple[str, ...]:
+    """A stream's id, fingerprint and model: the first two are what a template kept from an earlier
+    stream lets differ (including values it must not take: a control character, an escape)."""
+    return (
+        rng.choice(["chatcmpl-up1", "chatcmpl-up22", "", "x y", "a\\u0001b", "a\x01b", "é你"]),
+        rng.choice(["fp_x", "fp_yy", "", "\x7f"]),
+        rng.choice(["gpt-4o", "gpt-4o", "gpt-4o", "gpt-4o-mini"]),
     )
 
 
@@ -65,9 +85,10 @@ def _literal(rng: random.Random, text: str) -> str:
 
 def _stream(rng: random.Random) -> list[str]:
     """The data of each event of one upstream stream (mostly plain content, some of everything else)."""
-    created = 1700000000
+    created = rng.choice([1700000000, 1700000001, 0, 17])
     usage_null = ',"usage":null' if rng.random() < 0.7 else ""
-    pre = _prefix(rng, created)
+    shape = _shape(rng)
+    pre = _prefix(rng, created, shape)
     out = [
         pre + '[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},'
         '"logprobs":null,"finish_reason":null}]' + usage_null + "}"
@@ -92,7 +113,7 @@ def _stream(rng: random.Random) -> list[str]:
             out.append(pre + '[{"index":1,"delta":{"content":' + lit + "}}]}")
         elif r < 0.88:  # a field that changes mid-stream
             created += 1
-            pre = _prefix(rng, created)
+            pre = _prefix(rng, created, shape)
         elif r < 0.90:
             out.append(pre + '[{"index":0,"delta":{"content":null}}]}')
         elif r < 0.92:  # a duplicate key: the last one wins
@@ -221,64 +242,95 @@ async def test_lean_and_general_paths_give_the_same_stream(
         async with raw_upstream(_upstream(pieces)) as url:
             lean = await _run(url, req)
             with monkeypatch.context() as m:
-                m.setattr(OpenAICompatible, "content_template", lambda self, state: None)
+                m.setattr(OpenAICompatible, "content_template", None)
                 general = await _run(url, req)
         assert lean == general
 
 
 async def test_a_whole_answer_in_one_read_takes_the_lean_run(monkeypatch: pytest.MonkeyPatch) -> None:
     """The benchmark's shape (role, many content events, finish, usage, [DONE] in one read): most
-    content events go as one run, and the bytes are the general path's."""
-    runs: list[int] = []
-    real = ContentTemplate._run
+    content events go as one run, and the bytes are the general path's. The next stream (another id,
+    created and fingerprint) reuses the template: all its content events go as one run."""
+    from qiao.providers import openai_compat
 
-    def spy(self: ContentTemplate, region: bytes, data_pre: bytes) -> Any:
-        got = real(self, region, data_pre)
-        runs.append(len(got[1]) if got is not None else 0)
+    runs: list[int] = []
+    probes: list[int] = []
+    real = StreamAssembler.contents
+    real_plain = ContentTemplate._plain
+
+    def spy(self: StreamAssembler, index: int, texts: list[str], encoded: Any = None) -> bytes:
+        runs.append(len(texts))  # a run of plain content events, taken from the read as one
+        return real(self, index, texts, encoded)
+
+    def spy_plain(self: ContentTemplate, obj: Any) -> Any:
+        got = real_plain(self, obj)
+        probes.extend([1] if got is not None and got[1] == openai_compat._PROBE[1:-1] else [])
         return got
 
+    def answer(pre: str) -> list[bytes]:
+        events = [pre + '[{"index":0,"delta":{"role":"assistant","content":""}}]}']
+        events += [pre + '[{"index":0,"delta":{"content":"w' + str(i) + ' "}}]}' for i in range(20)]
+        events += [pre + '[{"index":0,"delta":{},"finish_reason":"stop"}]}', "[DONE]"]
+        return [b"".join(b"data: " + e.encode() + b"\n\n" for e in events)]
+
     rng = random.Random(1)
-    pre = _prefix(rng, 1700000000)
-    events = [pre + '[{"index":0,"delta":{"role":"assistant","content":""}}]}']
-    events += [pre + '[{"index":0,"delta":{"content":"w' + str(i) + ' "}}]}' for i in range(20)]
-    events += [pre + '[{"index":0,"delta":{},"finish_reason":"stop"}]}', "[DONE]"]
-    pieces = [b"".join(b"data: " + e.encode() + b"\n\n" for e in events)]
     req = _request(rng)
-    async with raw_upstream(_upstream(pieces)) as url:
-        monkeypatch.setattr(ContentTemplate, "_run", spy)
-        lean = await _run(url, req)
-        monkeypatch.setattr(OpenAICompatible, "content_template", lambda self, state: None)
-        general = await _run(url, req)
-    assert lean == general
-    assert runs == [19]  # the first content event teaches the template, the other 19 go as one run
-    assert b"w0 w1" not in lean[1] and lean[1].count(b'"content":"w') == 20
+    monkeypatch.setattr(openai_compat.provider, "_shape", None)
+    for pre, want, probed in (
+        (_prefix(rng, 1700000000), [19], [1]),  # the first content event teaches the template
+        (_prefix(rng, 1700000001, ("chatcmpl-up22", "fp_yy", "gpt-4o")), [20], []),  # kept: no probe
+        (_prefix(rng, 1700000001, ("chatcmpl-up22", "fp_yy", "gpt-4o-mini")), [20], [1]),  # another shape
+    ):
+        runs.clear()
+        probes.clear()
+        async with raw_upstream(_upstream(answer(pre))) as url:
+            with monkeypatch.context() as m:
+                m.setattr(StreamAssembler, "contents", spy)
+                m.setattr(ContentTemplate, "_plain", spy_plain)
+                lean = await _run(url, req)
+            with monkeypatch.context() as m:
+                m.setattr(OpenAICompatible, "content_template", None)
+                general = await _run(url, req)
+        assert lean == general
+        assert runs == want and probes == probed, pre
+        assert b"w0 w1" not in lean[1] and lean[1].count(b'"content":"w') == 20
 
 
-def test_the_template_proves_where_the_content_is() -> None:
+def test_the_template_proves_where_the_content_is(monkeypatch: pytest.MonkeyPatch) -> None:
     """The candidate (the last "content" key's string) is taken only if parse_event says it is the
     delta's content; a template, once learned, takes only events that differ in that string alone."""
     provider = OpenAICompatible()
     state = StreamState(None, None)  # type: ignore[arg-type]
     tpl = ContentTemplate(provider, state)
-    # a later "content" key elsewhere (and the role event's empty content) teach nothing
+    # a later "content" key elsewhere (and the role event's empty content) teach nothing; take() still
+    # reads them as parse_event does
     decoy = '{"choices":[{"index":0,"delta":{"content":"Hi"}}],"meta":{"content":"Yo"}}'
-    assert tpl.match(decoy) is None and tpl.match('{"choices":[{"delta":{"role":"x","content":""}}]}') is None
+    assert tpl.take(decoy) == (0, "Hi", None, None)
+    assert tpl.take('{"choices":[{"delta":{"role":"x","content":""}}]}') == (0, "", None, None)
     assert tpl._pre is None and tpl._tries == 2
     data = '{"id":"Hi","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}'
-    assert tpl.match(data) == "Hi" and tpl._pre is not None
-    assert tpl.match(data.replace('"content":"Hi"', '"content":"Yo \\u4f60"')) == "Yo 你"
-    assert tpl.match(data.replace('"id":"Hi"', '"id":"Yo"')) is None
-    assert tpl.match(data.replace('"content":"Hi"', '"content":"a","b":"c"')) is None
-    assert tpl.match(data.replace('"content":"Hi"', '"content":1')) is None
+    assert tpl.take(data) == (0, "Hi", None, None) and tpl._pre is not None
+    # from here on, what the template alone takes (the general reading switched off)
+    monkeypatch.setattr(ContentTemplate, "_plain", lambda self, obj: None)
+
+    def match(data: str) -> str | None:
+        got = tpl.take(data)
+        return got[1] if got is not None else None
+
+    assert match(data.replace('"content":"Hi"', '"content":"Yo \\u4f60"')) == "Yo 你"
+    assert match(data.replace('"id":"Hi"', '"id":"Yo"')) is None
+    assert match(data.replace('"content":"Hi"', '"content":"a","b":"c"')) is None
+    assert match(data.replace('"content":"Hi"', '"content":1')) is None
     for other in ('"finish_reason":"stop"', '"finish_reason":null,"x":1'):
-        assert tpl.match(data.replace('"finish_reason":null', other)) is None
+        assert match(data.replace('"finish_reason":null', other)) is None
 
 
 def test_run_rejects_anything_but_plain_literals() -> None:
     provider = OpenAICompatible()
     state = StreamState(None, None)  # type: ignore[arg-type]
     tpl = ContentTemplate(provider, state)
-    assert tpl.match('{"choices":[{"index":0,"delta":{"content":"Hi"}}]}') == "Hi"
+    assert tpl.take('{"choices":[{"index":0,"delta":{"content":"Hi"}}]}') == (0, "Hi", None, None)
+    assert tpl._pre is not None
 
     def ev(lit: str) -> bytes:
         return b'data: {"choices":[{"index":0,"delta":{"content":' + lit.encode() + b"}}]}\n\n"
@@ -306,3 +358,75 @@ def test_run_rejects_anything_but_plain_literals() -> None:
         assert run(*case) == general(*case), case
     # a run ends at the last event that ends as the template does: what follows goes the general way
     assert run('"a"', "1") == [(0, ["a"], [b"a"]), *general("1")]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_kept_template_takes_only_what_parse_event_reads_alike(seed: int) -> None:
+    """A template kept from an earlier stream, tried on events that differ from its own anywhere in the
+    text before the content (ids, numbers, keys, quotes, structure): take() reads each one exactly as
+    the decoded event reads (None where parse_event would raise)."""
+    rng = random.Random(seed)
+    provider = OpenAICompatible()
+    base = (
+        '{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"m",'
+        '"system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"content":"Hi"},"logprobs":null,'
+        '"finish_reason":null}],"usage":null}'
+    )
+    first = ContentTemplate(provider, StreamState(None, None))  # type: ignore[arg-type]
+    assert first.take(base) == (0, "Hi", None, None) and provider._shape is not None
+    cut = base.index('"content":"Hi"') + 10
+    alphabet = [
+        '"',
+        ":",
+        ",",
+        "0",
+        "1",
+        "9",
+        "a",
+        "x",
+        "{",
+        "}",
+        "[",
+        "]",
+        " ",
+        "\x01",
+        "\\",
+        "é",
+        "null",
+        "9" * 320,
+    ]
+    reused = 0
+    for _ in range(3000):
+        pre = base[:cut]
+        for _ in range(rng.randint(1, 3)):
+            i = rng.randrange(len(pre) - 10)
+            op = rng.random()
+            if op < 0.4:
+                pre = pre[:i] + rng.choice(alphabet) + pre[i + 1 :]
+            elif op < 0.7:
+                pre = pre[:i] + rng.choice(alphabet) + pre[i:]
+            else:
+                pre = pre[:i] + pre[i + 1 :]
+        data = pre + base[cut:].replace("Hi", rng.choice(["Hi", "Yo", "x y"]), 1)
+        kept = provider._shape
+        tpl = ContentTemplate(provider, StreamState(None, None))  # type: ignore[arg-type]
+        try:
+            want = tpl._plain(orjson.loads(data))
+        except orjson.JSONDecodeError:
+            want = None
+        assert tpl.take(data) == want, data
+        reused += provider._shape is kept and tpl._pre is not None
+        provider._shape = kept
+    assert reused > 100
+
+
+def test_only_providers_reading_events_as_openai_compat_does_get_the_lean_path() -> None:
+    from qiao.providers._registry import all_providers
+
+    seen = 0
+    for p in all_providers():
+        if isinstance(p, OpenAICompatible):
+            own = type(p).parse_event is OpenAICompatible.parse_event
+            assert p.content_template is (ContentTemplate if own else None), p.name
+            seen += own
+    assert seen >= 3  # openai_compat itself and the vendors that keep its parse_event

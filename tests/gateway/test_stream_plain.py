@@ -1,7 +1,7 @@
-"""openai_compat's ``ContentTemplate.plain`` + ``StreamAssembler.plain`` (role, finish, usage and
+"""openai_compat's ``ContentTemplate.take`` + ``StreamAssembler.plain`` (role, finish, usage and
 ``[DONE]`` events read without chunk objects) against the general path (``parse_event`` +
 ``StreamAssembler.feed``): the same bytes, the same assembler and stream state, event after event, on
-generated events of every shape (whatever ``plain`` declines goes the general way in both)."""
+generated events of every shape (whatever ``take`` declines goes the general way in both)."""
 
 from __future__ import annotations
 
@@ -134,7 +134,7 @@ def test_plain_reads_events_as_parse_event_and_feed_do(seed: int, field: str) ->
         for _ in range(rng.randint(1, 8)):
             data = _event(rng)
             want = _general(provider, g_asm, g_state, data)
-            got = tpl.plain(data)
+            got = tpl.take(data)
             if got is None:
                 out = _general(provider, p_asm, p_state, data)
             else:
@@ -156,8 +156,8 @@ def test_the_benchmark_shape_takes_the_plain_path() -> None:
     )
     finish = pre + '[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null}'
     usage = pre + '[],"usage":{"prompt_tokens":3,"completion_tokens":5,"total_tokens":8}}'
-    assert tpl.plain(role) == (0, "", None, None)
-    assert tpl.plain(finish) == (0, None, "stop", None)
-    got = tpl.plain(usage)
+    assert tpl.take(role) == (0, "", None, None)
+    assert tpl.take(finish) == (0, None, "stop", None)
+    got = tpl.take(usage)
     assert got is not None and got[0] is None and got[3] is not None and got[3].total_tokens == 8
-    assert not state.done and tpl.plain("[DONE]") == (None, None, None, None) and state.done
+    assert not state.done and tpl.take("[DONE]") == (None, None, None, None) and state.done

@@ -506,7 +506,11 @@ class Gateway:
     ) -> None:
         provider = target.provider
         wire = provider.build_chat(req, call)
-        wire = await provider.auth.apply(wire, call.account, self.transport.fetcher(call.account))
+        auth = provider.auth
+        if type(auth) is BearerAuth:  # no I/O to wait for: no coroutine, no fetcher (as in _chat_on)
+            auth.put(wire, call.account)
+        else:
+            wire = await auth.apply(wire, call.account, self.transport.fetcher(call.account))
         ctx.upstream_calls += 1
         t = time.perf_counter()
         ws = provider.stream_format == "websocket"
@@ -541,7 +545,7 @@ class Gateway:
             # The lean path for plain content events, where the provider offers one (openai_compat's
             # ContentTemplate): their texts straight to the assembler, no parse, no chunk objects.
             offer = getattr(provider, "content_template", None) if provider.stream_format == "sse" else None
-            template: ContentTemplate | None = offer(state) if offer is not None else None
+            template: ContentTemplate | None = offer(provider, state) if offer is not None else None
             # A plain coroutine per read (StreamResponse.read), not an async generator: see its docstring.
             read = up.read if isinstance(up, StreamResponse) else _reader(up.iter_chunks())
             last = b""  # the final read's bytes, sent together with the end of the stream (one write)
@@ -571,16 +575,12 @@ class Gateway:
                         out.append(asm.contents(*ev))
                         continue
                     if template is not None:
-                        text = template.match(ev.data)
-                        if text is not None:
-                            out.append(asm.content(template.index, text))
-                            continue
-                        # role, finish, usage, [DONE]: read without chunk objects (ContentTemplate.plain)
-                        simple = template.plain(ev.data)
+                        # content, role, finish, usage, [DONE]: read without chunk objects
+                        simple = template.take(ev.data)
                         if simple is not None:
-                            out.append(asm.plain(*simple))
-                            if state.done:
+                            if state.done:  # [DONE] (take() sets done for it alone): nothing to write
                                 break
+                            out.append(asm.plain(*simple))
                             continue
                     try:
                         chunks = provider.parse_event(ev, state)

@@ -196,6 +196,10 @@ class OpenAICompatible(Provider):
     }
 
     _wire_memo: dict[str, tuple[Account, str, dict[str, str]]] | None = None
+    _shape: _Shape | None = None
+    """The last content template a stream of this provider learned, for the next streams to reuse
+    (:meth:`ContentTemplate._learn`). One per provider instance: another upstream's shape only fails
+    to fit (and is then learned and kept instead), it is never taken for this one's."""
 
     def __init__(self, auth: AuthScheme | None = None, models: tuple[ModelSpec, ...] = ()) -> None:
         self.auth = auth or BearerAuth()
@@ -354,13 +358,17 @@ class OpenAICompatible(Provider):
         usage = obj.get("usage")
         return [ChatChunk(choices, parse_usage(usage) if usage else None)]
 
-    def content_template(self, state: StreamState) -> ContentTemplate | None:
-        """The lean path for this stream's plain content events (see :class:`ContentTemplate`), or None
-        when a subclass translates events its own way (its ``parse_event`` may keep state, rewrite the
-        chunks, ...: only this class's stateless ``parse_event`` is known to be safe to skip)."""
-        if type(self).parse_event is not OpenAICompatible.parse_event:
-            return None
-        return ContentTemplate(self, state)
+    content_template: ClassVar[type[ContentTemplate] | None]  # ContentTemplate, set below it
+    """The lean path for plain stream events: the gateway makes one per stream,
+    ``content_template(provider, state)`` (see :class:`ContentTemplate`). None for a subclass that
+    translates events its own way (its ``parse_event`` may keep state, rewrite the chunks, ...: only this
+    class's stateless ``parse_event`` is known to be safe to skip). A class, decided once per class
+    (``__init_subclass__``), not a method asked per stream: one function fewer per stream."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.parse_event is not OpenAICompatible.parse_event:
+            cls.content_template = None
 
     def classify(self, resp: WireResponse, call: Call) -> QiaoError | None:
         if resp.status < 400:
@@ -461,6 +469,11 @@ class OpenAICompatible(Provider):
 
 
 _PROBE = '"qiao-template-probe"'  # a JSON string literal
+_HOLES = (b"id", b"system_fingerprint")  # keys whose string values a reused template lets differ
+_Shape = tuple[list[bytes], str, int, tuple[int, ...], bytes]
+"""A learned template kept for the next streams: its ``pre`` (UTF-8) split at each ``"``, its ``post``, its
+choice and the positions in that split of the values that may differ from stream to stream (``_HOLES``'
+strings and ``"created"``'s digits), and how such an event's bytes end (``"`` + ``post`` + a blank line)."""
 _NO_CHOICE: tuple[None, None, None, None] = (None, None, None, None)
 
 
@@ -470,7 +483,8 @@ class ContentTemplate:
     An upstream writes nearly every event of a stream as the same text around a different string, e.g.
     ``{"id":"…","object":"chat.completion.chunk",…,"choices":[{"index":0,"delta":{"content":`` TEXT
     ``},"logprobs":null,"finish_reason":null}]}``. The first such event teaches the template (the text
-    before and after its content literal, ``pre`` and ``post``: :meth:`_learn`); from then on:
+    before and after its content literal, ``pre`` and ``post``: :meth:`_learn`, which keeps it on the
+    provider: a later stream's first content event only re-proves it, without a probe); from then on:
 
     - :meth:`events` takes the leading run of such events of a read (the whole read, usually) with a few
       C-level calls for the whole run, not per event: one ``split``, one ``map`` that cuts each literal
@@ -478,7 +492,7 @@ class ContentTemplate:
       ``orjson.loads`` of all the literals as an array: ~3k instructions an event instead of ~40k (the
       SSE decoder's work per event, ``orjson.loads`` of the whole event, three objects that the
       assembler takes apart again);
-    - :meth:`match` recognises one event the decoder made (the first one, one after an unusual event).
+    - :meth:`take` recognises one event the decoder made (the first one, one after an unusual event).
 
     Why it is exact. Replacing one JSON string token by another never changes the document's structure,
     only that one value, so ``pre`` + any string token + ``post`` parses as the template did with that
@@ -488,9 +502,9 @@ class ContentTemplate:
     vendor's ``reasoning_field`` cannot fool it). A
     run is taken only if it is, byte for byte, ``data: `` + ``pre`` + ``"`` + S + ``"`` + ``post`` + a
     blank line per event, each S one JSON string's contents (no line break can hide in one: JSON strings
-    hold none raw), which the checks in :meth:`_run` establish. Everything else (role, finish, usage,
+    hold none raw), which the checks in :meth:`events` establish. Everything else (role, finish, usage,
     tool calls, errors, ``[DONE]``, an event whose other fields changed, ``data:`` without the space,
-    CRLF framing) goes through the decoder; of those, :meth:`plain` reads the simple ones (``[DONE]``,
+    CRLF framing) goes through the decoder; of those, :meth:`take` reads the simple ones (``[DONE]``,
     at most one choice without tool calls or reasoning: role, finish and usage events) without chunk
     objects, and ``parse_event`` the rest.
     """
@@ -505,6 +519,7 @@ class ContentTemplate:
         "_pre",
         "_provider",
         "_scan",
+        "_screened",
         "_state",
         "_tries",
         "index",
@@ -524,6 +539,7 @@ class ContentTemplate:
         self._tries = 3  # learning costs a probe parse: a stream whose events all differ stops trying
         self._scan = 16  # events decoded one by one while learning (a stream without plain content stops)
         self.index = 0  # the choice the template's events belong to
+        self._screened = False  # the event take() reads was tried by events(): take() does not again
 
     def events(
         self, raw: bytes, decoder: SSEDecoder
@@ -532,76 +548,89 @@ class ContentTemplate:
         of plain content events, ``(index, texts, contents)`` (``contents``: each text's JSON string as
         orjson writes it, without its quotes, when the run has no escapes; else None).
 
-        A generator: the caller handles (and :meth:`match` learns from) each event before the next is
+        A generator: the caller handles (and :meth:`take` learns from) each event before the next is
         made, so the first read of a stream, which often holds the whole answer, is decoded event by event
         only until the template is learned, and taken as a run after that."""
         at = 0  # the start of what is not handed on yet (an offset: no copy of the rest per event)
+        # With a template kept from an earlier stream, each event is tried here, before it is decoded:
+        # its re-proof is cheap (see _learn), and the first content event then starts the run below.
+        # The decoder's idle is read once: after a whole event (fed below) it is idle whatever it was.
+        idle = decoder.idle
+        shape = self._provider._shape if idle and self._pre is None else None
+        tail = shape[4] if shape is not None else b""
         while self._pre is None and self._tries > 0 and self._scan > 0:
             cut = raw.find(b"\n\n", at) + 2  # find(), not ``in`` (see transport/sse.py)
-            if cut < 2 or cut >= len(raw):
+            if cut < 2:
                 break
+            if tail and raw.startswith(b"data: ", at):
+                # A guess at the event's data, only for one that ends as the kept template's do (which
+                # the role event does not: no decode, no _learn for it): whatever it is, _learn proves
+                # what it learns from it, and the run below and take() check each event against the
+                # template. take() does not try the decoded event again (_screened).
+                if raw.startswith(tail, cut - len(tail)) and self._learn(
+                    raw[at + 6 : cut - 2].decode("utf-8", "replace")
+                ):
+                    break
+                self._screened = True
             self._scan -= 1
             yield from decoder.feed(raw[at:cut])
+            self._screened = False
+            idle = True
             at = cut
+            if at == len(raw):
+                return
         data_pre = self._data_pre
-        if data_pre is not None and raw.startswith(data_pre, at) and decoder.idle:
-            end = raw.rfind(self._post_nl, at) + len(self._post_nl)  # the end of the last such event
-            run = self._run(raw[at:end], data_pre) if end >= at + len(self._post_nl) else None
-            if run is not None:
-                yield run
-                at = end
-                if at == len(raw):
-                    return
+        if data_pre is not None and idle and raw.startswith(data_pre, at):
+            # The run: from here to the end of the last event that ends as the template's do. (Inline,
+            # not a method of its own: one function fewer a stream.) Cut at each b"\n\ndata: " and take
+            # each part's literal contents by position; the comparison with the template rebuilt around
+            # them then proves that each part was exactly pre"S"post (the rebuilt pieces are never
+            # shorter than the parts, so equal totals mean equal pieces).
+            post_nl = self._post_nl
+            end = raw.rfind(post_nl, at) + len(post_nl)
+            region = raw[at:end]  # (b"" or short of a whole event when there is none: refused below)
+            inner = list(map(self._inner, region[6:-2].split(b"\n\ndata: ")))
+            if region == data_pre + self._joint.join(inner) + post_nl:
+                joined = b"".join(inner)
+                run: tuple[int, list[str], list[bytes] | None]
+                try:
+                    if joined.find(b"\\") < 0 and joined.find(b'"') < 0:
+                        # No backslash, no quote in any S: all of them parse as one array of strings
+                        # exactly when each is a valid string's contents (no control character, valid
+                        # UTF-8), written as orjson would.
+                        run = self.index, orjson.loads(b'["' + b'","'.join(inner) + b'"]'), inner
+                    else:  # escapes: each literal on its own (an escaped quote may not end a string)
+                        run = self.index, [orjson.loads(b'"' + s + b'"') for s in inner], None
+                except orjson.JSONDecodeError:
+                    pass
+                else:
+                    yield run
+                    at = end
+                    if at == len(raw):
+                        return
         yield from decoder.feed(raw[at:])
 
-    def _run(self, region: bytes, data_pre: bytes) -> tuple[int, list[str], list[bytes] | None] | None:
-        """``region`` (whole events) as a run of plain content events, or None if it is not one."""
-        # Cut at each b"\n\ndata: " and take each part's literal contents by position; the comparison
-        # with the template rebuilt around them then proves that each part was exactly pre"S"post (the
-        # rebuilt pieces are never shorter than the parts, so equal totals mean equal pieces).
-        inner = list(map(self._inner, region[6:-2].split(b"\n\ndata: ")))
-        if region != data_pre + self._joint.join(inner) + self._post_nl:
-            return None
-        joined = b"".join(inner)
-        if joined.find(b"\\") < 0 and joined.find(b'"') < 0:
-            # No backslash, no quote in any S: all of them parse as one array of strings exactly when each
-            # is a valid string's contents (no control character, valid UTF-8), written as orjson would.
-            try:
-                texts = orjson.loads(b'["' + b'","'.join(inner) + b'"]')
-            except orjson.JSONDecodeError:
-                return None
-            return self.index, texts, inner
-        try:  # escapes: each literal on its own (an escaped quote may not end a string)
-            return self.index, [orjson.loads(b'"' + s + b'"') for s in inner], None
-        except orjson.JSONDecodeError:
-            return None
+    def take(self, data: str) -> tuple[int | None, str | None, str | None, Usage | None] | None:
+        """One event the decoder made, read as ``parse_event`` reads it, when it is a plain content event
+        of choice ``index`` (the template's), ``[DONE]``, or holds at most one choice without tool calls
+        or reasoning (role, finish, usage events): ``(index, content, finish_reason, usage)``, ``index``
+        None for no choice, for :meth:`StreamAssembler.plain <qiao.gateway.stream.StreamAssembler.plain>`.
+        None for anything else (use ``parse_event``). Until the template is known, each event is first
+        tried as the one to learn it from.
 
-    def match(self, data: str) -> str | None:
-        """The text of a plain content event of choice ``index``, or None (use ``parse_event``). Until
-        the template is known, each event is first tried as the one to learn it from."""
+        Plain events skip the chunk objects and the assembler's general ``feed`` (callgrind, in process:
+        parse_event 24k for a role event, of which orjson.loads 11k, _plain 7k; feed's work halved too).
+        One method for both kinds of event: one call per event the decoder made, not two."""
         pre = self._pre
-        if pre is None:
-            if self._tries <= 0 or not self._learn(data):
-                return None
+        if pre is None and self._tries > 0 and not self._screened and self._learn(data):
             pre = self._pre
-            assert pre is not None
-        if data.startswith(pre) and data.endswith(self._post):
+        if pre is not None and data.startswith(pre) and data.endswith(self._post):
             try:
                 text = orjson.loads(data[len(pre) : len(data) - self._cut])
             except orjson.JSONDecodeError:
-                return None
+                text = None
             if type(text) is str:
-                return text
-        return None
-
-    def plain(self, data: str) -> tuple[int | None, str | None, str | None, Usage | None] | None:
-        """An event that is not a plain content event, read as ``parse_event`` reads it when it is
-        ``[DONE]`` or holds at most one choice, without tool calls or reasoning (role, finish, usage
-        events): ``(index, content, finish_reason, usage)``, ``index`` None for no choice, for
-        :meth:`StreamAssembler.plain <qiao.gateway.stream.StreamAssembler.plain>`. None for anything else
-        (use ``parse_event``). Skips the chunk objects and the assembler's general ``feed`` (callgrind,
-        in process: parse_event 24k for a role event, of which orjson.loads 11k, _plain 7k; feed's work
-        halved too); bench/instr.py --stream: ~20k a stream fewer with the cheaper probe below."""
+                return self.index, text, None, None
         if data == "[DONE]":
             self._state.done = True
             return _NO_CHOICE
@@ -655,7 +684,18 @@ class ContentTemplate:
         """Take ``data``'s template if it is a plain content event. The candidate literal is the value of
         its last ``"content":`` key (non-empty, no escapes: found without parsing); ``parse_event`` of the
         event with a probe string in its place then decides (one choice, a content-only delta that is the
-        probe, no finish, no usage), so the guess needs no other care."""
+        probe, no finish, no usage), so the guess needs no other care.
+
+        The provider keeps the template (``_shape``) for its next streams, whose events differ from this
+        one's in their ``id``, ``created`` and ``system_fingerprint`` only: a candidate whose ``post`` is
+        the kept one and whose ``pre`` is the kept one but for those values is taken without the probe.
+        Exact: ``pre`` holds no backslash, so each ``"`` opens or closes a string and ``split(b'"')``
+        gives the JSON text outside strings (even places) and the strings' contents (odd places);
+        equal but for a value of ``"id"``/``"system_fingerprint"`` (another string without a quote, a
+        backslash or a control character) and the digits of ``"created"`` (another JSON integer, not
+        too long to parse), the two events parse to the same JSON but for those values, which neither
+        ``parse_event`` nor :meth:`_plain` reads (tests/gateway/test_stream_lean.py tries mutated events
+        on a kept template against their parse)."""
         k = data.rfind('"content":')
         if k < 0:
             return False
@@ -669,34 +709,78 @@ class ContentTemplate:
             # Escapes, or the probe itself: only without them does no other string of the event read
             # as the probe, so that the probe coming back as the content proves where the content is.
             return False
-        self._tries -= 1
         pre, post = data[:start], data[end + 1 :]
-        # The probe read by _plain (parse_event's reading of such an event, without its objects: ~6k
-        # instructions fewer than the parse_event call this was)
-        try:
-            obj = orjson.loads(pre + _PROBE + post)
-        except orjson.JSONDecodeError:
-            return False
-        got = self._plain(obj)
-        if (
-            got is None
-            or got[0] is None
-            or got[1] != _PROBE[1:-1]
-            or got[2] is not None
-            or got[3] is not None
-        ):
-            return False
-        if obj["choices"][0]["delta"].get("role") is not None:  # (a dict: it holds the probe)
-            return False
-        self._pre, self._post, self._cut, self.index = pre, post, len(post), got[0]
+        pre_b = pre.encode()
+        segs = pre_b.split(b'"')
+        index = None
+        shape = self._provider._shape
+        if shape is not None and post == shape[1] and len(segs) == len(shape[0]):
+            kept = shape[0]
+            for j in shape[3]:
+                v = segs[j]
+                if j & 1:  # a string's contents: no control character (min, translate: C calls a stream
+                    if min(v, default=32) < 32:  # makes anyway, not isprintable/isdigit just for this)
+                        break
+                elif not (  # ':' + an integer + ',' (19 digits at most: orjson refuses past a double's range)
+                    3 <= len(v) <= 21
+                    and v[:1] == b":"
+                    and v[-1:] == b","
+                    and not v[1:-1].translate(None, b"0123456789")
+                    and (v[1] != 48 or len(v) == 3)  # (48: "0")
+                ):
+                    break
+                segs[j] = kept[j]
+            else:
+                if segs == kept:
+                    index = shape[2]
+            if index is None:
+                segs = pre_b.split(b'"')
+        if index is None:
+            self._tries -= 1
+            # The probe read by _plain (parse_event's reading of such an event, without its objects: ~6k
+            # instructions fewer than the parse_event call this was)
+            try:
+                obj = orjson.loads(pre + _PROBE + post)
+            except orjson.JSONDecodeError:
+                return False
+            got = self._plain(obj)
+            if (
+                got is None
+                or got[0] is None
+                or got[1] != _PROBE[1:-1]
+                or got[2] is not None
+                or got[3] is not None
+            ):
+                return False
+            if obj["choices"][0]["delta"].get("role") is not None:  # (a dict: it holds the probe)
+                return False
+            index = got[0]
+            holes = tuple(
+                j
+                for j in range(2, len(segs))
+                if (j & 1 and segs[j - 1] == b":" and segs[j - 2] in _HOLES)
+                or (
+                    not j & 1
+                    and segs[j - 1] == b"created"
+                    and len(segs[j]) >= 3
+                    and segs[j][:1] == b":"
+                    and segs[j][-1:] == b","
+                    and not segs[j][1:-1].translate(None, b"0123456789")
+                )
+            )
+            self._provider._shape = (segs, post, index, holes, b'"' + post.encode() + b"\n\n")
+        self._pre, self._post, self._cut, self.index = pre, post, len(post), index
         if (pre + post).find("\n") < 0 and (pre + post).find("\r") < 0:  # one line, as SSE gave it
-            pre_b = pre.encode() + b'"'
+            pre_b += b'"'
             post_b = b'"' + post.encode()
             self._data_pre = b"data: " + pre_b
             self._post_nl = post_b + b"\n\n"
             self._joint = post_b + b"\n\ndata: " + pre_b
             self._inner = itemgetter(slice(len(pre_b), -len(post_b)))
         return True
+
+
+OpenAICompatible.content_template = ContentTemplate
 
 
 def _retry_after(resp: WireResponse | None) -> float | None:
