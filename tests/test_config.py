@@ -122,7 +122,7 @@ def test_hash_key_is_hashlibs_sha256() -> None:
 
     rng = random.Random(5)
     alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_密钥é"
-    for n in range(0, 300):
+    for n in range(300):
         key = "".join(rng.choice(alphabet) for _ in range(n))
         assert hash_key(key) == hashlib.sha256(key.encode()).hexdigest()
     assert hash_key("sk-qiao-abc") == hashlib.sha256(b"sk-qiao-abc").hexdigest()

@@ -37,16 +37,18 @@ class Target:
     # response headers naming who served a request are the same bytes every time
     label: str = field(init=False, compare=False)
     headers: tuple[tuple[bytes, bytes], ...] = field(init=False, compare=False, repr=False)
+    upstream_model: str = field(init=False, compare=False, repr=False)  # spec.wire_name (the usage record's)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "label", f"{self.account.name}/{self.spec.id}")
+        object.__setattr__(self, "upstream_model", self.spec.wire_name)
         object.__setattr__(
             self,
             "headers",
             (
                 (b"x-qiao-provider", self.provider.name.encode()),
                 (b"x-qiao-account", self.account.name.encode()),
-                (b"x-qiao-upstream-model", self.spec.wire_name.encode()),
+                (b"x-qiao-upstream-model", self.upstream_model.encode()),
             ),
         )
 

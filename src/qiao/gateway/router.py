@@ -61,6 +61,7 @@ from ..errors import (
     UpstreamTimeout,
 )
 from ..money import MICRO
+from ..transport.http import Timeouts
 from ..types import ChatRequest, EmbeddingRequest, has_image_input
 from .health import HealthBoard
 from .outbound import OutboundLimiter, quotas_for
@@ -76,8 +77,9 @@ __all__ = ["Need", "Router", "StreamStarted"]
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-Attempt = Callable[[Target, Mapping[str, Any], float], Awaitable[_T]]
-"""``attempt(target, params, deadline)``: one try on one target (``deadline`` on the loop clock)."""
+Attempt = Callable[[Target, Mapping[str, Any], Timeouts], Awaitable[_T]]
+"""``attempt(target, params, timeouts)``: one try on one target, within ``timeouts`` (the route's, cut to
+what is left of the request's deadline; ``timeouts.deadline`` on the loop clock)."""
 
 
 class StreamStarted(Exception):
@@ -319,12 +321,18 @@ class Router:
         route: Route,
         need: Need,
         ctx: RequestContext,
-        deadline: float,
+        timeouts: Timeouts,
         attempt: Attempt[_T],
         loop: asyncio.AbstractEventLoop | None = None,
+        stream: bool = False,
     ) -> _T:
-        """Try the ordered targets until one answers (see the module docstring for the rules). ``loop`` is
-        the running loop when the caller has it (on CPython 3.11 asking asyncio costs a system call)."""
+        """Try the ordered targets until one answers (see the module docstring for the rules), all within
+        ``timeouts.total`` from now. ``loop`` is the running loop when the caller has it (on CPython 3.11
+        asking asyncio costs a system call). ``stream``: a :class:`StreamStarted` ends the run quietly
+        (returns None; the client already got the error event) instead of reaching the caller."""
+        if loop is None:
+            loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeouts.total
         rc = route.config
         if need.request is not None and need.context_tokens is None:
             if need.prompt_bytes + need.out > route.min_context:
@@ -346,8 +354,6 @@ class Router:
             if rc is not None and rc.retries_per_target is not None
             else self.cfg.retry.per_target
         )
-        if loop is None:
-            loop = asyncio.get_running_loop()
         errors: list[QiaoError] = []
         skipped_open: list[Target] = []
         tokens = 0
@@ -385,7 +391,20 @@ class Router:
                 t = time.perf_counter()
                 t_attempt = t - ctx.t0
                 try:
-                    result = await attempt(target, params, deadline)
+                    # the try's timeouts, cut to what is left of the deadline (raised here, a timeout
+                    # counts as this target's failure, as one from inside the attempt)
+                    left = deadline - loop.time()
+                    if left <= 0:
+                        raise UpstreamTimeout(
+                            f"the request's deadline ({timeouts.total:g}s) passed before {label} could be "
+                            "tried",
+                            provider=target.provider.name,
+                        )
+                    result = await attempt(
+                        target,
+                        params,
+                        Timeouts(min(timeouts.connect, left), min(timeouts.first_byte, left), left, deadline),
+                    )
                 except StreamStarted as st:
                     # past the first byte: the client already got an error event; no fallback
                     err = st.error
@@ -399,6 +418,8 @@ class Router:
                         (label, (err.code if err is not None else None) or "stream_error", _tenths(ms))
                     )
                     self._settle_permit(permit, ctx)
+                    if stream:
+                        return None  # type: ignore[return-value]  # (a stream's run returns None)
                     raise
                 except QiaoError as err:
                     ms = (time.perf_counter() - t) * 1000

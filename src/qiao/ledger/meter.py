@@ -500,7 +500,7 @@ class Ledger:
         if t is not None:
             provider = t.provider.name
             account = t.account.name
-            upstream_model = t.spec.wire_name
+            upstream_model = t.upstream_model  # spec.wire_name, worked out once per target
         u = ctx.usage
         if u is not None:
             prompt = u.prompt_tokens
