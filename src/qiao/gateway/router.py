@@ -359,6 +359,7 @@ class Router:
         tokens = 0
         health = self.health
         limiter = self.limiter
+        capped = limiter.capped  # limiter.limited(name) is `name in capped`
         # health.allow is True for a target whose breaker is closed: asked only of the others (no method
         # call for the usual answer)
         tripped = health.tripped
@@ -373,7 +374,7 @@ class Router:
                     ctx.tried.append((label, "skipped:circuit_open", 0.0))
                     break
                 permit = None
-                if limiter.limited(target.account.name):
+                if target.account.name in capped:
                     if not tokens:
                         tokens = need.prompt_tokens() + (need.out or min(target.spec.max_output, 1024))
                     # the limiter keeps time with time.monotonic(); the deadline is on the loop's clock
