@@ -169,8 +169,7 @@ class Gateway:
         self.transport = transport or Transport(self.timeouts)
         self.ledger: Ledger | None = None  # set by the server when a database is configured
         self._ws: WSTransport | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self.router = Router(settings)
+        self.router = Router(settings, self.timeouts)
         self.router.health.track(self.resolver.labels())  # other replicas' open breakers apply at once
 
     def apply_settings(self, settings: Settings) -> None:
@@ -222,7 +221,13 @@ class Gateway:
     # ---- shared ---------------------------------------------------------------------------------------
     def route_for(self, model: str, ctx: RequestContext) -> Route:
         p = ctx.principal
-        route = self.resolver.resolve(model, p.tenant if p is not None else None)
+        tenant = p.tenant if p is not None else None
+        res = self.resolver
+        # resolve's first step (a route for all tenants) without the call when no tenant has its own
+        # routes; anything else through resolve (tests/gateway/test_routing.py compares the two)
+        route = res.routes.get(model) if tenant is None or not res.tenanted else None
+        if route is None:
+            route = res.resolve(model, tenant)
         if route is None:
             raise ModelNotFound(
                 f"The model `{model}` does not exist or you do not have access to it. "
@@ -236,17 +241,6 @@ class Gateway:
         if route.config is not None:
             ctx.route = route.name
         return route
-
-    def _timeouts(self, route: Route) -> Timeouts:
-        rc = route.config
-        if rc is None or not (rc.connect_timeout_s or rc.first_byte_timeout_s or rc.total_timeout_s):
-            return self.timeouts
-        t = self.timeouts
-        return Timeouts(
-            rc.connect_timeout_s or t.connect,
-            rc.first_byte_timeout_s or t.first_byte,
-            rc.total_timeout_s or t.total,
-        )
 
     def _prepare(
         self,
@@ -302,32 +296,6 @@ class Gateway:
         call = Call(target.account, spec, need.model if same else req.model, ctx.request_id, stream)
         return sent, call, tokenise
 
-    def _over_targets(
-        self,
-        route: Route,
-        ctx: RequestContext,
-        need: Need,
-        attempt: Callable[[Target, Mapping[str, Any], Timeouts], Awaitable[_T]],
-        stream: bool = False,
-    ) -> Awaitable[_T]:
-        """Hand the route to the router with an attempt function; the router gives each try the route's
-        timeouts cut to what is left of the request's deadline. Returns the router's coroutine for the
-        caller to await (not a coroutine of its own: one layer less to create and to resume through)."""
-        rc = route.config
-        # _timeouts' test, without the call for a route that sets no timeouts of its own (the usual one)
-        base = (
-            self.timeouts
-            if rc is None or not (rc.connect_timeout_s or rc.first_byte_timeout_s or rc.total_timeout_s)
-            else self._timeouts(route)
-        )
-        # The running loop, remembered: on CPython 3.11 asyncio.get_running_loop() makes a getpid system
-        # call each time (fixed in 3.12). A gateway serves one loop at a time (a test's new loop replaces
-        # a stopped one).
-        loop = self._loop
-        if loop is None or not loop.is_running():
-            loop = self._loop = asyncio.get_running_loop()
-        return self.router.run(route, need, ctx, base, attempt, loop, stream)
-
     # ---- chat, non-streaming --------------------------------------------------------------------------
     def chat(self, req: ChatRequest, ctx: RequestContext) -> Awaitable[ChatResponse]:
         """A non-streaming chat answer (await it). Not a coroutine itself: for a key without limits or
@@ -344,7 +312,7 @@ class Gateway:
         ledger = self.ledger
         if ledger is not None and ledger.limited(ctx.principal):
             return self._admitted(req, route, ctx, need, attempt, False)
-        return self._over_targets(route, ctx, need, attempt)
+        return self.router.run(route, need, ctx, attempt)
 
     async def _admitted(
         self,
@@ -358,7 +326,7 @@ class Gateway:
         """:meth:`chat` or :meth:`chat_stream` for a key with limits or a budget: admitted (and its budget
         reserved) first (the caller did :meth:`_admit_now`'s part)."""
         await self._admit(req, route, ctx)
-        return await self._over_targets(route, ctx, need, attempt, stream)
+        return await self.router.run(route, need, ctx, attempt, stream)
 
     async def _call_chat(
         self,
@@ -480,7 +448,7 @@ class Gateway:
         ledger = self.ledger
         if ledger is not None and ledger.limited(ctx.principal):
             return self._admitted(req, route, ctx, need, attempt, True)
-        return self._over_targets(route, ctx, need, attempt, True)
+        return self.router.run(route, need, ctx, attempt, True)
 
     def _stream_attempt(
         self,
@@ -703,7 +671,7 @@ class Gateway:
                 )
             return await self._embed_on(req, inputs, target, ctx, timeouts)
 
-        return await self._over_targets(route, ctx, _EMBED_NEED, attempt)
+        return await self.router.run(route, _EMBED_NEED, ctx, attempt)
 
     async def _embed_on(
         self,

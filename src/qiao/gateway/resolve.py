@@ -194,6 +194,9 @@ class Resolver:
                 self._wildcards.append((name, route))
             else:
                 self.routes[name] = route
+        # Whether any tenant has routes of its own. Without, resolve's first answer for a name in
+        # ``routes`` is that route whoever asks: Gateway.route_for reads it there without the call.
+        self.tenanted = bool(self._tenant_routes or self._tenant_wildcards)
 
     @staticmethod
     def _specs(provider: Provider, ac: AccountConfig) -> list[ModelSpec]:

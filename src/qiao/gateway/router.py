@@ -188,7 +188,16 @@ def target_fault(err: QiaoError) -> bool:
 
 
 class Router:
-    def __init__(self, settings: Settings, rng: random.Random | None = None) -> None:
+    def __init__(
+        self, settings: Settings, timeouts: Timeouts | None = None, rng: random.Random | None = None
+    ) -> None:
+        s = settings.server
+        # a route's timeouts unless it sets its own (the gateway's: the transport's defaults too)
+        self.timeouts = timeouts or Timeouts(s.connect_timeout_s, s.first_byte_timeout_s, s.total_timeout_s)
+        # The running loop, remembered: on CPython 3.11 asyncio.get_running_loop() makes a getpid system
+        # call each time (fixed in 3.12). A gateway serves one loop at a time (a test's new loop replaces
+        # a stopped one).
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.cfg = settings.routing
         self.rng = rng or random.Random()
         self.health = HealthBoard(self.cfg)
@@ -321,19 +330,24 @@ class Router:
         route: Route,
         need: Need,
         ctx: RequestContext,
-        timeouts: Timeouts,
         attempt: Attempt[_T],
-        loop: asyncio.AbstractEventLoop | None = None,
         stream: bool = False,
     ) -> _T:
         """Try the ordered targets until one answers (see the module docstring for the rules), all within
-        ``timeouts.total`` from now. ``loop`` is the running loop when the caller has it (on CPython 3.11
-        asking asyncio costs a system call). ``stream``: a :class:`StreamStarted` ends the run quietly
-        (returns None; the client already got the error event) instead of reaching the caller."""
-        if loop is None:
-            loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeouts.total
+        the route's total timeout from now; each attempt gets the route's timeouts cut to what is left.
+        ``stream``: a :class:`StreamStarted` ends the run quietly (returns None; the client already got
+        the error event) instead of reaching the caller."""
         rc = route.config
+        # route_timeouts' test, without the call for a route that sets no timeouts of its own (the usual)
+        timeouts = (
+            self.timeouts
+            if rc is None or not (rc.connect_timeout_s or rc.first_byte_timeout_s or rc.total_timeout_s)
+            else self.route_timeouts(route)
+        )
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            loop = self._loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeouts.total
         if need.request is not None and need.context_tokens is None:
             if need.prompt_bytes + need.out > route.min_context:
                 from .params import estimate_prompt_tokens
@@ -487,6 +501,18 @@ class Router:
             "retry later",
             retry_after=1,
             code="upstream_capacity",
+        )
+
+    def route_timeouts(self, route: Route) -> Timeouts:
+        """The route's timeouts: its own where it sets them, the gateway's for the rest."""
+        rc = route.config
+        if rc is None or not (rc.connect_timeout_s or rc.first_byte_timeout_s or rc.total_timeout_s):
+            return self.timeouts
+        t = self.timeouts
+        return Timeouts(
+            rc.connect_timeout_s or t.connect,
+            rc.first_byte_timeout_s or t.first_byte,
+            rc.total_timeout_s or t.total,
         )
 
     @staticmethod
