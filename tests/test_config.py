@@ -112,3 +112,17 @@ def test_examples_parse() -> None:
         text = p.read_text()
         assert "sk-" not in text.replace("sk-qiao-", ""), f"{p} must reference secrets via ${{ENV}}"
         load_settings(p, env=env)
+
+
+def test_hash_key_is_hashlibs_sha256() -> None:
+    """hash_key uses CPython's own SHA-256 (not OpenSSL's): the digests must be hashlib's, byte for byte,
+    for keys of every length around the block boundaries and for non-ASCII keys."""
+    import hashlib
+    import random
+
+    rng = random.Random(5)
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_密钥é"
+    for n in range(300):
+        key = "".join(rng.choice(alphabet) for _ in range(n))
+        assert hash_key(key) == hashlib.sha256(key.encode()).hexdigest()
+    assert hash_key("sk-qiao-abc") == hashlib.sha256(b"sk-qiao-abc").hexdigest()

@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -53,9 +54,24 @@ class ConfigError(Exception):
     """A configuration problem; the message names the file, the key and what is wrong."""
 
 
+# CPython's own SHA-256 (``_sha256`` on 3.11, ``_sha2`` from 3.12), not OpenSSL's through hashlib: the same
+# digests (SHA-256 is one function; tests/test_config.py compares the two over many inputs), but for one
+# short key OpenSSL's EVP path (context allocation, provider dispatch, init/update/final) is far more code
+# than the digest itself, and it runs on every request (the server hashes the caller's key). hashlib's
+# when neither module is built.
+_sha256: Callable[[bytes], Any]
+try:
+    from _sha2 import sha256 as _sha256  # type: ignore[import-not-found,no-redef]
+except ImportError:
+    try:
+        from _sha256 import sha256 as _sha256  # type: ignore[import-not-found,no-redef]
+    except ImportError:  # pragma: no cover - a Python built without them
+        _sha256 = hashlib.sha256
+
+
 def hash_key(key: str) -> str:
     """How gateway keys are stored and compared: SHA-256 hex of the key."""
-    return hashlib.sha256(key.encode()).hexdigest()
+    return _sha256(key.encode()).hexdigest()  # type: ignore[no-any-return]
 
 
 class _Strict(BaseModel):

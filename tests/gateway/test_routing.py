@@ -559,3 +559,29 @@ async def test_wildcard_routes_and_a_tenants_own_wildcard() -> None:
             assert acme.target is not None and acme.target.account.name == "a1"
         assert gw.resolver.resolve("claude-3") is None
         await gw.aclose()
+
+
+@pytest.mark.parametrize("tenanted", [False, True])
+def test_route_for_answers_what_resolve_answers(tenanted: bool) -> None:
+    """Gateway.route_for reads a route for all tenants straight from ``Resolver.routes`` when no tenant has
+    routes of its own; for every name and caller it must find the route Resolver.resolve finds."""
+    routes: dict[str, Any] = {
+        "gpt-4o": {"targets": [{"target": "a0/gpt-4o"}]},
+        "fast": {"targets": [{"target": "a1/gpt-4o-mini"}, {"target": "a0/gpt-4o-mini"}]},
+        "team-*": {"targets": [{"target": "a1/gpt-4o"}]},
+    }
+    if tenanted:
+        routes["gpt-4o-acme"] = {"model": "gpt-4o", "tenants": ["acme"], "targets": [{"target": "a1/gpt-4o"}]}
+        routes["acme-*"] = {"model": "fast*", "tenants": ["acme"], "targets": [{"target": "a1/gpt-4o"}]}
+    gw = Gateway(settings(["http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1"], None, routes=routes))
+    assert gw.resolver.tenanted is tenanted
+    names = ["gpt-4o", "fast", "faster", "team-x", "gpt-4o-mini", "a0/gpt-4o", "openai_compat/gpt-4o",
+             "a1/gpt-4o-mini", "nope", "a9/gpt-4o"]  # fmt: skip
+    for name in names:
+        for p in [None, Principal("k", "k"), Principal("k", "k", "acme"), Principal("k", "k", "other")]:
+            want = gw.resolver.resolve(name, p.tenant if p is not None else None)
+            try:
+                got = gw.route_for(name, RequestContext("r", p))
+            except QiaoError:
+                got = None
+            assert got is want, (name, p)

@@ -14,7 +14,7 @@ from qiao.config import Settings, hash_key
 from qiao.errors import InsufficientQuota
 from qiao.gateway.pipeline import RequestContext
 from qiao.gateway.resolve import Resolver, Route
-from qiao.ledger.meter import Ledger, period_start
+from qiao.ledger.meter import Ledger, _kept, period_start
 from qiao.types import Usage
 
 KEY = "sk-qiao-meter-test"
@@ -222,5 +222,41 @@ async def test_record_writes_every_usage_field_in_order(tmp_path: Path) -> None:
         # a line of fewer columns (written before a migration added one at the end): the rest at default
         short = orjson.dumps([[*orjson.loads(lines[1])[0][:-2]], []])
         assert _decode(short) == got[1]
+    finally:
+        await ledger.aclose()
+
+
+async def test_limited_says_what_the_limits_say(tmp_path: Path) -> None:
+    """Ledger.limited tests identity with the one empty Limits the ledger keeps (_kept): it must answer
+    what the limits' ``empty`` says, for every mix of key and tenant limits, from the config and from the
+    store alike (an empty Limits with a reset period, too)."""
+    from qiao.gateway.pipeline import Principal
+    from qiao.ledger.store import Limits
+
+    shapes = [
+        Limits(),
+        Limits(reset="monthly"),
+        Limits(rpm=5),
+        Limits(tpm=100),
+        Limits(budget_micros=1),
+        Limits(budget_tokens=9, reset="daily"),
+    ]
+    ledger = Ledger(_settings(tmp_path))
+    await ledger.start()
+    try:
+        p = ledger.principal(hash_key(KEY))
+        assert p is not None and p.tenant == "t"
+        assert not ledger.limited(p)  # the config's key and tenant have none
+        for klim in shapes:
+            for tlim in [*shapes, None]:
+                ledger.key_limits[p.key_id] = _kept(klim)
+                if tlim is None:
+                    ledger.tenant_limits.pop("t", None)
+                else:
+                    ledger.tenant_limits["t"] = _kept(tlim)
+                want = not (klim.empty and (tlim is None or tlim.empty))
+                assert ledger.limited(p) is want, (klim, tlim)
+        assert not ledger.limited(Principal("nobody", "n"))
+        assert not ledger.limited(None)
     finally:
         await ledger.aclose()

@@ -47,7 +47,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from itertools import count
 from typing import Any
@@ -388,6 +388,9 @@ class OutboundLimiter:
         self.window_s = window_s
         """The counting window (providers count per minute; shorter only in tests)."""
         self._states: dict[str, _State] = {}
+        # The accounts with any cap, as a read-only view of the same dict (never rebound): the router
+        # tests ``name in capped`` on every attempt, :meth:`limited` without the call.
+        self.capped: Mapping[str, object] = self._states
         self.lease_s = lease_s
         """Expiry of a concurrency slot in Redis (a crashed replica's slots come back after it)."""
         self.poll_s = poll_s

@@ -9,9 +9,7 @@ prepares the request for one target, talks to the transport and parses the answe
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
-import struct
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -28,13 +26,14 @@ from ..errors import (
     QiaoError,
     UnsupportedParameter,
     UpstreamError,
-    UpstreamTimeout,
 )
 from ..providers.base import Call, SSEEvent, StreamState, WireResponse
 from ..providers.openai_compat import BearerAuth
 from ..transport.http import StreamResponse, Timeouts, Transport
 from ..transport.sse import NDJSONDecoder, SSEDecoder
 from ..types import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResult, Usage, message_text
+from .embed import embedding_inputs, shorten
+from .embed import encode_embedding as encode_embedding  # (the server's import, from before embed.py)
 from .params import apply_param_policy, check_context, fits_cheaply
 from .resolve import Resolver, Route, Target
 from .router import Need, Router, StreamStarted
@@ -170,8 +169,7 @@ class Gateway:
         self.transport = transport or Transport(self.timeouts)
         self.ledger: Ledger | None = None  # set by the server when a database is configured
         self._ws: WSTransport | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self.router = Router(settings)
+        self.router = Router(settings, self.timeouts)
         self.router.health.track(self.resolver.labels())  # other replicas' open breakers apply at once
 
     def apply_settings(self, settings: Settings) -> None:
@@ -199,9 +197,8 @@ class Gateway:
         return self.ledger is not None and self.ledger.limited(ctx.principal)
 
     async def _admit(self, req: ChatRequest | EmbeddingRequest, route: Route, ctx: RequestContext) -> None:
-        """Ledger hook: rate limits and budget reservation, before any upstream call."""
-        if not self._admit_now(req.model, ctx):
-            return
+        """Ledger hook: rate limits and budget reservation, before any upstream call (only when
+        :meth:`_admit_now` said so)."""
         assert self.ledger is not None
         if isinstance(req, ChatRequest):
             chars = sum(len(message_text(m.content)) + 4 for m in req.messages)
@@ -224,7 +221,13 @@ class Gateway:
     # ---- shared ---------------------------------------------------------------------------------------
     def route_for(self, model: str, ctx: RequestContext) -> Route:
         p = ctx.principal
-        route = self.resolver.resolve(model, p.tenant if p is not None else None)
+        tenant = p.tenant if p is not None else None
+        res = self.resolver
+        # resolve's first step (a route for all tenants) without the call when no tenant has its own
+        # routes; anything else through resolve (tests/gateway/test_routing.py compares the two)
+        route = res.routes.get(model) if tenant is None or not res.tenanted else None
+        if route is None:
+            route = res.resolve(model, tenant)
         if route is None:
             raise ModelNotFound(
                 f"The model `{model}` does not exist or you do not have access to it. "
@@ -238,17 +241,6 @@ class Gateway:
         if route.config is not None:
             ctx.route = route.name
         return route
-
-    def _timeouts(self, route: Route) -> Timeouts:
-        rc = route.config
-        if rc is None or not (rc.connect_timeout_s or rc.first_byte_timeout_s or rc.total_timeout_s):
-            return self.timeouts
-        t = self.timeouts
-        return Timeouts(
-            rc.connect_timeout_s or t.connect,
-            rc.first_byte_timeout_s or t.first_byte,
-            rc.total_timeout_s or t.total,
-        )
 
     def _prepare(
         self,
@@ -304,41 +296,6 @@ class Gateway:
         call = Call(target.account, spec, need.model if same else req.model, ctx.request_id, stream)
         return sent, call, tokenise
 
-    def _over_targets(
-        self,
-        route: Route,
-        ctx: RequestContext,
-        need: Need,
-        attempt: Callable[[Target, Mapping[str, Any], Timeouts], Awaitable[_T]],
-    ) -> Awaitable[_T]:
-        """Hand the route to the router with an attempt function that gets each try's timeouts, cut to
-        what is left of the request's deadline. Returns the router's coroutine for the caller to await
-        (not a coroutine of its own: one layer less to create and to resume through)."""
-        base = self.timeouts if route.config is None else self._timeouts(route)
-        # The running loop, remembered: on CPython 3.11 asyncio.get_running_loop() makes a getpid system
-        # call each time (fixed in 3.12). A gateway serves one loop at a time (a test's new loop replaces
-        # a stopped one).
-        loop = self._loop
-        if loop is None or not loop.is_running():
-            loop = self._loop = asyncio.get_running_loop()
-        deadline = loop.time() + base.total
-
-        # A plain function returning the attempt's coroutine, not a coroutine of its own: one layer less to
-        # create and to resume through (the router awaits what it returns; a raise here reaches the router
-        # at the same point as one from inside the attempt).
-        def one(target: Target, params: Mapping[str, Any], deadline: float) -> Awaitable[_T]:
-            left = deadline - loop.time()
-            if left <= 0:
-                raise UpstreamTimeout(
-                    f"the request's deadline ({base.total:g}s) passed before {target.label} could be tried",
-                    provider=target.provider.name,
-                )
-            return attempt(
-                target, params, Timeouts(min(base.connect, left), min(base.first_byte, left), left, deadline)
-            )
-
-        return self.router.run(route, need, ctx, deadline, one, loop)
-
     # ---- chat, non-streaming --------------------------------------------------------------------------
     def chat(self, req: ChatRequest, ctx: RequestContext) -> Awaitable[ChatResponse]:
         """A non-streaming chat answer (await it). Not a coroutine itself: for a key without limits or
@@ -348,19 +305,28 @@ class Gateway:
         model = req.model  # read once (pydantic's attribute hook: ~400 instructions a read)
         route = self.route_for(model, ctx)
         ctx.model = model  # _admit_now inlined
-        ledger = self.ledger
-        if ledger is not None and ledger.limited(ctx.principal):
-            return self._chat_admitted(req, route, ctx)
         need = Need(req)
         # the attempt function is _call_chat itself, bound by a partial: no closure coroutine between the
         # router and the upstream call
-        return self._over_targets(route, ctx, need, partial(self._call_chat, req, route, ctx, need))
+        attempt = partial(self._call_chat, req, route, ctx, need)
+        ledger = self.ledger
+        if ledger is not None and ledger.limited(ctx.principal):
+            return self._admitted(req, route, ctx, need, attempt, False)
+        return self.router.run(route, need, ctx, attempt)
 
-    async def _chat_admitted(self, req: ChatRequest, route: Route, ctx: RequestContext) -> ChatResponse:
-        """:meth:`chat` for a key with limits or a budget: admitted (and its budget reserved) first."""
+    async def _admitted(
+        self,
+        req: ChatRequest,
+        route: Route,
+        ctx: RequestContext,
+        need: Need,
+        attempt: Callable[[Target, Mapping[str, Any], Timeouts], Awaitable[_T]],
+        stream: bool,
+    ) -> _T:
+        """:meth:`chat` or :meth:`chat_stream` for a key with limits or a budget: admitted (and its budget
+        reserved) first (the caller did :meth:`_admit_now`'s part)."""
         await self._admit(req, route, ctx)
-        need = Need(req)
-        return await self._over_targets(route, ctx, need, partial(self._call_chat, req, route, ctx, need))
+        return await self.router.run(route, need, ctx, attempt, stream)
 
     async def _call_chat(
         self,
@@ -462,36 +428,73 @@ class Gateway:
         return out
 
     # ---- chat, streaming ------------------------------------------------------------------------------
-    async def chat_stream(
+    def chat_stream(
         self,
         req: ChatRequest,
         ctx: RequestContext,
         start: StartResponse,
         send: SendBody,
         legacy: bool = False,
-    ) -> None:
-        """Stream a chat answer. Errors before the first byte raise (the caller answers with a status);
-        errors after it end the stream with an error event."""
-        route = self.route_for(req.model, ctx)
-        await self._admit(req, route, ctx)
+    ) -> Awaitable[None]:
+        """Stream a chat answer (await it). Errors before the first byte raise (the caller answers with a
+        status); errors after it end the stream with an error event. Not a coroutine itself, like
+        :meth:`chat`: for a key without limits or budget it returns the router's coroutine, which ends
+        quietly on :class:`StreamStarted` (``stream=True``). Errors found before any attempt raise here."""
+        model = req.model  # read once (pydantic's attribute hook)
+        route = self.route_for(model, ctx)
+        ctx.model = model  # _admit_now inlined, as in chat
         need = Need(req)
+        attempt = partial(self._stream_attempt, req, route, ctx, need, start, send, legacy)
+        ledger = self.ledger
+        if ledger is not None and ledger.limited(ctx.principal):
+            return self._admitted(req, route, ctx, need, attempt, True)
+        return self.router.run(route, need, ctx, attempt, True)
 
-        async def attempt(target: Target, params: Mapping[str, Any], timeouts: Timeouts) -> None:
-            sent, call, tokenise = self._prepare(req, target, route, ctx, True, params, need)
-            if tokenise:
-                await asyncio.to_thread(check_context, sent, target.spec)
-            try:
-                await self._stream_one(sent, call, target, ctx, timeouts, start, send, legacy)
-            except AuthenticationFailed as err:
-                # Before the first byte: a refreshable credential (an expired token) gets one more try.
-                if not target.provider.auth.on_auth_error(call.account, err):
-                    raise
-                await self._stream_one(sent, call, target, ctx, timeouts, start, send, legacy)
+    def _stream_attempt(
+        self,
+        client_req: ChatRequest,
+        route: Route,
+        ctx: RequestContext,
+        need: Need,
+        start: StartResponse,
+        send: SendBody,
+        legacy: bool,
+        target: Target,
+        params: Mapping[str, Any],
+        timeouts: Timeouts,
+    ) -> Awaitable[None]:
+        """One try of a streaming chat on one target (the router's attempt function). A plain function:
+        for a bearer key and a prompt bounded without tokenising (the usual case) the router awaits
+        :meth:`_stream_one` itself; :meth:`_stream_checked` wraps it only when there is something to do
+        around it."""
+        req, call, tokenise = self._prepare(client_req, target, route, ctx, True, params, need)
+        if not tokenise and type(target.provider.auth) is BearerAuth:
+            # BearerAuth's on_auth_error is AuthScheme's (always False): the retry below never happens
+            return self._stream_one(req, call, target, ctx, timeouts, start, send, legacy)
+        return self._stream_checked(req, call, target, ctx, timeouts, start, send, legacy, tokenise)
 
+    async def _stream_checked(
+        self,
+        req: ChatRequest,
+        call: Call,
+        target: Target,
+        ctx: RequestContext,
+        timeouts: Timeouts,
+        start: StartResponse,
+        send: SendBody,
+        legacy: bool,
+        tokenise: bool,
+    ) -> None:
+        """:meth:`_stream_one` after the context check off the event loop (when ``tokenise``), with one
+        more try for a refreshable credential (an expired token) refused before the first byte."""
+        if tokenise:
+            await asyncio.to_thread(check_context, req, target.spec)
         try:
-            await self._over_targets(route, ctx, need, attempt)
-        except StreamStarted:
-            return  # the first byte reached the client: the stream was ended with an error event
+            await self._stream_one(req, call, target, ctx, timeouts, start, send, legacy)
+        except AuthenticationFailed as err:
+            if not target.provider.auth.on_auth_error(call.account, err):
+                raise
+            await self._stream_one(req, call, target, ctx, timeouts, start, send, legacy)
 
     async def _stream_one(
         self,
@@ -655,9 +658,11 @@ class Gateway:
 
     # ---- embeddings -----------------------------------------------------------------------------------
     async def embeddings(self, req: EmbeddingRequest, ctx: RequestContext) -> EmbeddingResult:
-        route = self.route_for(req.model, ctx)
-        inputs = _embedding_inputs(req)
-        await self._admit(req, route, ctx)
+        model = req.model
+        route = self.route_for(model, ctx)
+        inputs = embedding_inputs(req)
+        if self._admit_now(model, ctx):
+            await self._admit(req, route, ctx)
 
         async def attempt(target: Target, params: Mapping[str, Any], timeouts: Timeouts) -> EmbeddingResult:
             if not target.spec.caps.embeddings:
@@ -666,7 +671,7 @@ class Gateway:
                 )
             return await self._embed_on(req, inputs, target, ctx, timeouts)
 
-        return await self._over_targets(route, ctx, _EMBED_NEED, attempt)
+        return await self.router.run(route, _EMBED_NEED, ctx, attempt)
 
     async def _embed_on(
         self,
@@ -723,7 +728,7 @@ class Gateway:
             usage.prompt_tokens += r.usage.prompt_tokens
             usage.estimated = usage.estimated or r.usage.estimated
         if req.dimensions is not None:
-            vectors = [_shorten(v, req.dimensions) if len(v) > req.dimensions else v for v in vectors]
+            vectors = [shorten(v, req.dimensions) if len(v) > req.dimensions else v for v in vectors]
         ctx.usage = usage
         return EmbeddingResult(vectors, usage)
 
@@ -755,36 +760,3 @@ def _estimate_usage(asm: StreamAssembler, state: StreamState) -> Usage:
     # Reasoning is billed as output (OpenAI counts it in completion_tokens) but is not answer content.
     reasoning = sum(count("".join(parts)) for parts in asm.reasoning.values())
     return Usage(prompt, completion + reasoning, reasoning_tokens=reasoning, estimated=True)
-
-
-def _embedding_inputs(req: EmbeddingRequest) -> list[str]:
-    inp = req.input
-    if isinstance(inp, str):
-        items: list[str] = [inp]
-    elif inp and isinstance(inp[0], int | list):
-        raise UnsupportedParameter(
-            "token arrays as embedding input are not supported; send text", param="input"
-        )
-    else:
-        items = list(inp)  # type: ignore[arg-type]
-    if not items:
-        raise InvalidRequest("'input' must not be empty", param="input")
-    for i, s in enumerate(items):
-        if not s:
-            raise InvalidRequest(f"'input[{i}]' must not be an empty string", param="input")
-    return items
-
-
-def _shorten(vec: list[float], dim: int) -> list[float]:
-    """Matryoshka-style shortening (as OpenAI's ``dimensions`` does): truncate and re-normalise."""
-    import math
-
-    v = vec[:dim]
-    n = math.sqrt(sum(x * x for x in v)) or 1.0
-    return [x / n for x in v]
-
-
-def encode_embedding(vec: list[float], fmt: str | None) -> list[float] | str:
-    if fmt == "base64":
-        return base64.b64encode(struct.pack(f"<{len(vec)}f", *vec)).decode()
-    return vec

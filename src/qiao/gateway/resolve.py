@@ -37,16 +37,18 @@ class Target:
     # response headers naming who served a request are the same bytes every time
     label: str = field(init=False, compare=False)
     headers: tuple[tuple[bytes, bytes], ...] = field(init=False, compare=False, repr=False)
+    upstream_model: str = field(init=False, compare=False, repr=False)  # spec.wire_name (the usage record's)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "label", f"{self.account.name}/{self.spec.id}")
+        object.__setattr__(self, "upstream_model", self.spec.wire_name)
         object.__setattr__(
             self,
             "headers",
             (
                 (b"x-qiao-provider", self.provider.name.encode()),
                 (b"x-qiao-account", self.account.name.encode()),
-                (b"x-qiao-upstream-model", self.spec.wire_name.encode()),
+                (b"x-qiao-upstream-model", self.upstream_model.encode()),
             ),
         )
 
@@ -192,6 +194,9 @@ class Resolver:
                 self._wildcards.append((name, route))
             else:
                 self.routes[name] = route
+        # Whether any tenant has routes of its own. Without, resolve's first answer for a name in
+        # ``routes`` is that route whoever asks: Gateway.route_for reads it there without the call.
+        self.tenanted = bool(self._tenant_routes or self._tenant_wildcards)
 
     @staticmethod
     def _specs(provider: Provider, ac: AccountConfig) -> list[ModelSpec]:

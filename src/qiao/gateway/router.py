@@ -61,6 +61,7 @@ from ..errors import (
     UpstreamTimeout,
 )
 from ..money import MICRO
+from ..transport.http import Timeouts
 from ..types import ChatRequest, EmbeddingRequest, has_image_input
 from .health import HealthBoard
 from .outbound import OutboundLimiter, quotas_for
@@ -76,8 +77,9 @@ __all__ = ["Need", "Router", "StreamStarted"]
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-Attempt = Callable[[Target, Mapping[str, Any], float], Awaitable[_T]]
-"""``attempt(target, params, deadline)``: one try on one target (``deadline`` on the loop clock)."""
+Attempt = Callable[[Target, Mapping[str, Any], Timeouts], Awaitable[_T]]
+"""``attempt(target, params, timeouts)``: one try on one target, within ``timeouts`` (the route's, cut to
+what is left of the request's deadline; ``timeouts.deadline`` on the loop clock)."""
 
 
 class StreamStarted(Exception):
@@ -186,7 +188,16 @@ def target_fault(err: QiaoError) -> bool:
 
 
 class Router:
-    def __init__(self, settings: Settings, rng: random.Random | None = None) -> None:
+    def __init__(
+        self, settings: Settings, timeouts: Timeouts | None = None, rng: random.Random | None = None
+    ) -> None:
+        s = settings.server
+        # a route's timeouts unless it sets its own (the gateway's: the transport's defaults too)
+        self.timeouts = timeouts or Timeouts(s.connect_timeout_s, s.first_byte_timeout_s, s.total_timeout_s)
+        # The running loop, remembered: on CPython 3.11 asyncio.get_running_loop() makes a getpid system
+        # call each time (fixed in 3.12). A gateway serves one loop at a time (a test's new loop replaces
+        # a stopped one).
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.cfg = settings.routing
         self.rng = rng or random.Random()
         self.health = HealthBoard(self.cfg)
@@ -319,13 +330,24 @@ class Router:
         route: Route,
         need: Need,
         ctx: RequestContext,
-        deadline: float,
         attempt: Attempt[_T],
-        loop: asyncio.AbstractEventLoop | None = None,
+        stream: bool = False,
     ) -> _T:
-        """Try the ordered targets until one answers (see the module docstring for the rules). ``loop`` is
-        the running loop when the caller has it (on CPython 3.11 asking asyncio costs a system call)."""
+        """Try the ordered targets until one answers (see the module docstring for the rules), all within
+        the route's total timeout from now; each attempt gets the route's timeouts cut to what is left.
+        ``stream``: a :class:`StreamStarted` ends the run quietly (returns None; the client already got
+        the error event) instead of reaching the caller."""
         rc = route.config
+        # route_timeouts' test, without the call for a route that sets no timeouts of its own (the usual)
+        timeouts = (
+            self.timeouts
+            if rc is None or not (rc.connect_timeout_s or rc.first_byte_timeout_s or rc.total_timeout_s)
+            else self.route_timeouts(route)
+        )
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            loop = self._loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeouts.total
         if need.request is not None and need.context_tokens is None:
             if need.prompt_bytes + need.out > route.min_context:
                 from .params import estimate_prompt_tokens
@@ -346,13 +368,12 @@ class Router:
             if rc is not None and rc.retries_per_target is not None
             else self.cfg.retry.per_target
         )
-        if loop is None:
-            loop = asyncio.get_running_loop()
         errors: list[QiaoError] = []
         skipped_open: list[Target] = []
         tokens = 0
         health = self.health
         limiter = self.limiter
+        capped = limiter.capped  # limiter.limited(name) is `name in capped`
         # health.allow is True for a target whose breaker is closed: asked only of the others (no method
         # call for the usual answer)
         tripped = health.tripped
@@ -367,7 +388,7 @@ class Router:
                     ctx.tried.append((label, "skipped:circuit_open", 0.0))
                     break
                 permit = None
-                if limiter.limited(target.account.name):
+                if target.account.name in capped:
                     if not tokens:
                         tokens = need.prompt_tokens() + (need.out or min(target.spec.max_output, 1024))
                     # the limiter keeps time with time.monotonic(); the deadline is on the loop's clock
@@ -385,7 +406,20 @@ class Router:
                 t = time.perf_counter()
                 t_attempt = t - ctx.t0
                 try:
-                    result = await attempt(target, params, deadline)
+                    # the try's timeouts, cut to what is left of the deadline (raised here, a timeout
+                    # counts as this target's failure, as one from inside the attempt)
+                    left = deadline - loop.time()
+                    if left <= 0:
+                        raise UpstreamTimeout(
+                            f"the request's deadline ({timeouts.total:g}s) passed before {label} could be "
+                            "tried",
+                            provider=target.provider.name,
+                        )
+                    result = await attempt(
+                        target,
+                        params,
+                        Timeouts(min(timeouts.connect, left), min(timeouts.first_byte, left), left, deadline),
+                    )
                 except StreamStarted as st:
                     # past the first byte: the client already got an error event; no fallback
                     err = st.error
@@ -399,6 +433,8 @@ class Router:
                         (label, (err.code if err is not None else None) or "stream_error", _tenths(ms))
                     )
                     self._settle_permit(permit, ctx)
+                    if stream:
+                        return None  # type: ignore[return-value]  # (a stream's run returns None)
                     raise
                 except QiaoError as err:
                     ms = (time.perf_counter() - t) * 1000
@@ -465,6 +501,18 @@ class Router:
             "retry later",
             retry_after=1,
             code="upstream_capacity",
+        )
+
+    def route_timeouts(self, route: Route) -> Timeouts:
+        """The route's timeouts: its own where it sets them, the gateway's for the rest."""
+        rc = route.config
+        if rc is None or not (rc.connect_timeout_s or rc.first_byte_timeout_s or rc.total_timeout_s):
+            return self.timeouts
+        t = self.timeouts
+        return Timeouts(
+            rc.connect_timeout_s or t.connect,
+            rc.first_byte_timeout_s or t.first_byte,
+            rc.total_timeout_s or t.total,
         )
 
     @staticmethod

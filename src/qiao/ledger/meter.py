@@ -94,6 +94,18 @@ class Reservation:
     settle: list[tuple[str, str, int]]  # (counter key, what: micros|tokens, ttl)
 
 
+_NO_LIMITS = Limits()
+
+
+def _kept(lim: Limits) -> Limits:
+    """Limits as Ledger.key_limits and tenant_limits keep them: every empty one as the one _NO_LIMITS (its
+    fields are as empty; a reset period without a budget means nothing). Ledger.limited tests identity."""
+    return _NO_LIMITS if lim.empty else lim
+
+
+_RATE_TEXT: dict[int, str] = {}  # micros_text(rate) by rate (Ledger.record; a pure function's results)
+
+
 def _limits_of(
     budget: str | None, budget_tokens: int | None, reset: str, rpm: int | None, tpm: int | None
 ) -> Limits:
@@ -131,7 +143,8 @@ class Ledger:
         self.key_limits: dict[str, Limits] = {}
         self.tenant_limits: dict[str, Limits] = {}
         self._cfg_tenants: dict[str, Limits] = {
-            t.name: _limits_of(t.budget, t.budget_tokens, t.reset, t.rpm, t.tpm) for t in settings.tenants
+            t.name: _kept(_limits_of(t.budget, t.budget_tokens, t.reset, t.rpm, t.tpm))
+            for t in settings.tenants
         }
         self.tenant_limits.update(self._cfg_tenants)
         for k in settings.keys:
@@ -139,7 +152,7 @@ class Ledger:
             self.principals[k.digest] = Principal(
                 kid, k.name, k.tenant, tuple(k.models) if k.models is not None else None
             )
-            self.key_limits[kid] = _limits_of(k.budget, k.budget_tokens, k.reset, k.rpm, k.tpm)
+            self.key_limits[kid] = _kept(_limits_of(k.budget, k.budget_tokens, k.reset, k.rpm, k.tpm))
         self._synced_at = 0.0
         self._grants_at = 0.0
         self._route_cost: dict[str, tuple[int, int, int]] = {}
@@ -290,7 +303,7 @@ class Ledger:
         moved: list[tuple[str, str, Limits]] = []
         for t in self.store.tenants(since):
             old = self.tenant_limits.get(t.name)
-            self.tenant_limits[t.name] = t.limits
+            self.tenant_limits[t.name] = _kept(t.limits)
             if old is not None and _new_budget_counter(old, t.limits):
                 moved.append(("t", t.name, t.limits))
         for k in self.store.keys(since):
@@ -323,7 +336,7 @@ class Ledger:
 
     def _cache_key(self, k: KeyRecord, principal_cls: Any) -> None:
         self.db_keys[k.digest] = k
-        self.key_limits[k.id] = k.limits
+        self.key_limits[k.id] = _kept(k.limits)
         if k.usable(time.time()):
             self.principals[k.digest] = principal_cls(k.id, k.name, k.tenant, k.models)
         else:
@@ -379,9 +392,15 @@ class Ledger:
         do: the pipeline skips it, and the prompt count it needs, on the hot path)."""
         if p is None or self.counters is None:
             return False
+        # key_limits and tenant_limits hold _NO_LIMITS for every empty Limits (_kept): identity tests, not
+        # Limits.empty's property call, on every request
         klim = self.key_limits.get(p.key_id)
-        tlim = self.tenant_limits.get(p.tenant) if p.tenant is not None else None
-        return not ((klim is None or klim.empty) and (tlim is None or tlim.empty))
+        if klim is not None and klim is not _NO_LIMITS:
+            return True
+        if p.tenant is None:
+            return False
+        tlim = self.tenant_limits.get(p.tenant)
+        return tlim is not None and tlim is not _NO_LIMITS
 
     async def admit(self, prompt_chars: int, max_out: int | None, route: Route, ctx: RequestContext) -> None:
         p = ctx.principal
@@ -500,7 +519,7 @@ class Ledger:
         if t is not None:
             provider = t.provider.name
             account = t.account.name
-            upstream_model = t.spec.wire_name
+            upstream_model = t.upstream_model  # spec.wire_name, worked out once per target
         u = ctx.usage
         if u is not None:
             prompt = u.prompt_tokens
@@ -513,9 +532,14 @@ class Ledger:
                 if price is not None:
                     rate = self.fx.get(price.currency, MICRO)
                     price_cost = price.cost_micros(prompt, completion, cached)
-                    cost = paid = fx_convert(price_cost, rate)
+                    # fx_convert at the rate 1 (a CNY price) is the identity: no call for it
+                    cost = paid = price_cost if rate == MICRO else fx_convert(price_cost, rate)
                     currency = price.currency
-                    fx_rate = micros_text(rate)
+                    # the rate's text, made once per rate (micros_text formats through Decimal: ~5k
+                    # instructions, and a record's rate is one of the few the configuration names)
+                    fx_rate = _RATE_TEXT.get(rate)
+                    if fx_rate is None:
+                        fx_rate = _RATE_TEXT[rate] = micros_text(rate)
                 if t.account.name in self.grants.by_account:  # (GrantBook.draw, without the call when none)
                     draws, covered = self.grants.draw(
                         ctx.request_id, t.account.name, t.spec.id, u.total_tokens, cost, self.fx, now
