@@ -99,6 +99,24 @@ def _default_block(headers: list[tuple[bytes, bytes]]) -> bytes:
     return block
 
 
+def _app_head(proto: Any, status: int, headers: list[tuple[bytes, bytes]]) -> list[bytes]:
+    """Status line, the server's default lines and the app's own header lines, for ``reply`` and
+    ``begin``: the app's headers have valid lowercase names and no framing header, so there are no
+    per-header name and framing look-ups, and one translate over the lines checks every value (each
+    line's own CR LF are the only two bytes it may lose)."""
+    parts: list[bytes] = []
+    for name, value in headers:
+        parts += (name, b": ", value, b"\r\n")
+    lines = b"".join(parts)
+    if len(lines) - len(lines.translate(None, _VALUE_BAD)) != 2 * len(headers):
+        raise RuntimeError("Invalid HTTP header value.")
+    defaults = proto.server_state.default_headers
+    src, block = _defaults  # _default_block's cache, probed here: a call less while it holds
+    if src is not defaults:
+        block = _default_block(defaults)
+    return [STATUS_LINE[status], block, lines]
+
+
 def _checked_name(name: bytes) -> bytes:
     low = _good_names.get(name)
     if low is None:
@@ -438,19 +456,7 @@ class _Exchange:
             raise RuntimeError(
                 "Unexpected ASGI message 'http.response.start' sent, after response already started."
             )
-        parts: list[bytes] = []
-        for name, value in headers:
-            parts += (name, b": ", value, b"\r\n")
-        lines = b"".join(parts)
-        # One translate over the lines checks every value: each line's own CR LF are the only two bytes
-        # it may lose (names are the app's constants), no list of values needed.
-        if len(lines) - len(lines.translate(None, _VALUE_BAD)) != 2 * len(headers):
-            raise RuntimeError("Invalid HTTP header value.")
-        defaults = proto.server_state.default_headers
-        src, block = _defaults  # _default_block's cache, probed here: a call less while it holds
-        if src is not defaults:
-            block = _default_block(defaults)
-        out = [STATUS_LINE[status], block, lines]
+        out = _app_head(proto, status, headers)
         if not self.keep_alive:
             out.append(b"connection: close\r\n")
         out.append(b"\r\n")
@@ -495,25 +501,14 @@ class _Exchange:
         ):
             return self.send({"type": "http.response.start", "status": status, "headers": headers})
         # The head _head() would build for such headers (tests/server/test_stream_write.py compares the
-        # two), as reply() builds it: no per-header lookups of names and framing, one translate checking
-        # every value (each line's own CR LF are the only two bytes it may lose).
-        parts: list[bytes] = []
-        for name, value in headers:
-            parts += (name, b": ", value, b"\r\n")
-        lines = b"".join(parts)
-        if len(lines) - len(lines.translate(None, _VALUE_BAD)) != 2 * len(headers):
-            raise RuntimeError("Invalid HTTP header value.")
-        defaults = proto.server_state.default_headers
-        src, block = _defaults  # _default_block's cache, probed here: a call less while it holds
-        if src is not defaults:
-            block = _default_block(defaults)
+        # two), as reply() builds it.
+        out = _app_head(proto, status, headers)
         self.chunked = True
         self.remaining = 0
         self.started = True
         self.expect_continue = False
-        self.head = b"".join(
-            (STATUS_LINE[status], block, lines, _CHUNKED if self.keep_alive else _CLOSE_CHUNKED)
-        )
+        out.append(_CHUNKED if self.keep_alive else _CLOSE_CHUNKED)
+        self.head = b"".join(out)
         return proto.done
 
     def send_body(self, body: bytes, more: bool) -> Awaitable[None] | None:
